@@ -1,0 +1,61 @@
+//! User vector fields on CPU slices, with hand-written pullbacks.
+
+use crate::Real;
+
+/// A vector field `f_θ(t, y)` on `ℝⁿ` with parameters θ exposed as a flat slice.
+///
+/// Implement this for an analytic right-hand side; wrap it in [`crate::OdeTerm`] to solve it.
+pub trait VectorField: Sync {
+    /// Scalar type (`f64` or `f32`).
+    type Scalar: Real;
+    /// State dimension n.
+    fn dim(&self) -> usize;
+    /// The parameters θ as one flat slice (empty when there are none).
+    fn params(&self) -> &[Self::Scalar];
+    /// Mutable access to the parameters, in the same layout as [`VectorField::params`].
+    fn params_mut(&mut self) -> &mut [Self::Scalar];
+    /// `out ← f(t, y)`.
+    fn eval(&self, t: f64, y: &[Self::Scalar], out: &mut [Self::Scalar]);
+    /// Pullback: `y_bar += scale·(∂f/∂y)ᵀ cot` and `p_bar += scale·(∂f/∂θ)ᵀ cot`.
+    #[allow(clippy::too_many_arguments)]
+    fn vjp(
+        &self,
+        t: f64,
+        y: &[Self::Scalar],
+        cot: &[Self::Scalar],
+        scale: Self::Scalar,
+        y_bar: &mut [Self::Scalar],
+        p_bar: &mut [Self::Scalar],
+    );
+
+    /// Scalars a traced evaluation may keep for its pullback (e.g. hidden activations).
+    fn cache_len(&self) -> usize {
+        0
+    }
+    /// `out ← f(t, y)`, also filling `cache` (length [`VectorField::cache_len`]).
+    fn eval_cached(
+        &self,
+        t: f64,
+        y: &[Self::Scalar],
+        out: &mut [Self::Scalar],
+        cache: &mut [Self::Scalar],
+    ) {
+        let _ = cache;
+        self.eval(t, y, out);
+    }
+    /// [`VectorField::vjp`] reusing what [`VectorField::eval_cached`] kept.
+    #[allow(clippy::too_many_arguments)]
+    fn vjp_cached(
+        &self,
+        t: f64,
+        y: &[Self::Scalar],
+        cache: &[Self::Scalar],
+        cot: &[Self::Scalar],
+        scale: Self::Scalar,
+        y_bar: &mut [Self::Scalar],
+        p_bar: &mut [Self::Scalar],
+    ) {
+        let _ = cache;
+        self.vjp(t, y, cot, scale, y_bar, p_bar);
+    }
+}

@@ -1,0 +1,487 @@
+//! Gradient methods behind one interface (DESIGN.md "Gradient methods").
+
+use crate::scheme::{ScalarOf, StateOf};
+use crate::solve::{integrate, validate, Event, Grid, Workspace};
+use crate::{Error, Real, Result, Scheme, SolveOptions, State, Stats, StepMap};
+use serde::{Deserialize, Serialize};
+
+/// How the gradient of a loss through a solve is computed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum GradientMethod {
+    /// Algorithm 1: reconstruct the solve backwards; O(1) stored states, exact.
+    /// Needs a reversible scheme.
+    Reversible,
+    /// Full tape: keep every step's trace; O(N) memory, the exactness oracle.
+    Direct,
+    /// Recursive binomial checkpointing with at most `snapshots` stored states (revolve for
+    /// fixed steps; online thinning plus revolve for adaptive steps). `None` uses
+    /// `⌊−1.5 + √(2N + 0.25)⌋ + 1`, the best peer's default.
+    Checkpointed {
+        /// Number of stored states, including the initial one.
+        snapshots: Option<usize>,
+    },
+    /// Continuous adjoint solved backwards with the same base method: O(1) memory,
+    /// approximate.
+    Backsolve,
+    /// Reversible, but the carry is also stored every `every` steps and reconstruction restarts
+    /// from each stored carry, capping drift.
+    CheckpointedReversible {
+        /// Interval between stored carries, in steps.
+        every: usize,
+    },
+}
+
+impl GradientMethod {
+    /// A short label for tables.
+    pub fn label(&self) -> String {
+        match self {
+            GradientMethod::Reversible => "reversible".into(),
+            GradientMethod::Direct => "direct".into(),
+            GradientMethod::Checkpointed { snapshots: None } => "checkpointed(default)".into(),
+            GradientMethod::Checkpointed { snapshots: Some(c) } => format!("checkpointed({c})"),
+            GradientMethod::Backsolve => "backsolve".into(),
+            GradientMethod::CheckpointedReversible { every } => {
+                format!("checkpointed-reversible({every})")
+            }
+        }
+    }
+}
+
+/// The best peer's default number of checkpoints for N steps: `⌊−1.5 + √(2N + 0.25)⌋ + 1`.
+pub fn default_snapshots(n: usize) -> usize {
+    ((-1.5 + (2.0 * n as f64 + 0.25).sqrt()).floor() as i64 + 1).max(1) as usize
+}
+
+/// Options of a gradient computation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GradientOptions {
+    /// The method.
+    pub method: GradientMethod,
+    /// When set, a reconstruction drift above this (relative) is an error.
+    pub drift_tolerance: Option<f64>,
+}
+
+impl From<GradientMethod> for GradientOptions {
+    fn from(method: GradientMethod) -> Self {
+        GradientOptions {
+            method,
+            drift_tolerance: None,
+        }
+    }
+}
+
+/// The result of [`gradient`].
+#[derive(Clone, Debug)]
+pub struct Gradient<V, P> {
+    /// The loss value.
+    pub loss: f64,
+    /// dL/dy0.
+    pub y0: V,
+    /// dL/dθ (accumulated by the term).
+    pub params: P,
+    /// The output at each observation time (from the forward pass).
+    pub outputs: Vec<V>,
+    /// Number of accepted steps.
+    pub steps: usize,
+    /// What the computation did, including peak stored states and reconstruction error.
+    pub stats: Stats,
+}
+
+/// Computes a loss of the outputs at `times` and its gradient with respect to `y0` and the
+/// parameters of the scheme's term.
+///
+/// `loss(outputs, cotangents)` receives the output at every observation time and zeroed
+/// cotangent buffers of the same shapes; it returns the loss and writes ∂L/∂y at each
+/// observation into the buffers. A non-finite loss or cotangent is an error.
+pub fn gradient<S, L>(
+    scheme: &S,
+    y0: &StateOf<S::Map>,
+    times: &[f64],
+    opts: &SolveOptions,
+    grad: &GradientOptions,
+    mut loss: L,
+) -> Result<Gradient<StateOf<S::Map>, <S::Map as StepMap>::ParamGrad>>
+where
+    S: Scheme,
+    L: FnMut(&[StateOf<S::Map>], &mut [StateOf<S::Map>]) -> f64,
+{
+    validate(scheme, y0, times, opts)?;
+    if let Some(tol) = grad.drift_tolerance {
+        if !(tol > 0.0) {
+            return Err(Error::config(
+                "drift_tolerance",
+                format!("{tol} must be positive"),
+            ));
+        }
+    }
+    let mut run = Run {
+        scheme,
+        stats: Stats::default(),
+        ws: Workspace::new(scheme, y0),
+        outputs: Vec::with_capacity(times.len()),
+        cots: Vec::new(),
+        p_bar: scheme.map().new_param_grad(),
+    };
+    let evaluate = |outputs: &[StateOf<S::Map>], cots: &mut Vec<StateOf<S::Map>>| -> Result<f64> {
+        *cots = outputs.iter().map(|o| o.zeros_like()).collect();
+        let value = loss(outputs, cots);
+        if !value.is_finite() {
+            return Err(Error::NonFiniteGradient {
+                what: "loss".into(),
+            });
+        }
+        if let Some(k) = cots.iter().position(|c| !c.all_finite()) {
+            return Err(Error::NonFiniteGradient {
+                what: format!("loss cotangent at observation {k}"),
+            });
+        }
+        Ok(value)
+    };
+    let (value, y0_bar, grid) = match &grad.method {
+        GradientMethod::Reversible => run.reversible(y0, times, opts, None, grad, evaluate)?,
+        GradientMethod::CheckpointedReversible { every } => {
+            if *every == 0 {
+                return Err(Error::config(
+                    "every",
+                    "checkpoint interval must be at least 1",
+                ));
+            }
+            run.reversible(y0, times, opts, Some(*every), grad, evaluate)?
+        }
+        GradientMethod::Direct => run.direct(y0, times, opts, evaluate)?,
+        GradientMethod::Checkpointed { snapshots } => {
+            if *snapshots == Some(0) {
+                return Err(Error::config("snapshots", "need at least 1 snapshot"));
+            }
+            run.checkpointed(y0, times, opts, *snapshots, evaluate)?
+        }
+        GradientMethod::Backsolve => run.backsolve(y0, times, opts, evaluate)?,
+    };
+    if !y0_bar.all_finite() {
+        return Err(Error::NonFiniteGradient {
+            what: "dL/dy0".into(),
+        });
+    }
+    Ok(Gradient {
+        loss: value,
+        y0: y0_bar,
+        params: run.p_bar,
+        outputs: run.outputs,
+        steps: grid.len(),
+        stats: run.stats,
+    })
+}
+
+struct Run<'a, S: Scheme> {
+    scheme: &'a S,
+    stats: Stats,
+    ws: Workspace<S>,
+    outputs: Vec<StateOf<S::Map>>,
+    cots: Vec<StateOf<S::Map>>,
+    p_bar: <S::Map as StepMap>::ParamGrad,
+}
+
+/// Walks observation cotangents backwards: adds `g_k` when the adjoint reaches boundary n.
+pub(crate) struct ObsCursor {
+    at: Vec<usize>,
+    next: usize,
+}
+
+impl ObsCursor {
+    fn new(grid: &Grid) -> Self {
+        let at = grid.observation_boundaries();
+        ObsCursor { next: at.len(), at }
+    }
+    /// Adds every cotangent that sits at boundary `n` (visited in decreasing n).
+    pub(crate) fn add<S: Scheme>(
+        &mut self,
+        scheme: &S,
+        n: usize,
+        cots: &[StateOf<S::Map>],
+        bar: &mut S::Carry,
+    ) {
+        while self.next > 0 && self.at[self.next - 1] == n {
+            self.next -= 1;
+            scheme
+                .output_mut(bar)
+                .axpy(ScalarOf::<S::Map>::one(), &cots[self.next]);
+        }
+    }
+}
+
+use num_traits::One;
+
+type Eval<'e, V> = dyn FnMut(&[V], &mut Vec<V>) -> Result<f64> + 'e;
+
+impl<'a, S: Scheme> Run<'a, S> {
+    fn relative_drift(a: &S::Carry, b: &S::Carry) -> f64 {
+        let scale = b.max_abs().as_f64().max(1.0);
+        a.max_abs_diff(b).as_f64() / scale
+    }
+
+    fn finish(&mut self, bar: &S::Carry, y0: &StateOf<S::Map>) -> StateOf<S::Map> {
+        let mut out = y0.zeros_like();
+        self.scheme.initial_cotangent(bar, &mut out);
+        out
+    }
+
+    /// Forward pass without tracing, collecting outputs; `keep` sees every accepted step.
+    fn forward(
+        &mut self,
+        y0: &StateOf<S::Map>,
+        times: &[f64],
+        opts: &SolveOptions,
+        traced: bool,
+        keep: &mut dyn FnMut(usize, &S::Carry, &S::Tape),
+    ) -> Result<(S::Carry, Grid)> {
+        let scheme = self.scheme;
+        let mut carry = scheme.init(y0);
+        let outputs = &mut self.outputs;
+        let grid = integrate(
+            scheme,
+            &mut carry,
+            times,
+            opts,
+            traced,
+            &mut self.ws,
+            &mut self.stats,
+            &mut |ev| {
+                match ev {
+                    Event::Observation { carry } => outputs.push(scheme.output(carry).clone()),
+                    Event::Step { n, carry, tape, .. } => keep(n, carry, tape),
+                }
+                Ok(())
+            },
+        )?;
+        Ok((carry, grid))
+    }
+
+    fn seed(
+        &mut self,
+        evaluate: &mut Eval<'_, StateOf<S::Map>>,
+        like: &S::Carry,
+    ) -> Result<(f64, S::Carry)> {
+        let value = evaluate(&self.outputs, &mut self.cots)?;
+        Ok((value, like.zeros_like()))
+    }
+
+    fn reversible(
+        &mut self,
+        y0: &StateOf<S::Map>,
+        times: &[f64],
+        opts: &SolveOptions,
+        every: Option<usize>,
+        grad: &GradientOptions,
+        mut evaluate: impl FnMut(&[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
+    ) -> Result<(f64, StateOf<S::Map>, Grid)> {
+        if !self.scheme.is_reversible() {
+            return Err(Error::Unsupported(format!(
+                "the reversible gradient needs an algebraically reversible scheme, not {}",
+                self.scheme.name()
+            )));
+        }
+        let mut stored: Vec<(usize, S::Carry)> = Vec::new();
+        let (mut carry, grid) = self.forward(y0, times, opts, false, &mut |n, c, _| {
+            if let Some(k) = every {
+                if (n + 1) % k == 0 {
+                    stored.push((n + 1, c.clone()));
+                }
+            }
+        })?;
+        // Stored: the initial copy of y0, the carry, and any checkpoints (excluding the final one,
+        // which the carry already is).
+        if stored.last().is_some_and(|(n, _)| *n == grid.len()) {
+            stored.pop();
+        }
+        self.stats.peak_stored_states = 1 + stored.len();
+        let (value, mut bar) = self.seed(&mut evaluate, &carry)?;
+        let mut obs = ObsCursor::new(&grid);
+        obs.add(self.scheme, grid.len(), &self.cots, &mut bar);
+        let mut drift: f64 = 0.0;
+        for n in (0..grid.len()).rev() {
+            let (t_a, t_b) = (grid.t(n), grid.t(n + 1));
+            self.scheme.reconstruct_pullback(
+                t_a,
+                t_b,
+                &mut carry,
+                &mut bar,
+                &mut self.p_bar,
+                &mut self.ws.scratch,
+                &mut self.stats,
+            )?;
+            if stored.last().is_some_and(|(m, _)| *m == n) {
+                if let Some((_, c)) = stored.pop() {
+                    drift = drift.max(Self::relative_drift(&carry, &c));
+                    carry = c;
+                }
+            }
+            obs.add(self.scheme, n, &self.cots, &mut bar);
+        }
+        let start = self.scheme.init(y0);
+        drift = drift.max(Self::relative_drift(&carry, &start));
+        self.stats.reconstruction_error = Some(drift);
+        if let Some(tol) = grad.drift_tolerance {
+            if drift > tol {
+                return Err(Error::ReconstructionDrift {
+                    error: drift,
+                    tolerance: tol,
+                });
+            }
+        }
+        Ok((value, self.finish(&bar, y0), grid))
+    }
+
+    fn direct(
+        &mut self,
+        y0: &StateOf<S::Map>,
+        times: &[f64],
+        opts: &SolveOptions,
+        mut evaluate: impl FnMut(&[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
+    ) -> Result<(f64, StateOf<S::Map>, Grid)> {
+        let mut tapes: Vec<S::Tape> = Vec::new();
+        let (carry, grid) = self.forward(y0, times, opts, true, &mut |_, _, tape| {
+            tapes.push(tape.clone());
+        })?;
+        self.stats.peak_stored_states = tapes.len();
+        let (value, mut bar) = self.seed(&mut evaluate, &carry)?;
+        let mut obs = ObsCursor::new(&grid);
+        obs.add(self.scheme, grid.len(), &self.cots, &mut bar);
+        for n in (0..grid.len()).rev() {
+            self.scheme.pullback(
+                &tapes[n],
+                &mut bar,
+                &mut self.p_bar,
+                &mut self.ws.scratch,
+                &mut self.stats,
+            );
+            tapes.pop();
+            obs.add(self.scheme, n, &self.cots, &mut bar);
+        }
+        Ok((value, self.finish(&bar, y0), grid))
+    }
+
+    fn backsolve(
+        &mut self,
+        y0: &StateOf<S::Map>,
+        times: &[f64],
+        opts: &SolveOptions,
+        mut evaluate: impl FnMut(&[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
+    ) -> Result<(f64, StateOf<S::Map>, Grid)> {
+        if !self.scheme.map().time_reversible() {
+            return Err(Error::Unsupported(format!(
+                "backsolve integrates backwards in time, which {} does not allow",
+                self.scheme.map().name()
+            )));
+        }
+        let (carry, grid) = self.forward(y0, times, opts, false, &mut |_, _, _| {})?;
+        self.stats.peak_stored_states = 2;
+        let value = evaluate(&self.outputs, &mut self.cots)?;
+        let map = self.scheme.map();
+        let mut y = self.scheme.output(&carry).clone();
+        let mut a = y.zeros_like();
+        let mut sink = map.new_param_grad();
+        let mut scratch = map.new_scratch(&y);
+        let at = grid.observation_boundaries();
+        let mut next = at.len();
+        let one = ScalarOf::<S::Map>::one();
+        let mut add = |n: usize, a: &mut StateOf<S::Map>, cots: &[StateOf<S::Map>]| {
+            while next > 0 && at[next - 1] == n {
+                next -= 1;
+                a.axpy(one, &cots[next]);
+            }
+        };
+        add(grid.len(), &mut a, &self.cots);
+        for n in (0..grid.len()).rev() {
+            let (t_a, t_b) = (grid.t(n), grid.t(n + 1));
+            map.adjoint_step(
+                t_b,
+                t_a,
+                &mut y,
+                &mut a,
+                &mut self.p_bar,
+                &mut sink,
+                &mut scratch,
+                &mut self.stats,
+            );
+            add(n, &mut a, &self.cots);
+        }
+        if !a.all_finite() || !y.all_finite() {
+            return Err(Error::NonFiniteGradient {
+                what: "backsolve adjoint".into(),
+            });
+        }
+        self.stats.reconstruction_error =
+            Some(y.max_abs_diff(y0).as_f64() / y0.max_abs().as_f64().max(1.0));
+        Ok((value, a, grid))
+    }
+
+    fn checkpointed(
+        &mut self,
+        y0: &StateOf<S::Map>,
+        times: &[f64],
+        opts: &SolveOptions,
+        snapshots: Option<usize>,
+        mut evaluate: impl FnMut(&[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
+    ) -> Result<(f64, StateOf<S::Map>, Grid)> {
+        let fixed_n = match &opts.step {
+            crate::StepControl::Fixed { h } => Some(crate::solve::Grid::uniform_len(times, *h)?),
+            crate::StepControl::Adaptive(_) => None,
+        };
+        let c = snapshots.unwrap_or_else(|| default_snapshots(fixed_n.unwrap_or(1000)));
+        // Where to keep checkpoints during the forward pass.
+        let mut chain: Vec<(usize, S::Carry)> = vec![(0, self.scheme.init(y0))];
+        let plan = fixed_n.map(|n| crate::revolve::descent(n, c));
+        let mut stride = 1usize;
+        let cap = (c / 2).max(1);
+        let (carry, grid) = {
+            let chain = &mut chain;
+            self.forward(y0, times, opts, false, &mut |n, carry, _| {
+                let b = n + 1;
+                match &plan {
+                    Some(p) => {
+                        if p.binary_search(&b).is_ok() {
+                            chain.push((b, carry.clone()));
+                        }
+                    }
+                    None => {
+                        if b % stride == 0 {
+                            chain.push((b, carry.clone()));
+                            if chain.len() > cap {
+                                // Online thinning: keep every other checkpoint, double the stride.
+                                stride *= 2;
+                                chain.retain(|(m, _)| m % stride == 0);
+                            }
+                        }
+                    }
+                }
+            })?
+        };
+        let _ = carry;
+        let value = evaluate(&self.outputs, &mut self.cots)?;
+        let mut bar = chain[0].1.zeros_like();
+        let total = grid.len();
+        let mut obs = ObsCursor::new(&grid);
+        obs.add(self.scheme, total, &self.cots, &mut bar);
+        let mut peak = chain.len();
+        let mut end = total;
+        let mut rev = crate::revolve::Reverser::new(self.scheme, &grid, &self.cots);
+        while let Some((start, state)) = chain.pop() {
+            let slots = c.saturating_sub(chain.len()).max(1);
+            let seg_peak = rev.reverse(
+                start,
+                end,
+                slots,
+                state,
+                &mut bar,
+                &mut obs,
+                &mut self.p_bar,
+                &mut self.ws,
+                &mut self.stats,
+            );
+            peak = peak.max(chain.len() + seg_peak);
+            end = start;
+        }
+        self.stats.peak_stored_states = peak;
+        Ok((value, self.finish(&bar, y0), grid))
+    }
+}

@@ -1,0 +1,212 @@
+//! Binomial checkpointing (Griewank's revolve): schedules and the recursive reversal.
+
+use crate::gradient::ObsCursor;
+use crate::scheme::StateOf;
+use crate::solve::{Grid, Workspace};
+use crate::{Scheme, State, Stats, StepMap};
+
+/// β(s, r) = C(s + r, s): the most steps reversible with s snapshots and r repetitions.
+pub(crate) fn beta(s: usize, r: usize) -> u128 {
+    let mut v: u128 = 1;
+    for i in 1..=s.min(r) as u128 {
+        v = v * (s.max(r) as u128 + i) / i;
+        if v > u64::MAX as u128 {
+            return u64::MAX as u128;
+        }
+    }
+    v
+}
+
+/// Length of the left part when reversing `l` steps with `s ≥ 2` snapshots: the right part gets
+/// as many steps as `s − 1` snapshots can reverse within the same repetition number.
+pub(crate) fn split(l: usize, s: usize) -> usize {
+    let mut r = 0;
+    while beta(s, r) < l as u128 {
+        r += 1;
+    }
+    let right = beta(s - 1, r).min((l - 1) as u128) as usize;
+    l - right
+}
+
+/// The checkpoints the first forward sweep stores for `n` steps and `c` snapshots (the initial
+/// state excluded): the split points of the recursion's first descent.
+pub fn descent(n: usize, c: usize) -> Vec<usize> {
+    let (mut a, mut s) = (0usize, c);
+    let mut out = Vec::new();
+    while s > 1 && n - a > 1 {
+        a += split(n - a, s);
+        out.push(a);
+        s -= 1;
+    }
+    out
+}
+
+/// Reverses segments of a solve from stored start states.
+pub(crate) struct Reverser<'a, S: Scheme> {
+    scheme: &'a S,
+    grid: &'a Grid,
+    cots: &'a [StateOf<S::Map>],
+    stored: usize,
+    peak: usize,
+}
+
+impl<'a, S: Scheme> Reverser<'a, S> {
+    pub fn new(scheme: &'a S, grid: &'a Grid, cots: &'a [StateOf<S::Map>]) -> Self {
+        Reverser {
+            scheme,
+            grid,
+            cots,
+            stored: 0,
+            peak: 0,
+        }
+    }
+
+    /// Pulls the adjoint back over steps `[a, b)` given the carry at `a`, using at most
+    /// `slots` stored states (that carry included). Returns the peak number stored.
+    #[allow(clippy::too_many_arguments)]
+    pub fn reverse(
+        &mut self,
+        a: usize,
+        b: usize,
+        slots: usize,
+        start: S::Carry,
+        bar: &mut S::Carry,
+        obs: &mut ObsCursor,
+        p_bar: &mut <S::Map as StepMap>::ParamGrad,
+        ws: &mut Workspace<S>,
+        stats: &mut Stats,
+    ) -> usize {
+        self.stored = 1;
+        self.peak = 1;
+        let mut work = start.clone();
+        self.rec(a, b, slots, &start, &mut work, bar, obs, p_bar, ws, stats);
+        self.peak
+    }
+
+    fn advance(
+        &self,
+        from: usize,
+        to: usize,
+        work: &mut S::Carry,
+        ws: &mut Workspace<S>,
+        stats: &mut Stats,
+    ) {
+        for n in from..to {
+            let (t_a, t_b) = (self.grid.t(n), self.grid.t(n + 1));
+            self.scheme
+                .step(t_a, t_b, work, None, None, &mut ws.scratch, stats);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn last_step(
+        &self,
+        n: usize,
+        work: &mut S::Carry,
+        bar: &mut S::Carry,
+        obs: &mut ObsCursor,
+        p_bar: &mut <S::Map as StepMap>::ParamGrad,
+        ws: &mut Workspace<S>,
+        stats: &mut Stats,
+    ) {
+        let (t_a, t_b) = (self.grid.t(n), self.grid.t(n + 1));
+        self.scheme.step(
+            t_a,
+            t_b,
+            work,
+            None,
+            Some(&mut ws.tape),
+            &mut ws.scratch,
+            stats,
+        );
+        self.scheme
+            .pullback(&ws.tape, bar, p_bar, &mut ws.scratch, stats);
+        obs.add(self.scheme, n, self.cots, bar);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rec(
+        &mut self,
+        a: usize,
+        b: usize,
+        s: usize,
+        state_a: &S::Carry,
+        work: &mut S::Carry,
+        bar: &mut S::Carry,
+        obs: &mut ObsCursor,
+        p_bar: &mut <S::Map as StepMap>::ParamGrad,
+        ws: &mut Workspace<S>,
+        stats: &mut Stats,
+    ) {
+        let l = b - a;
+        if l == 0 {
+            return;
+        }
+        if l == 1 || s <= 1 {
+            for target in (a..b).rev() {
+                work.copy_from(state_a);
+                self.advance(a, target, work, ws, stats);
+                self.last_step(target, work, bar, obs, p_bar, ws, stats);
+            }
+            return;
+        }
+        let m = a + split(l, s);
+        work.copy_from(state_a);
+        self.advance(a, m, work, ws, stats);
+        let snapshot = work.clone();
+        self.stored += 1;
+        self.peak = self.peak.max(self.stored);
+        self.rec(m, b, s - 1, &snapshot, work, bar, obs, p_bar, ws, stats);
+        drop(snapshot);
+        self.stored -= 1;
+        self.rec(a, m, s, state_a, work, bar, obs, p_bar, ws, stats);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Forward steps the recursion takes (not counting the last traced step of each target).
+    fn cost(l: usize, s: usize) -> usize {
+        if l <= 1 {
+            return 0;
+        }
+        if s <= 1 {
+            return l * (l - 1) / 2;
+        }
+        let m = split(l, s);
+        m + cost(l - m, s - 1) + cost(m, s)
+    }
+
+    #[test]
+    fn beta_is_binomial() {
+        assert_eq!(beta(2, 3), 10);
+        assert_eq!(beta(1, 5), 6);
+        assert_eq!(beta(0, 7), 1);
+        assert_eq!(beta(5, 0), 1);
+    }
+
+    #[test]
+    fn split_is_optimal() {
+        // Exhaustive optimum over all split points, by dynamic programming.
+        let (lmax, smax) = (120usize, 6usize);
+        let mut opt = vec![vec![0usize; lmax + 1]; smax + 1];
+        for l in 1..=lmax {
+            opt[1][l] = l * (l - 1) / 2;
+        }
+        for s in 2..=smax {
+            for l in 2..=lmax {
+                opt[s][l] = (1..l)
+                    .map(|m| m + opt[s - 1][l - m] + opt[s][m])
+                    .min()
+                    .unwrap_or(0);
+            }
+        }
+        for s in 1..=smax {
+            for l in 1..=lmax {
+                assert_eq!(cost(l, s), opt[s][l], "l={l} s={s}");
+            }
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Explicit Runge–Kutta step maps over any [`Term`], with pullbacks (METHOD.md §3).
+
+use crate::{Real, State, Stats, StepMap, Tableau, Term};
+
+type Sc<T> = <<T as Term>::State as State>::Scalar;
+
+/// An explicit Runge–Kutta method applied to a term: the base step map Ψ.
+///
+/// Stage `i` evaluates `k_i = vf_prod(t_a + c_i·(t_b − t_a), Y_i, c)` with the control increment
+/// `c` over the whole step and `Y_i = y + Σ_j a_ij k_j`; the increment is `Σ b_i k_i`.
+/// First-same-as-last reuse is never used.
+#[derive(Clone, Debug)]
+pub struct Rk<T: Term> {
+    term: T,
+    tableau: Tableau,
+    a: Vec<Vec<(usize, Sc<T>)>>,
+    b: Vec<Sc<T>>,
+    e: Option<Vec<Sc<T>>>,
+    solution_stages: usize,
+}
+
+/// What a traced Runge–Kutta step keeps: the control, the step's times and each stage's cache.
+pub struct RkTape<T: Term> {
+    t_a: f64,
+    t_b: f64,
+    control: T::Control,
+    caches: Vec<T::Cache>,
+}
+
+impl<T: Term> Clone for RkTape<T> {
+    fn clone(&self) -> Self {
+        RkTape {
+            t_a: self.t_a,
+            t_b: self.t_b,
+            control: self.control.clone(),
+            caches: self.caches.clone(),
+        }
+    }
+}
+
+/// Preallocated stage storage for one Runge–Kutta step and its pullback.
+pub struct RkScratch<T: Term> {
+    control: T::Control,
+    stage: T::State,
+    ks: Vec<T::State>,
+    kbar: Vec<T::State>,
+    tmp: T::State,
+    adj_stage: T::State,
+    adj_ks: Vec<T::State>,
+    adj_tape: RkTape<T>,
+}
+
+impl<T: Term> Rk<T> {
+    /// Combines a term with a tableau.
+    pub fn new(term: T, tableau: Tableau) -> Self {
+        let a = tableau
+            .a()
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .enumerate()
+                    .filter(|(_, &v)| v != 0.0)
+                    .map(|(j, &v)| (j, Sc::<T>::of(v)))
+                    .collect()
+            })
+            .collect();
+        let b = tableau.b().iter().map(|&v| Sc::<T>::of(v)).collect();
+        let e = tableau
+            .error_weights()
+            .map(|e| e.iter().map(|&v| Sc::<T>::of(v)).collect());
+        let solution_stages = tableau.solution_stages();
+        Rk {
+            term,
+            tableau,
+            a,
+            b,
+            e,
+            solution_stages,
+        }
+    }
+    /// The term.
+    pub fn term(&self) -> &T {
+        &self.term
+    }
+    /// Mutable access to the term (e.g. to update parameters between solves).
+    pub fn term_mut(&mut self) -> &mut T {
+        &mut self.term
+    }
+
+    #[inline]
+    fn stage_time(&self, i: usize, t_a: f64, t_b: f64) -> f64 {
+        let c = self.tableau.c()[i];
+        if c == 1.0 {
+            t_b
+        } else {
+            t_a + c * (t_b - t_a)
+        }
+    }
+
+    /// Evaluates the first `n` stages into `ks`, caching into `caches` when given.
+    #[allow(clippy::too_many_arguments)]
+    fn stages(
+        &self,
+        n: usize,
+        t_a: f64,
+        t_b: f64,
+        y: &T::State,
+        control: &mut T::Control,
+        stage: &mut T::State,
+        ks: &mut [T::State],
+        mut caches: Option<&mut [T::Cache]>,
+    ) {
+        self.term.control(t_a, t_b, control);
+        for i in 0..n {
+            let t = self.stage_time(i, t_a, t_b);
+            let cache = caches.as_deref_mut().and_then(|c| c.get_mut(i));
+            let (done, rest) = ks.split_at_mut(i);
+            if self.a[i].is_empty() {
+                self.term.vf_prod(t, y, control, &mut rest[0], cache);
+            } else {
+                stage.copy_from(y);
+                for &(j, a) in &self.a[i] {
+                    stage.axpy(a, &done[j]);
+                }
+                self.term.vf_prod(t, stage, control, &mut rest[0], cache);
+            }
+        }
+    }
+}
+
+fn weighted_sum<V: State>(out: &mut V, w: &[V::Scalar], ks: &[V]) {
+    out.set_zero();
+    for (&w, k) in w.iter().zip(ks) {
+        if w != V::Scalar::zero() {
+            out.axpy(w, k);
+        }
+    }
+}
+
+use num_traits::{One, Zero};
+
+impl<T: Term> StepMap for Rk<T> {
+    type State = T::State;
+    type ParamGrad = T::ParamGrad;
+    type Tape = RkTape<T>;
+    type Scratch = RkScratch<T>;
+
+    fn name(&self) -> String {
+        self.tableau.name().to_string()
+    }
+    fn order(&self) -> u32 {
+        self.tableau.order()
+    }
+    fn has_error_estimate(&self) -> bool {
+        self.e.is_some()
+    }
+    fn tableau(&self) -> Option<&Tableau> {
+        Some(&self.tableau)
+    }
+    fn time_reversible(&self) -> bool {
+        self.term.time_reversible()
+    }
+    fn domain(&self) -> (f64, f64) {
+        self.term.domain()
+    }
+    fn validate_state(&self, y: &T::State) -> crate::Result<()> {
+        self.term.validate_state(y)
+    }
+    fn new_tape(&self, like: &T::State) -> RkTape<T> {
+        RkTape {
+            t_a: 0.0,
+            t_b: 0.0,
+            control: self.term.new_control(),
+            caches: (0..self.solution_stages)
+                .map(|_| self.term.new_cache(like))
+                .collect(),
+        }
+    }
+    fn new_scratch(&self, like: &T::State) -> RkScratch<T> {
+        let s = self.tableau.stages();
+        let z = || like.zeros_like();
+        RkScratch {
+            control: self.term.new_control(),
+            stage: z(),
+            ks: (0..s).map(|_| z()).collect(),
+            kbar: (0..s).map(|_| z()).collect(),
+            tmp: z(),
+            adj_stage: z(),
+            adj_ks: (0..s).map(|_| z()).collect(),
+            adj_tape: self.new_tape(like),
+        }
+    }
+    fn new_param_grad(&self) -> T::ParamGrad {
+        self.term.new_param_grad()
+    }
+
+    fn increment(
+        &self,
+        t_a: f64,
+        t_b: f64,
+        y: &T::State,
+        out: &mut T::State,
+        err: Option<&mut T::State>,
+        tape: Option<&mut RkTape<T>>,
+        scratch: &mut RkScratch<T>,
+        stats: &mut Stats,
+    ) {
+        let n = match (&err, &self.e) {
+            (Some(_), Some(_)) => self.tableau.stages(),
+            _ => self.solution_stages,
+        };
+        match tape {
+            Some(tape) => {
+                tape.t_a = t_a;
+                tape.t_b = t_b;
+                let sc = &mut *scratch;
+                self.stages(
+                    n,
+                    t_a,
+                    t_b,
+                    y,
+                    &mut sc.control,
+                    &mut sc.stage,
+                    &mut sc.ks,
+                    Some(&mut tape.caches),
+                );
+                tape.control.clone_from(&scratch.control);
+            }
+            None => {
+                let sc = &mut *scratch;
+                self.stages(
+                    n,
+                    t_a,
+                    t_b,
+                    y,
+                    &mut sc.control,
+                    &mut sc.stage,
+                    &mut sc.ks,
+                    None,
+                )
+            }
+        }
+        stats.evaluations += n as u64 * self.term.evals_per_call();
+        weighted_sum(out, &self.b[..self.solution_stages], &scratch.ks);
+        if let Some(err) = err {
+            match &self.e {
+                Some(e) => weighted_sum(err, e, &scratch.ks),
+                None => err.set_zero(),
+            }
+        }
+    }
+
+    fn pullback(
+        &self,
+        tape: &RkTape<T>,
+        cot: &T::State,
+        scale: Sc<T>,
+        y_bar: &mut T::State,
+        p_bar: &mut T::ParamGrad,
+        scratch: &mut RkScratch<T>,
+        stats: &mut Stats,
+    ) {
+        let n = self.solution_stages;
+        for i in 0..n {
+            scratch.kbar[i].copy_from(cot);
+            scratch.kbar[i].scale(scale * self.b[i]);
+        }
+        for i in (0..n).rev() {
+            let t = self.stage_time(i, tape.t_a, tape.t_b);
+            let (before, rest) = scratch.kbar.split_at_mut(i);
+            let kbar_i = &rest[0];
+            if self.a[i].is_empty() {
+                self.term.vjp(
+                    t,
+                    &tape.caches[i],
+                    &tape.control,
+                    kbar_i,
+                    Sc::<T>::one(),
+                    y_bar,
+                    p_bar,
+                );
+            } else {
+                scratch.tmp.set_zero();
+                self.term.vjp(
+                    t,
+                    &tape.caches[i],
+                    &tape.control,
+                    kbar_i,
+                    Sc::<T>::one(),
+                    &mut scratch.tmp,
+                    p_bar,
+                );
+                y_bar.axpy(Sc::<T>::one(), &scratch.tmp);
+                for &(j, a) in &self.a[i] {
+                    before[j].axpy(a, &scratch.tmp);
+                }
+            }
+        }
+        stats.pullbacks += n as u64;
+    }
+
+    fn adjoint_step(
+        &self,
+        t_a: f64,
+        t_b: f64,
+        y: &mut T::State,
+        a: &mut T::State,
+        p_bar: &mut T::ParamGrad,
+        sink: &mut T::ParamGrad,
+        scratch: &mut RkScratch<T>,
+        stats: &mut Stats,
+    ) {
+        let n = self.solution_stages;
+        let one = Sc::<T>::one();
+        // Primal stages, traced, into scratch.ks and the adjoint tape.
+        let sc = &mut *scratch;
+        self.stages(
+            n,
+            t_a,
+            t_b,
+            y,
+            &mut sc.control,
+            &mut sc.stage,
+            &mut sc.ks,
+            Some(&mut sc.adj_tape.caches),
+        );
+        let tape = &scratch.adj_tape;
+        stats.evaluations += n as u64 * self.term.evals_per_call();
+        // Adjoint stages: A_i = a + Σ a_ij ka_j, ka_i = −Jᵢᵀ A_i; θ̄ += −b_i J_θ,iᵀ A_i.
+        for i in 0..n {
+            let t = self.stage_time(i, t_a, t_b);
+            scratch.adj_stage.copy_from(a);
+            for &(j, c) in &self.a[i] {
+                scratch.adj_stage.axpy(c, &scratch.adj_ks[j]);
+            }
+            let ka = &mut scratch.adj_ks[i];
+            ka.set_zero();
+            let b = self.b[i];
+            if b != Sc::<T>::zero() {
+                self.term.vjp(
+                    t,
+                    &tape.caches[i],
+                    &scratch.control,
+                    &scratch.adj_stage,
+                    -b,
+                    ka,
+                    p_bar,
+                );
+                ka.scale(one / b);
+            } else {
+                self.term.vjp(
+                    t,
+                    &tape.caches[i],
+                    &scratch.control,
+                    &scratch.adj_stage,
+                    -one,
+                    ka,
+                    sink,
+                );
+            }
+        }
+        stats.pullbacks += n as u64;
+        for i in 0..n {
+            if self.b[i] != Sc::<T>::zero() {
+                y.axpy(self.b[i], &scratch.ks[i]);
+                a.axpy(self.b[i], &scratch.adj_ks[i]);
+            }
+        }
+    }
+
+    fn linearisation(&self, t_a: f64, t_b: f64, y: &T::State, max_dim: usize) -> Option<Vec<f64>> {
+        let n = y.len();
+        if n == 0 || n > max_dim {
+            return None;
+        }
+        let mut control = self.term.new_control();
+        self.term.control(t_a, t_b, &mut control);
+        let mut cache = self.term.new_cache(y);
+        let mut out = y.zeros_like();
+        self.term
+            .vf_prod(t_a, y, &control, &mut out, Some(&mut cache));
+        let mut sink = self.term.new_param_grad();
+        let mut unit = vec![0.0; n];
+        let mut cot = y.zeros_like();
+        let mut row = y.zeros_like();
+        let mut jac = vec![0.0; n * n];
+        for i in 0..n {
+            unit.iter_mut().for_each(|u| *u = 0.0);
+            unit[i] = 1.0;
+            cot.set_from_f64(&unit);
+            row.set_zero();
+            self.term.vjp(
+                t_a,
+                &cache,
+                &control,
+                &cot,
+                Sc::<T>::one(),
+                &mut row,
+                &mut sink,
+            );
+            // row = J ᵀ e_i = i-th row of J.
+            jac[i * n..(i + 1) * n].copy_from_slice(&row.to_f64_vec());
+        }
+        Some(jac)
+    }
+}

@@ -1,0 +1,95 @@
+//! The base step map Ψ: `(t_a, t_b, y) ↦ increment`, with its pullback.
+
+use crate::{State, Stats, Tableau};
+
+/// A single-step base method: one step from `(t_a, y)` to `t_b` gives `y + Ψ(t_a, t_b, y)`.
+///
+/// `t_b < t_a` steps backwards in time (Ψ_{−h} of METHOD.md §2). This is the one abstraction
+/// the reversible coupling, the integration loop and every gradient method are written against.
+pub trait StepMap: Sync {
+    /// The state type.
+    type State: State;
+    /// Parameter-cotangent accumulator.
+    type ParamGrad: Send;
+    /// What a traced step keeps for its pullback.
+    type Tape: Clone + Send + Sync;
+    /// Preallocated per-step work space.
+    type Scratch: Send;
+
+    /// A short description, e.g. the tableau's name.
+    fn name(&self) -> String;
+    /// Order of the method.
+    fn order(&self) -> u32;
+    /// Whether [`StepMap::increment`] can produce an embedded error estimate.
+    fn has_error_estimate(&self) -> bool;
+    /// The Butcher tableau, when the map is a Runge–Kutta method (used by stability analysis).
+    fn tableau(&self) -> Option<&Tableau>;
+    /// Whether stepping backwards in time is valid (false for Itô methods).
+    fn time_reversible(&self) -> bool;
+    /// The interval of times the map can be evaluated on.
+    fn domain(&self) -> (f64, f64);
+    /// Checks that `y` has the shape the map expects.
+    fn validate_state(&self, y: &Self::State) -> crate::Result<()>;
+    /// A tape shaped for states like `like`.
+    fn new_tape(&self, like: &Self::State) -> Self::Tape;
+    /// Work space for states like `like`.
+    fn new_scratch(&self, like: &Self::State) -> Self::Scratch;
+    /// A zeroed parameter-cotangent accumulator.
+    fn new_param_grad(&self) -> Self::ParamGrad;
+
+    /// `out ← Ψ(t_a, t_b, y)`; with `err`, also the embedded error estimate; with `tape`, keep
+    /// what [`StepMap::pullback`] needs.
+    #[allow(clippy::too_many_arguments)]
+    fn increment(
+        &self,
+        t_a: f64,
+        t_b: f64,
+        y: &Self::State,
+        out: &mut Self::State,
+        err: Option<&mut Self::State>,
+        tape: Option<&mut Self::Tape>,
+        scratch: &mut Self::Scratch,
+        stats: &mut Stats,
+    );
+
+    /// Pullback of the traced increment: `y_bar += scale·(∂Ψ/∂y)ᵀ cot`,
+    /// `p_bar += scale·(∂Ψ/∂θ)ᵀ cot`.
+    #[allow(clippy::too_many_arguments)]
+    fn pullback(
+        &self,
+        tape: &Self::Tape,
+        cot: &Self::State,
+        scale: <Self::State as State>::Scalar,
+        y_bar: &mut Self::State,
+        p_bar: &mut Self::ParamGrad,
+        scratch: &mut Self::Scratch,
+        stats: &mut Stats,
+    );
+
+    /// One step of the continuous adjoint system (backsolve) from `t_a` to `t_b` (normally
+    /// `t_b < t_a`): `y += Ψ(y)`, `a += ∫ −(∂f/∂y)ᵀa`, `p_bar += ∫ −(∂f/∂θ)ᵀa` with the same
+    /// base method applied to the augmented system. `sink` absorbs throw-away parameter
+    /// cotangents.
+    #[allow(clippy::too_many_arguments)]
+    fn adjoint_step(
+        &self,
+        t_a: f64,
+        t_b: f64,
+        y: &mut Self::State,
+        a: &mut Self::State,
+        p_bar: &mut Self::ParamGrad,
+        sink: &mut Self::ParamGrad,
+        scratch: &mut Self::Scratch,
+        stats: &mut Stats,
+    );
+
+    /// The Jacobian of `Ψ`'s per-stage vector-field product `f(t_a, y)·c(t_a, t_b)` at `y`,
+    /// dense row-major, when the state has at most `max_dim` entries (stability diagnostics).
+    fn linearisation(
+        &self,
+        t_a: f64,
+        t_b: f64,
+        y: &Self::State,
+        max_dim: usize,
+    ) -> Option<Vec<f64>>;
+}
