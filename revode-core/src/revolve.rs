@@ -17,15 +17,29 @@ pub(crate) fn beta(s: usize, r: usize) -> u128 {
     v
 }
 
-/// Length of the left part when reversing `l` steps with `s ≥ 2` snapshots: the right part gets
-/// as many steps as `s − 1` snapshots can reverse within the same repetition number.
+/// Length of the left part when reversing `l ≥ 2` steps with `s ≥ 2` snapshots.
+///
+/// With r the least repetition number such that β(s, r) ≥ l, every split in
+/// `[max(l − β(s−1, r), β(s, r−2)), min(β(s, r−1), l − β(s−1, r−1))]` attains the minimal number
+/// of forward steps (Griewank & Walther 2000); the smallest is taken. The unit test checks
+/// optimality against exhaustive dynamic programming.
 pub(crate) fn split(l: usize, s: usize) -> usize {
     let mut r = 0;
     while beta(s, r) < l as u128 {
         r += 1;
     }
-    let right = beta(s - 1, r).min((l - 1) as u128) as usize;
-    l - right
+    let l = l as i128;
+    let b = |s: usize, r: i64| {
+        if r < 0 {
+            0
+        } else {
+            beta(s, r as usize) as i128
+        }
+    };
+    let r = r as i64;
+    let lo = (l - b(s - 1, r)).max(b(s, r - 2)).max(1);
+    let hi = b(s, r - 1).min(l - b(s - 1, r - 1)).min(l - 1);
+    lo.min(hi).max(1) as usize
 }
 
 /// The checkpoints the first forward sweep stores for `n` steps and `c` snapshots (the initial

@@ -1,0 +1,95 @@
+//! Reconstruction: N forward then N backward steps of the coupling return (y0, z0).
+
+mod common;
+use common::*;
+use revode_core::*;
+
+/// Runs N forward and N backward steps with h = 0.01 and returns the max relative error of
+/// the reconstructed (y0, z0).
+fn round_trip(lambda: f64, n: usize, t: Tableau) -> f64 {
+    let scheme = Reversible::new(Rk::new(OdeTerm::new(mlp(21)), t), lambda).unwrap();
+    let y0 = y0_3();
+    let mut carry = scheme.init(&y0);
+    let mut scratch = scheme.new_scratch(&y0);
+    let mut stats = Stats::default();
+    let h = 0.01;
+    for k in 0..n {
+        let (a, b) = (k as f64 * h, (k + 1) as f64 * h);
+        scheme.step(a, b, &mut carry, None, None, &mut scratch, &mut stats);
+    }
+    for k in (0..n).rev() {
+        let (a, b) = (k as f64 * h, (k + 1) as f64 * h);
+        scheme
+            .reconstruct(a, b, &mut carry, &mut scratch, &mut stats)
+            .unwrap();
+    }
+    rel(&carry.y, &y0).max(rel(&carry.z, &y0))
+}
+
+#[test]
+fn thousand_steps_return_to_round_off_at_default_lambda() {
+    for t in [Tableau::midpoint(), Tableau::rk4(), Tableau::dopri5()] {
+        let err = round_trip(0.999, 1000, t.clone());
+        assert!(err <= 1e-12, "{}: {err:e}", t.name());
+    }
+}
+
+#[test]
+fn drift_grows_as_lambda_shrinks() {
+    // Each backward step divides by λ, so round-off can grow like λ^{-N}. Measure it.
+    let lambdas = [0.999, 0.99, 0.9, 0.5];
+    let errs: Vec<f64> = lambdas
+        .iter()
+        .map(|&l| round_trip(l, 1000, Tableau::midpoint()))
+        .collect();
+    for (l, e) in lambdas.iter().zip(&errs) {
+        println!("λ = {l}: reconstruction error after 1000 + 1000 steps = {e:e}");
+    }
+    assert!(errs[0] <= 1e-12);
+    // Bounded by round-off times the worst-case amplification λ^{-N}.
+    for (l, e) in lambdas.iter().zip(&errs) {
+        let bound = 1e3 * f64::EPSILON * l.powi(-1000);
+        assert!(
+            !e.is_finite() || *e <= bound || bound.is_infinite(),
+            "λ={l}: {e:e} > {bound:e}"
+        );
+    }
+    // λ = 0.5 over 1000 steps is hopeless (2^1000): the error is O(1) or worse.
+    assert!(!(errs[3] < 1e-3), "λ = 0.5: {:e}", errs[3]);
+    // Monotone in λ among the finite ones.
+    assert!(errs[1] >= errs[0] * 0.5 && errs[2] > errs[1]);
+}
+
+#[test]
+fn reversible_gradient_reports_drift_and_honours_the_tolerance() {
+    let scheme = Reversible::new(Rk::new(OdeTerm::new(mlp(2)), Tableau::midpoint()), 0.5).unwrap();
+    let opts = SolveOptions::fixed(0.01);
+    let times = [0.0, 1.0];
+    let g = gradient(
+        &scheme,
+        &y0_3(),
+        &times,
+        &opts,
+        &GradientMethod::Reversible.into(),
+        loss,
+    )
+    .unwrap();
+    let drift = g.stats.reconstruction_error.unwrap();
+    assert!(
+        drift > 1e-10,
+        "100 steps at λ = 0.5 amplify round-off by 2^100: {drift:e}"
+    );
+    let strict = GradientOptions {
+        method: GradientMethod::Reversible,
+        drift_tolerance: Some(1e-12),
+    };
+    let err = gradient(&scheme, &y0_3(), &times, &opts, &strict, loss).unwrap_err();
+    assert!(matches!(err, Error::ReconstructionDrift { .. }), "{err}");
+    // Checkpointing the carry every 10 steps caps the amplification at 2^10.
+    let capped = GradientOptions {
+        method: GradientMethod::CheckpointedReversible { every: 10 },
+        drift_tolerance: Some(1e-9),
+    };
+    let g = gradient(&scheme, &y0_3(), &times, &opts, &capped, loss).unwrap();
+    assert!(g.stats.reconstruction_error.unwrap() < 1e-9);
+}
