@@ -40,8 +40,8 @@ fn expm1_neg(u: f64) -> f64 {
 /// exp(−u) for 0 ≤ u ≤ 708 by range reduction e^{−u} = 2^{−k} e^{r}, |r| ≤ ln2/2.
 #[inline(always)]
 fn exp_neg(u: f64) -> f64 {
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     let x = -u;
     let k = (x * std::f64::consts::LOG2_E).round();
     let r = (x - k * LN2_HI) - k * LN2_LO;

@@ -87,6 +87,10 @@ pub struct Gradient<V, P> {
     pub stats: Stats,
 }
 
+/// The [`Gradient`] a scheme's [`gradient`] returns.
+pub type GradientOf<S> =
+    Gradient<StateOf<<S as Scheme>::Map>, <<S as Scheme>::Map as StepMap>::ParamGrad>;
+
 /// Computes a loss of the outputs at `times` and its gradient with respect to `y0` and the
 /// parameters of the scheme's term.
 ///
@@ -100,14 +104,14 @@ pub fn gradient<S, L>(
     opts: &SolveOptions,
     grad: &GradientOptions,
     mut loss: L,
-) -> Result<Gradient<StateOf<S::Map>, <S::Map as StepMap>::ParamGrad>>
+) -> Result<GradientOf<S>>
 where
     S: Scheme,
     L: FnMut(&[StateOf<S::Map>], &mut [StateOf<S::Map>]) -> f64,
 {
     validate(scheme, y0, times, opts)?;
     if let Some(tol) = grad.drift_tolerance {
-        if !(tol > 0.0) {
+        if tol.is_nan() || tol <= 0.0 {
             return Err(Error::config(
                 "drift_tolerance",
                 format!("{tol} must be positive"),
@@ -211,6 +215,8 @@ impl ObsCursor {
 
 use num_traits::One;
 
+type Keep<'k, S> = dyn FnMut(usize, &<S as Scheme>::Carry, &<S as Scheme>::Tape) + 'k;
+
 type Eval<'e, V> = dyn FnMut(&[V], &mut Vec<V>) -> Result<f64> + 'e;
 
 impl<'a, S: Scheme> Run<'a, S> {
@@ -232,7 +238,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         times: &[f64],
         opts: &SolveOptions,
         traced: bool,
-        keep: &mut dyn FnMut(usize, &S::Carry, &S::Tape),
+        keep: &mut Keep<'_, S>,
     ) -> Result<(S::Carry, Grid)> {
         let scheme = self.scheme;
         let mut carry = scheme.init(y0);

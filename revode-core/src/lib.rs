@@ -46,13 +46,13 @@
 pub mod activation;
 pub mod error;
 mod field;
-pub mod gradient;
+mod gradient;
 pub mod mlp;
 mod revolve;
 mod rk;
 pub mod scalar;
 pub mod scheme;
-pub mod solve;
+mod solve;
 pub mod stability;
 mod state;
 mod stats;
@@ -62,7 +62,9 @@ mod term;
 
 pub use error::{Error, Result};
 pub use field::VectorField;
-pub use gradient::{default_snapshots, gradient, Gradient, GradientMethod, GradientOptions};
+pub use gradient::{
+    default_snapshots, gradient, Gradient, GradientMethod, GradientOf, GradientOptions,
+};
 pub use mlp::Mlp;
 pub use revolve::descent as checkpoint_schedule;
 pub use rk::{Rk, RkScratch, RkTape};

@@ -202,6 +202,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn split_is_optimal() {
         // Exhaustive optimum over all split points, by dynamic programming.
         let (lmax, smax) = (120usize, 6usize);

@@ -357,6 +357,7 @@ pub(crate) enum Event<'a, S: Scheme> {
 
 /// The integration loop. Advances `carry` over `times`, calling `on` for every observation and
 /// accepted step; traces steps when `traced`. Returns the grid of accepted boundaries.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn integrate<S: Scheme>(
     scheme: &S,
     carry: &mut S::Carry,
@@ -381,7 +382,7 @@ pub(crate) fn integrate<S: Scheme>(
                     t: times[0],
                 });
             }
-            if grid.len() > 0 {
+            if !grid.is_empty() {
                 stability_check(scheme, carry, grid.t(0), grid.t(1), opts, stats);
             }
             let mut n = 0;
@@ -415,7 +416,7 @@ pub(crate) fn integrate<S: Scheme>(
                 }
                 on(Event::Observation { carry })?;
             }
-            if grid.len() > 0 {
+            if !grid.is_empty() {
                 let last = grid.len();
                 stability_check(scheme, carry, grid.t(last - 1), grid.t(last), opts, stats);
             }

@@ -82,7 +82,7 @@ pub fn region(
     n: usize,
 ) -> Result<StabilityRegion> {
     check_lambda(lambda)?;
-    if n < 2 || n > 4096 {
+    if !(2..=4096).contains(&n) {
         return Err(Error::config(
             "n",
             format!("grid size {n} must be in 2..=4096"),

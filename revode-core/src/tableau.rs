@@ -260,7 +260,7 @@ impl Tableau {
         ];
         // Error weights e = b − b̂ (Tsitouras 2011, Table 1).
         let e = [
-            -0.00178001105222577714,
+            -0.001_780_011_052_225_777,
             -0.0008164344596567469,
             0.007880878010261995,
             -0.1447110071732629,
@@ -394,8 +394,8 @@ impl Tableau {
         let mut out = num_complex::Complex64::new(1.0, 0.0);
         for i in 0..s {
             let mut y = num_complex::Complex64::new(1.0, 0.0);
-            for j in 0..i {
-                y += self.a[i][j] * stage[j];
+            for (a, k) in self.a[i].iter().zip(&stage[..i]) {
+                y += a * k;
             }
             stage[i] = x * y;
             out += self.b[i] * stage[i];

@@ -308,7 +308,7 @@ proptest! {
             && times.iter().all(|t| t.is_finite())
             && times.windows(2).all(|w| w[1] > w[0]);
         let valid_y0 = y0.len() == 3 && y0.iter().all(|v| v.is_finite());
-        if !valid_times || !valid_y0 || !(h > 0.0 && h.is_finite()) {
+        if !(valid_times && valid_y0 && h > 0.0 && h.is_finite()) {
             prop_assert!(r.is_err(), "accepted invalid input: {r:?}");
         }
         if let Ok(g) = &r {

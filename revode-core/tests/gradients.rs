@@ -7,6 +7,8 @@ use revode_core::*;
 
 const TIMES: [f64; 4] = [0.0, 0.3, 1.1, 2.0];
 
+type Grad = Gradient<Vec<f64>, Vec<f64>>;
+
 fn grads<S: Scheme<Map = Rk<OdeTerm<Mlp<f64>>>>>(
     scheme: &S,
     opts: &SolveOptions,
@@ -132,11 +134,7 @@ fn loss_only<S: Scheme<Map = Rk<OdeTerm<Mlp<f64>>>>>(scheme: &S, y0: &[f64], h: 
 }
 
 /// Central differences of the loss in every parameter and initial-state entry.
-fn finite_differences(
-    t: Tableau,
-    lambda: Option<f64>,
-    h: f64,
-) -> (Vec<f64>, Vec<f64>, Gradient<Vec<f64>, Vec<f64>>) {
+fn finite_differences(t: Tableau, lambda: Option<f64>, h: f64) -> (Vec<f64>, Vec<f64>, Grad) {
     let eps = 1e-6;
     let build = |field: Mlp<f64>| Rk::new(OdeTerm::new(field), t.clone());
     let eval = |field: Mlp<f64>, y0: &[f64]| match lambda {

@@ -55,7 +55,11 @@ fn drift_grows_as_lambda_shrinks() {
         );
     }
     // λ = 0.5 over 1000 steps is hopeless (2^1000): the error is O(1) or worse.
-    assert!(!(errs[3] < 1e-3), "λ = 0.5: {:e}", errs[3]);
+    assert!(
+        errs[3].is_nan() || errs[3] >= 1e-3,
+        "λ = 0.5: {:e}",
+        errs[3]
+    );
     // Monotone in λ among the finite ones.
     assert!(errs[1] >= errs[0] * 0.5 && errs[2] > errs[1]);
 }
