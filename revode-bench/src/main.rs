@@ -1,1 +1,197 @@
-fn main() {}
+//! revode-bench: the cross-family benchmark (the main job) and the paper's experiments.
+//!
+//! `cargo run --release -p revode-bench` runs the quick cross-family benchmark; subcommands run
+//! the individual experiments. Every run prints tables and writes JSON, CSV and SVG plots into
+//! the output directory.
+
+mod alloc;
+mod measure;
+mod ode;
+mod report;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use measure::Row;
+use report::{fmt_bytes, fmt_time, plot_loglog, BenchResult, Series, Table};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
+/// Benchmarks and experiments for revode's reversible solvers.
+///
+/// With no subcommand, runs the quick cross-family benchmark: one representative problem per
+/// family × every gradient method (reversible, direct, checkpointed with c ≈ √(2N), backsolve,
+/// checkpointed-reversible), reporting median time per gradient, peak heap memory, gradient
+/// error against the full tape, and evaluation/pullback counts.
+#[derive(Parser, Debug)]
+#[command(name = "revode-bench", version, about, long_about)]
+struct Cli {
+    /// Output directory for the report, JSON, CSV and plots.
+    #[arg(long, short, default_value = "revode-out", global = true)]
+    out: PathBuf,
+    /// Run the long version (larger N, more repetitions).
+    #[arg(long, global = true)]
+    full: bool,
+    /// Minimum seconds spent timing each measurement (median of the repetitions).
+    #[arg(long, default_value_t = 0.2, global = true)]
+    min_time: f64,
+    /// Hide progress bars.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// EXPERIMENTS.md 1: time and memory of one gradient against N (MLP 1 → 10 → 1, midpoint).
+    Complexity,
+    /// Reconstruction error of the coupling against N for λ ∈ {0.5, 0.9, 0.99, 0.999}.
+    Reconstruction,
+    /// Stability regions of reversible Euler, midpoint and RK4 (plots and table).
+    Stability,
+    /// Everything above plus the cross-family benchmark.
+    All,
+}
+
+/// Shared settings of a run.
+pub struct Ctx {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Long version.
+    pub full: bool,
+    /// Timing budget per measurement.
+    pub min_time: f64,
+    quiet: bool,
+    /// The command line that produced the results.
+    pub command: String,
+    report: Mutex<String>,
+}
+
+impl Ctx {
+    /// A progress bar on stderr (hidden with --quiet).
+    pub fn bar(&self, len: u64, what: &str) -> ProgressBar {
+        if self.quiet {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed_precise}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(what.to_string());
+        bar
+    }
+    /// Prints a section and appends it to the report.
+    pub fn emit(&self, _name: &str, text: &str) -> BenchResult<()> {
+        println!("{text}");
+        if let Ok(mut r) = self.report.lock() {
+            r.push_str(text);
+            r.push('\n');
+        }
+        Ok(())
+    }
+}
+
+fn cross_family(ctx: &Ctx) -> BenchResult<()> {
+    let mut rows: Vec<Row> = Vec::new();
+    rows.extend(ode::family_rows(ctx)?);
+    let mut table = Table::new(&[
+        "family", "N", "method", "time/grad", "peak heap", "stored", "evals", "pullbacks", "grad err", "drift", "note",
+    ]);
+    for r in &rows {
+        table.row(vec![
+            r.family.clone(),
+            r.n.to_string(),
+            r.method.clone(),
+            r.median_s.map_or_else(|| r.invalid_time_s.map_or("failed".into(), |t| format!("({}, invalid)", fmt_time(t))), fmt_time),
+            fmt_bytes(r.peak_bytes),
+            r.stored_states.to_string(),
+            r.evaluations.to_string(),
+            r.pullbacks.to_string(),
+            r.grad_rel_err.map_or("—".into(), |e| format!("{e:.1e}")),
+            r.reconstruction_error.map_or("—".into(), |e| format!("{e:.1e}")),
+            r.note.clone(),
+        ]);
+    }
+    let schemes: Vec<String> = rows.iter().map(|r| format!("{}: {}", r.family, r.scheme)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    ctx.emit(
+        "cross-family",
+        &format!(
+            "## Cross-family benchmark\n\nFamilies measured: ODE (the CDE, SDE and PDE crates are not implemented yet).\n\
+             Grad err: relative max-norm difference of (dL/dy0, dL/dθ) from the full tape of the same scheme.\n\
+             Schemes: {}.\n\n{}\n",
+            schemes.join("; "),
+            table.render()
+        ),
+    )?;
+    report::write_json(&ctx.out, "cross_family.json", &rows)?;
+    report::write_csv(&ctx.out, "cross_family.csv", &rows)?;
+    let mut labels: Vec<String> = rows.iter().map(|r| format!("{} {}", r.family, r.method)).collect();
+    labels.dedup();
+    labels.sort();
+    labels.dedup();
+    let series = |f: &dyn Fn(&Row) -> Option<f64>| -> Vec<Series> {
+        labels
+            .iter()
+            .map(|l| Series {
+                label: l.clone(),
+                points: rows.iter().filter(|r| &format!("{} {}", r.family, r.method) == l).filter_map(|r| f(r).map(|v| (r.n as f64, v))).collect(),
+            })
+            .collect()
+    };
+    plot_loglog(&ctx.out.join("cross_family_time.svg"), "Time per gradient", "N steps", "seconds", &series(&|r| r.median_s))?;
+    plot_loglog(&ctx.out.join("cross_family_memory.svg"), "Peak heap per gradient", "N steps", "bytes", &series(&|r| Some(r.peak_bytes.max(1) as f64)))?;
+    Ok(())
+}
+
+fn run(cli: Cli) -> BenchResult<()> {
+    if !(cli.min_time.is_finite() && cli.min_time >= 0.0 && cli.min_time <= 600.0) {
+        return Err(format!("--min-time must be between 0 and 600 seconds, not {}", cli.min_time));
+    }
+    let ctx = Ctx {
+        out: cli.out.clone(),
+        full: cli.full,
+        min_time: if cli.full { cli.min_time.max(0.5) } else { cli.min_time },
+        quiet: cli.quiet,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        report: Mutex::new(String::new()),
+    };
+    std::fs::create_dir_all(&ctx.out).map_err(|e| format!("cannot create output directory {}: {e}", ctx.out.display()))?;
+    let machine = format!(
+        "{} logical CPUs, {} {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    ctx.emit("header", &format!("# revode-bench report\n\nCommand: `{}`\nMachine: {machine}\n", ctx.command))?;
+    match cli.command {
+        None => cross_family(&ctx)?,
+        Some(Command::Complexity) => {
+            ode::complexity(&ctx)?;
+        }
+        Some(Command::Reconstruction) => ode::reconstruction(&ctx)?,
+        Some(Command::Stability) => ode::stability_regions(&ctx)?,
+        Some(Command::All) => {
+            cross_family(&ctx)?;
+            ode::complexity(&ctx)?;
+            ode::reconstruction(&ctx)?;
+            ode::stability_regions(&ctx)?;
+        }
+    }
+    let text = ctx.report.lock().map(|r| r.clone()).unwrap_or_default();
+    report::write_atomic(&ctx.out.join("report.md"), text.as_bytes())?;
+    eprintln!("results written to {}", ctx.out.display());
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("revode-bench: {e}");
+        std::process::exit(1);
+    }
+}

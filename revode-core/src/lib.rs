@@ -76,3 +76,8 @@ pub use stats::{Stats, Warning};
 pub use step_map::StepMap;
 pub use tableau::Tableau;
 pub use term::{OdeTerm, Term};
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

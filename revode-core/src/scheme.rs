@@ -273,7 +273,9 @@ impl<M: StepMap> Scheme for Reversible<M> {
         &self.map
     }
     fn name(&self) -> String {
-        format!("reversible({}, λ={})", self.map.name(), self.lambda)
+        let l = format!("{:.4}", self.lambda);
+        let l = l.trim_end_matches('0').trim_end_matches('.');
+        format!("reversible({}, λ={l})", self.map.name())
     }
     fn init(&self, y0: &M::State) -> Pair<M::State> {
         Pair {

@@ -287,3 +287,28 @@ pub fn advise(tableau: &Tableau, h: f64, lambda: f64, spectrum: &[Complex64]) ->
         stable_lambda: stable_lambda_range(tableau, h, spectrum, 1000)?,
     })
 }
+
+/// Per-step growth of round-off when the coupling runs backwards: the spectral radius of the
+/// inverse step, `max |μ| / λ` (the eigenvalues multiply to λ), maximised over `xs = hα`.
+///
+/// Forward stability (`max |μ| < 1`) forces this above 1 whenever λ < 1: reconstruction drift
+/// then grows geometrically, which is what the checkpointed-reversible method caps.
+pub fn backward_amplification(tableau: &Tableau, lambda: f64, xs: &[Complex64]) -> f64 {
+    xs.iter()
+        .map(|&x| spectral_radius(tableau, x, lambda) / lambda)
+        .fold(1.0, f64::max)
+}
+
+/// The longest checkpoint interval k with `amplification^k · unit_roundoff ≤ tolerance`
+/// (at least 1; `usize::MAX` when round-off does not grow).
+pub fn checkpoint_interval(amplification: f64, tolerance: f64, unit_roundoff: f64) -> usize {
+    if !(amplification > 1.0) || !amplification.is_finite() {
+        return usize::MAX;
+    }
+    let k = (tolerance / unit_roundoff).ln() / amplification.ln();
+    if k.is_finite() && k >= 1.0 {
+        k.floor().min(usize::MAX as f64) as usize
+    } else {
+        1
+    }
+}

@@ -1,0 +1,226 @@
+//! Output: atomic files, tables, JSON/CSV and SVG plots.
+
+use plotters::prelude::*;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// An error of the bench binary, with what failed.
+pub type BenchResult<T> = Result<T, String>;
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> BenchResult<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot rename to {}: {e}", path.display()))
+}
+
+/// Serialises `value` as pretty JSON into `dir/name`.
+pub fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> BenchResult<PathBuf> {
+    let path = dir.join(name);
+    let text = serde_json::to_string_pretty(value).map_err(|e| format!("JSON: {e}"))?;
+    write_atomic(&path, text.as_bytes())?;
+    Ok(path)
+}
+
+/// Writes rows as CSV into `dir/name`.
+pub fn write_csv<T: Serialize>(dir: &Path, name: &str, rows: &[T]) -> BenchResult<PathBuf> {
+    let path = dir.join(name);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| format!("CSV: {e}"))?;
+    }
+    let bytes = w.into_inner().map_err(|e| format!("CSV: {e}"))?;
+    write_atomic(&path, &bytes)?;
+    Ok(path)
+}
+
+/// A plain-text table with right-aligned columns.
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with the given column names.
+    pub fn new(header: &[&str]) -> Self {
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+    /// Appends a row.
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+    /// Renders as text (also valid Markdown).
+    pub fn render(&self) -> String {
+        let n = self.header.len();
+        let mut w: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate().take(n) {
+                w[i] = w[i].max(c.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            let mut s = String::from("|");
+            for (i, c) in cells.iter().enumerate().take(n) {
+                s += &format!(" {:>width$} |", c, width = w[i]);
+            }
+            s
+        };
+        let mut out = line(&self.header);
+        out.push('\n');
+        out += &format!("|{}", w.iter().map(|&k| format!("{}:|", "-".repeat(k + 1))).collect::<String>());
+        for r in &self.rows {
+            out.push('\n');
+            out += &line(r);
+        }
+        out
+    }
+}
+
+/// One named series of (x, y) points.
+pub struct Series {
+    /// Legend label.
+    pub label: String,
+    /// Points; non-positive or non-finite values are skipped on log axes.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A log–log line plot as SVG.
+pub fn plot_loglog(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> BenchResult<()> {
+    let pts: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(|(x, y)| x.is_finite() && y.is_finite() && *x > 0.0 && *y > 0.0)
+        .collect();
+    if pts.is_empty() {
+        return Err(format!("plot {}: no positive finite points", path.display()));
+    }
+    let (x0, x1) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (y0, y1) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (800, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d((x0 / 1.3..x1 * 1.3).log_scale(), (y0 / 2.0..y1 * 2.0).log_scale())
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .x_label_formatter(&|v| format!("{v:.0e}"))
+            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, s) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let data: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .copied()
+                .filter(|(x, y)| x.is_finite() && y.is_finite() && *x > 0.0 && *y > 0.0)
+                .collect();
+            chart
+                .draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(s.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            chart
+                .draw_series(data.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
+
+/// A heat map of values on a grid (e.g. a stability region's spectral radius), as SVG:
+/// cells with value < 1 are coloured, the rest grey.
+pub fn plot_region(
+    path: &Path,
+    title: &str,
+    regions: &[(String, Vec<f64>, Vec<f64>, Vec<Vec<f64>>)],
+) -> BenchResult<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (420 * regions.len() as u32, 460)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let panels = root.split_evenly((1, regions.len()));
+        for (panel, (label, re, im, radius)) in panels.iter().zip(regions) {
+            let (xr, yr) = ((re[0], re[re.len() - 1]), (im[0], im[im.len() - 1]));
+            let mut chart = ChartBuilder::on(panel)
+                .caption(format!("{title}: {label}"), ("sans-serif", 16))
+                .margin(10)
+                .x_label_area_size(36)
+                .y_label_area_size(44)
+                .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+                .map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc("Re(hα)")
+                .y_desc("Im(hα)")
+                .disable_mesh()
+                .draw()
+                .map_err(|e| e.to_string())?;
+            let (dx, dy) = ((re[1] - re[0]) / 2.0, (im[1] - im[0]) / 2.0);
+            let cells = im.iter().enumerate().flat_map(|(i, &y)| {
+                re.iter().enumerate().map(move |(j, &x)| {
+                    let r = radius[i][j];
+                    let color = if r < 1.0 {
+                        let t = (1.0 - r).clamp(0.0, 1.0);
+                        RGBColor((40.0 + 60.0 * (1.0 - t)) as u8, (90.0 + 120.0 * t) as u8, 200)
+                    } else {
+                        RGBColor(235, 235, 235)
+                    };
+                    Rectangle::new([(x - dx, y - dy), (x + dx, y + dy)], color.filled())
+                })
+            });
+            chart.draw_series(cells).map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
+
+/// Formats seconds with a sensible unit.
+pub fn fmt_time(s: f64) -> String {
+    if !s.is_finite() {
+        "—".into()
+    } else if s < 1e-3 {
+        format!("{:.1} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// Formats a byte count.
+pub fn fmt_bytes(b: usize) -> String {
+    let b = b as f64;
+    if b < 1024.0 {
+        format!("{b:.0} B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / 1024.0 / 1024.0)
+    } else {
+        format!("{:.2} GiB", b / 1024.0 / 1024.0 / 1024.0)
+    }
+}
