@@ -100,24 +100,46 @@ fn cross_family(ctx: &Ctx) -> BenchResult<()> {
     let mut rows: Vec<Row> = Vec::new();
     rows.extend(ode::family_rows(ctx)?);
     let mut table = Table::new(&[
-        "family", "N", "method", "time/grad", "peak heap", "stored", "evals", "pullbacks", "grad err", "drift", "note",
+        "family",
+        "N",
+        "method",
+        "time/grad",
+        "peak heap",
+        "stored",
+        "evals",
+        "pullbacks",
+        "grad err",
+        "drift",
+        "note",
     ]);
     for r in &rows {
         table.row(vec![
             r.family.clone(),
             r.n.to_string(),
             r.method.clone(),
-            r.median_s.map_or_else(|| r.invalid_time_s.map_or("failed".into(), |t| format!("({}, invalid)", fmt_time(t))), fmt_time),
+            r.median_s.map_or_else(
+                || {
+                    r.invalid_time_s
+                        .map_or("failed".into(), |t| format!("({}, invalid)", fmt_time(t)))
+                },
+                fmt_time,
+            ),
             fmt_bytes(r.peak_bytes),
             r.stored_states.to_string(),
             r.evaluations.to_string(),
             r.pullbacks.to_string(),
             r.grad_rel_err.map_or("—".into(), |e| format!("{e:.1e}")),
-            r.reconstruction_error.map_or("—".into(), |e| format!("{e:.1e}")),
+            r.reconstruction_error
+                .map_or("—".into(), |e| format!("{e:.1e}")),
             r.note.clone(),
         ]);
     }
-    let schemes: Vec<String> = rows.iter().map(|r| format!("{}: {}", r.family, r.scheme)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let schemes: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}: {}", r.family, r.scheme))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     ctx.emit(
         "cross-family",
         &format!(
@@ -130,7 +152,10 @@ fn cross_family(ctx: &Ctx) -> BenchResult<()> {
     )?;
     report::write_json(&ctx.out, "cross_family.json", &rows)?;
     report::write_csv(&ctx.out, "cross_family.csv", &rows)?;
-    let mut labels: Vec<String> = rows.iter().map(|r| format!("{} {}", r.family, r.method)).collect();
+    let mut labels: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {}", r.family, r.method))
+        .collect();
     labels.dedup();
     labels.sort();
     labels.dedup();
@@ -139,35 +164,67 @@ fn cross_family(ctx: &Ctx) -> BenchResult<()> {
             .iter()
             .map(|l| Series {
                 label: l.clone(),
-                points: rows.iter().filter(|r| &format!("{} {}", r.family, r.method) == l).filter_map(|r| f(r).map(|v| (r.n as f64, v))).collect(),
+                points: rows
+                    .iter()
+                    .filter(|r| &format!("{} {}", r.family, r.method) == l)
+                    .filter_map(|r| f(r).map(|v| (r.n as f64, v)))
+                    .collect(),
             })
             .collect()
     };
-    plot_loglog(&ctx.out.join("cross_family_time.svg"), "Time per gradient", "N steps", "seconds", &series(&|r| r.median_s))?;
-    plot_loglog(&ctx.out.join("cross_family_memory.svg"), "Peak heap per gradient", "N steps", "bytes", &series(&|r| Some(r.peak_bytes.max(1) as f64)))?;
+    plot_loglog(
+        &ctx.out.join("cross_family_time.svg"),
+        "Time per gradient",
+        "N steps",
+        "seconds",
+        &series(&|r| r.median_s),
+    )?;
+    plot_loglog(
+        &ctx.out.join("cross_family_memory.svg"),
+        "Peak heap per gradient",
+        "N steps",
+        "bytes",
+        &series(&|r| Some(r.peak_bytes.max(1) as f64)),
+    )?;
     Ok(())
 }
 
 fn run(cli: Cli) -> BenchResult<()> {
     if !(cli.min_time.is_finite() && cli.min_time >= 0.0 && cli.min_time <= 600.0) {
-        return Err(format!("--min-time must be between 0 and 600 seconds, not {}", cli.min_time));
+        return Err(format!(
+            "--min-time must be between 0 and 600 seconds, not {}",
+            cli.min_time
+        ));
     }
     let ctx = Ctx {
         out: cli.out.clone(),
         full: cli.full,
-        min_time: if cli.full { cli.min_time.max(0.5) } else { cli.min_time },
+        min_time: if cli.full {
+            cli.min_time.max(0.5)
+        } else {
+            cli.min_time
+        },
         quiet: cli.quiet,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         report: Mutex::new(String::new()),
     };
-    std::fs::create_dir_all(&ctx.out).map_err(|e| format!("cannot create output directory {}: {e}", ctx.out.display()))?;
+    std::fs::create_dir_all(&ctx.out)
+        .map_err(|e| format!("cannot create output directory {}: {e}", ctx.out.display()))?;
     let machine = format!(
         "{} logical CPUs, {} {}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         std::env::consts::OS,
         std::env::consts::ARCH
     );
-    ctx.emit("header", &format!("# revode-bench report\n\nCommand: `{}`\nMachine: {machine}\n", ctx.command))?;
+    ctx.emit(
+        "header",
+        &format!(
+            "# revode-bench report\n\nCommand: `{}`\nMachine: {machine}\n",
+            ctx.command
+        ),
+    )?;
     match cli.command {
         None => cross_family(&ctx)?,
         Some(Command::Complexity) => {

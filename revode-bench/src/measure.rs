@@ -76,7 +76,10 @@ pub fn median_time(min_total: f64, max_reps: usize, mut f: impl FnMut()) -> (f64
 /// Relative max-norm error of `a` against `b`.
 pub fn rel(a: &[f64], b: &[f64]) -> f64 {
     let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
-    a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
 }
 
 /// Flattened (dL/dy0, dL/dθ).
@@ -122,7 +125,8 @@ where
 {
     let label = method.label();
     let grad_opts = method.clone().into();
-    let (result, peak, allocs) = alloc::measure(|| gradient(scheme, y0, times, opts, &grad_opts, loss));
+    let (result, peak, allocs) =
+        alloc::measure(|| gradient(scheme, y0, times, opts, &grad_opts, loss));
     let mut row = Row {
         family: setup.family.into(),
         problem: setup.problem.into(),
@@ -187,7 +191,11 @@ where
     } else {
         row.invalid_time_s = Some(t);
         let joined = problems.join("; ");
-        row.note = if row.note.is_empty() { joined } else { format!("{}; {joined}", row.note) };
+        row.note = if row.note.is_empty() {
+            joined
+        } else {
+            format!("{}; {joined}", row.note)
+        };
     }
     (row, Some(flat))
 }

@@ -14,7 +14,10 @@ pub type MlpMap = Rk<OdeTerm<Mlp<f64>>>;
 
 /// Loss Σ y_N² (on the last observation only).
 pub fn final_square(ys: &[Vec<f64>], cots: &mut [Vec<f64>]) -> f64 {
-    let (y, g) = (&ys[ys.len() - 1], cots.last_mut().expect("at least two observations"));
+    let (y, g) = (
+        &ys[ys.len() - 1],
+        cots.last_mut().expect("at least two observations"),
+    );
     let mut l = 0.0;
     for (v, g) in y.iter().zip(g.iter_mut()) {
         l += v * v;
@@ -24,9 +27,21 @@ pub fn final_square(ys: &[Vec<f64>], cots: &mut [Vec<f64>]) -> f64 {
 }
 
 /// Eigenvalues α of the field's Jacobian at `k` states along a plain solve (for advice).
-fn spectrum_along(map: &MlpMap, y0: &[f64], t1: f64, h: f64, k: usize) -> BenchResult<Vec<Complex64>> {
+fn spectrum_along(
+    map: &MlpMap,
+    y0: &[f64],
+    t1: f64,
+    h: f64,
+    k: usize,
+) -> BenchResult<Vec<Complex64>> {
     let times: Vec<f64> = (0..=k).map(|i| t1 * i as f64 / k as f64).collect();
-    let sol = solve(&Plain::new(map.clone()), &y0.to_vec(), &times, &SolveOptions::fixed(h)).map_err(|e| e.to_string())?;
+    let sol = solve(
+        &Plain::new(map.clone()),
+        &y0.to_vec(),
+        &times,
+        &SolveOptions::fixed(h),
+    )
+    .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for (t, y) in times.iter().zip(&sol.ys) {
         if let Some(j) = map.linearisation(*t, t + h, y, 64) {
@@ -55,11 +70,20 @@ pub struct LambdaAdvice {
 /// Advice for the coupling parameter along the trajectory: keep `preferred` if step h is
 /// acceptable there; otherwise move halfway from the stability boundary's λ_max towards
 /// smaller λ by (1 − λ_max)/2. Also the checkpoint interval that caps the drift at 1e-10.
-pub fn advise_lambda(map: &MlpMap, y0: &[f64], t1: f64, h: f64, preferred: f64) -> BenchResult<LambdaAdvice> {
+pub fn advise_lambda(
+    map: &MlpMap,
+    y0: &[f64],
+    t1: f64,
+    h: f64,
+    preferred: f64,
+) -> BenchResult<LambdaAdvice> {
     let spectrum = spectrum_along(map, y0, t1, h, 20)?;
     let tableau = map.tableau().ok_or("no tableau")?;
     let ranges = stable_lambda_range(tableau, h, &spectrum, 2000).map_err(|e| e.to_string())?;
-    let lambda = if ranges.iter().any(|&(lo, hi)| lo <= preferred && preferred <= hi) {
+    let lambda = if ranges
+        .iter()
+        .any(|&(lo, hi)| lo <= preferred && preferred <= hi)
+    {
         preferred
     } else {
         ranges
@@ -74,7 +98,12 @@ pub fn advise_lambda(map: &MlpMap, y0: &[f64], t1: f64, h: f64, preferred: f64) 
     let xs: Vec<Complex64> = spectrum.iter().map(|a| a * h).collect();
     let amplification = stability::backward_amplification(tableau, lambda, &xs);
     let interval = stability::checkpoint_interval(amplification, 1e-10, f64::EPSILON);
-    Ok(LambdaAdvice { lambda, ranges, amplification, interval })
+    Ok(LambdaAdvice {
+        lambda,
+        ranges,
+        amplification,
+        interval,
+    })
 }
 
 #[derive(Serialize)]
@@ -91,12 +120,16 @@ struct ComplexityOut {
 /// EXPERIMENTS.md 1: MLP 1 → 10 → 1 tanh, y0 = 1, midpoint, h = 0.01, loss Σ y_N².
 pub fn complexity(ctx: &Ctx) -> BenchResult<Vec<Row>> {
     let ns: Vec<usize> = if ctx.full {
-        vec![100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000]
+        vec![
+            100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000,
+        ]
     } else {
         vec![100, 300, 1000, 3000, 10_000]
     };
     let h = 0.01;
-    let field = Mlp::new(1, 10, false).map_err(|e| e.to_string())?.init_uniform(0);
+    let field = Mlp::new(1, 10, false)
+        .map_err(|e| e.to_string())?
+        .init_uniform(0);
     let map = Rk::new(OdeTerm::new(field), Tableau::midpoint());
     let y0 = vec![1.0];
     let act = activation_cost();
@@ -114,9 +147,23 @@ pub fn complexity(ctx: &Ctx) -> BenchResult<Vec<Row>> {
             let _ = solve(&plain, &y0, &times, &opts);
         });
         forward.push((n, t_fwd));
-        let direct = gradient(&plain, &y0, &times, &opts, &GradientMethod::Direct.into(), final_square).map_err(|e| e.to_string())?;
+        let direct = gradient(
+            &plain,
+            &y0,
+            &times,
+            &opts,
+            &GradientMethod::Direct.into(),
+            final_square,
+        )
+        .map_err(|e| e.to_string())?;
         let plain_ref = crate::measure::flat_grad::<Plain<MlpMap>>(&direct);
-        let setup = Setup { family: "ODE", problem: "complexity", reference: Some(&plain_ref), min_time: ctx.min_time, max_reps: 200 };
+        let setup = Setup {
+            family: "ODE",
+            problem: "complexity",
+            reference: Some(&plain_ref),
+            min_time: ctx.min_time,
+            max_reps: 200,
+        };
         let mut methods = vec![GradientMethod::Direct, GradientMethod::Backsolve];
         for c in [2, 4, 8] {
             methods.push(GradientMethod::Checkpointed { snapshots: Some(c) });
@@ -131,32 +178,88 @@ pub fn complexity(ctx: &Ctx) -> BenchResult<Vec<Row>> {
         }
         for lambda in lambdas {
             let rev = Reversible::new(map.clone(), lambda).map_err(|e| e.to_string())?;
-            let tape = gradient(&rev, &y0, &times, &opts, &GradientMethod::Direct.into(), final_square).map_err(|e| e.to_string())?;
+            let tape = gradient(
+                &rev,
+                &y0,
+                &times,
+                &opts,
+                &GradientMethod::Direct.into(),
+                final_square,
+            )
+            .map_err(|e| e.to_string())?;
             let rev_ref = crate::measure::flat_grad::<Reversible<MlpMap>>(&tape);
-            let setup = Setup { reference: Some(&rev_ref), ..setup };
-            rows.push(gradient_row(&setup, &rev, &y0, &times, &opts, GradientMethod::Reversible, final_square).0);
+            let setup = Setup {
+                reference: Some(&rev_ref),
+                ..setup
+            };
+            rows.push(
+                gradient_row(
+                    &setup,
+                    &rev,
+                    &y0,
+                    &times,
+                    &opts,
+                    GradientMethod::Reversible,
+                    final_square,
+                )
+                .0,
+            );
             if lambda == lambda_auto && advice.interval < n {
                 let every = advice.interval;
-                rows.push(gradient_row(&setup, &rev, &y0, &times, &opts, GradientMethod::CheckpointedReversible { every }, final_square).0);
+                rows.push(
+                    gradient_row(
+                        &setup,
+                        &rev,
+                        &y0,
+                        &times,
+                        &opts,
+                        GradientMethod::CheckpointedReversible { every },
+                        final_square,
+                    )
+                    .0,
+                );
             }
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let mut table = Table::new(&["N", "scheme", "method", "time", "÷ forward", "peak heap", "stored", "allocs", "grad err", "drift", "note"]);
+    let mut table = Table::new(&[
+        "N",
+        "scheme",
+        "method",
+        "time",
+        "÷ forward",
+        "peak heap",
+        "stored",
+        "allocs",
+        "grad err",
+        "drift",
+        "note",
+    ]);
     for r in &rows {
-        let fwd = forward.iter().find(|(n, _)| *n == r.n).map(|p| p.1).unwrap_or(f64::NAN);
+        let fwd = forward
+            .iter()
+            .find(|(n, _)| *n == r.n)
+            .map(|p| p.1)
+            .unwrap_or(f64::NAN);
         table.row(vec![
             r.n.to_string(),
             r.scheme.clone(),
             r.method.clone(),
-            r.median_s.map_or_else(|| r.invalid_time_s.map_or("failed".into(), |t| format!("({}, invalid)", fmt_time(t))), fmt_time),
+            r.median_s.map_or_else(
+                || {
+                    r.invalid_time_s
+                        .map_or("failed".into(), |t| format!("({}, invalid)", fmt_time(t)))
+                },
+                fmt_time,
+            ),
             r.median_s.map_or("—".into(), |t| format!("{:.1}", t / fwd)),
             fmt_bytes(r.peak_bytes),
             r.stored_states.to_string(),
             r.allocations.to_string(),
             r.grad_rel_err.map_or("—".into(), |e| format!("{e:.1e}")),
-            r.reconstruction_error.map_or("—".into(), |e| format!("{e:.1e}")),
+            r.reconstruction_error
+                .map_or("—".into(), |e| format!("{e:.1e}")),
             r.note.clone(),
         ]);
     }
@@ -190,7 +293,17 @@ pub fn complexity(ctx: &Ctx) -> BenchResult<Vec<Row>> {
     report::write_csv(&ctx.out, "complexity.csv", &rows)?;
     let mut by_label: Vec<(String, Vec<&Row>)> = Vec::new();
     for r in &rows {
-        let key = format!("{} {}", r.method, if r.scheme.starts_with("reversible") { r.scheme.trim_start_matches("reversible(midpoint, ").trim_end_matches(')') } else { "" });
+        let key = format!(
+            "{} {}",
+            r.method,
+            if r.scheme.starts_with("reversible") {
+                r.scheme
+                    .trim_start_matches("reversible(midpoint, ")
+                    .trim_end_matches(')')
+            } else {
+                ""
+            }
+        );
         match by_label.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.push(r),
             None => by_label.push((key, vec![r])),
@@ -198,15 +311,42 @@ pub fn complexity(ctx: &Ctx) -> BenchResult<Vec<Row>> {
     }
     let mut time_series: Vec<Series> = by_label
         .iter()
-        .map(|(k, v)| Series { label: k.trim().to_string(), points: v.iter().filter_map(|r| r.median_s.map(|t| (r.n as f64, t))).collect() })
+        .map(|(k, v)| Series {
+            label: k.trim().to_string(),
+            points: v
+                .iter()
+                .filter_map(|r| r.median_s.map(|t| (r.n as f64, t)))
+                .collect(),
+        })
         .collect();
-    time_series.push(Series { label: "plain forward solve".into(), points: forward.iter().map(|&(n, t)| (n as f64, t)).collect() });
-    plot_loglog(&ctx.out.join("complexity_time.svg"), "Time per gradient (complexity setting)", "N steps", "seconds", &time_series)?;
+    time_series.push(Series {
+        label: "plain forward solve".into(),
+        points: forward.iter().map(|&(n, t)| (n as f64, t)).collect(),
+    });
+    plot_loglog(
+        &ctx.out.join("complexity_time.svg"),
+        "Time per gradient (complexity setting)",
+        "N steps",
+        "seconds",
+        &time_series,
+    )?;
     let mem_series: Vec<Series> = by_label
         .iter()
-        .map(|(k, v)| Series { label: k.trim().to_string(), points: v.iter().map(|r| (r.n as f64, r.peak_bytes.max(1) as f64)).collect() })
+        .map(|(k, v)| Series {
+            label: k.trim().to_string(),
+            points: v
+                .iter()
+                .map(|r| (r.n as f64, r.peak_bytes.max(1) as f64))
+                .collect(),
+        })
         .collect();
-    plot_loglog(&ctx.out.join("complexity_memory.svg"), "Peak heap per gradient (complexity setting)", "N steps", "bytes", &mem_series)?;
+    plot_loglog(
+        &ctx.out.join("complexity_memory.svg"),
+        "Peak heap per gradient (complexity setting)",
+        "N steps",
+        "bytes",
+        &mem_series,
+    )?;
     Ok(rows)
 }
 
@@ -238,32 +378,59 @@ struct DriftRow {
 
 /// Reconstruction error of N forward + N backward coupled steps for several λ.
 pub fn reconstruction(ctx: &Ctx) -> BenchResult<()> {
-    let field = Mlp::new(3, 16, true).map_err(|e| e.to_string())?.init_uniform(21);
+    let field = Mlp::new(3, 16, true)
+        .map_err(|e| e.to_string())?
+        .init_uniform(21);
     let y0 = vec![0.7, -0.4, 1.1];
-    let ns: Vec<usize> = if ctx.full { vec![10, 40, 100, 300, 1000, 3000, 10_000] } else { vec![10, 40, 100, 1000] };
+    let ns: Vec<usize> = if ctx.full {
+        vec![10, 40, 100, 300, 1000, 3000, 10_000]
+    } else {
+        vec![10, 40, 100, 1000]
+    };
     let mut rows = Vec::new();
     for t in [Tableau::midpoint(), Tableau::rk4()] {
         for lambda in [0.5, 0.9, 0.99, 0.999] {
-            let scheme = Reversible::new(Rk::new(OdeTerm::new(field.clone()), t.clone()), lambda).map_err(|e| e.to_string())?;
+            let scheme = Reversible::new(Rk::new(OdeTerm::new(field.clone()), t.clone()), lambda)
+                .map_err(|e| e.to_string())?;
             for &n in &ns {
                 let mut c = scheme.init(&y0);
                 let mut s = scheme.new_scratch(&y0);
                 let mut st = Stats::default();
                 let h = 0.01;
                 for k in 0..n {
-                    scheme.step(k as f64 * h, (k + 1) as f64 * h, &mut c, None, None, &mut s, &mut st);
+                    scheme.step(
+                        k as f64 * h,
+                        (k + 1) as f64 * h,
+                        &mut c,
+                        None,
+                        None,
+                        &mut s,
+                        &mut st,
+                    );
                 }
                 for k in (0..n).rev() {
-                    scheme.reconstruct(k as f64 * h, (k + 1) as f64 * h, &mut c, &mut s, &mut st).map_err(|e| e.to_string())?;
+                    scheme
+                        .reconstruct(k as f64 * h, (k + 1) as f64 * h, &mut c, &mut s, &mut st)
+                        .map_err(|e| e.to_string())?;
                 }
                 let err = crate::measure::rel(&c.y, &y0).max(crate::measure::rel(&c.z, &y0));
-                rows.push(DriftRow { lambda, steps: n, method: t.name().into(), error: err });
+                rows.push(DriftRow {
+                    lambda,
+                    steps: n,
+                    method: t.name().into(),
+                    error: err,
+                });
             }
         }
     }
     let mut table = Table::new(&["method", "λ", "N", "relative error of (y0, z0)"]);
     for r in &rows {
-        table.row(vec![r.method.clone(), r.lambda.to_string(), r.steps.to_string(), format!("{:.2e}", r.error)]);
+        table.row(vec![
+            r.method.clone(),
+            r.lambda.to_string(),
+            r.steps.to_string(),
+            format!("{:.2e}", r.error),
+        ]);
     }
     let text = format!("## Reconstruction drift\n\nMLP 3 → 16 → 3 (tanh, time input), h = 0.01: N coupled steps forward, then N exact backward steps.\n\n{}\n", table.render());
     ctx.emit("reconstruction", &text)?;
@@ -272,10 +439,20 @@ pub fn reconstruction(ctx: &Ctx) -> BenchResult<()> {
         .iter()
         .map(|&l| Series {
             label: format!("midpoint λ={l}"),
-            points: rows.iter().filter(|r| r.lambda == l && r.method == "midpoint").map(|r| (r.steps as f64, r.error.max(1e-17))).collect(),
+            points: rows
+                .iter()
+                .filter(|r| r.lambda == l && r.method == "midpoint")
+                .map(|r| (r.steps as f64, r.error.max(1e-17)))
+                .collect(),
         })
         .collect();
-    plot_loglog(&ctx.out.join("reconstruction.svg"), "Reconstruction error vs steps", "N steps", "relative error", &series)
+    plot_loglog(
+        &ctx.out.join("reconstruction.svg"),
+        "Reconstruction error vs steps",
+        "N steps",
+        "relative error",
+        &series,
+    )
 }
 
 /// Stability regions of reversible Euler, midpoint and RK4 for several λ.
@@ -284,15 +461,29 @@ pub fn stability_regions(ctx: &Ctx) -> BenchResult<()> {
     for t in [Tableau::euler(), Tableau::midpoint(), Tableau::rk4()] {
         let mut panels = Vec::new();
         for lambda in [0.5, 0.9, 0.999] {
-            let r = stability::region(&t, lambda, (-4.0, 1.0), (-3.5, 3.5), 161).map_err(|e| e.to_string())?;
-            panels.push((format!("λ={lambda}"), r.re.clone(), r.im.clone(), r.radius.clone()));
+            let r = stability::region(&t, lambda, (-4.0, 1.0), (-3.5, 3.5), 161)
+                .map_err(|e| e.to_string())?;
+            panels.push((
+                format!("λ={lambda}"),
+                r.re.clone(),
+                r.im.clone(),
+                r.radius.clone(),
+            ));
             all.push(r);
         }
-        report::plot_region(&ctx.out.join(format!("stability_{}.svg", t.name())), &format!("reversible {}", t.name()), &panels)?;
+        report::plot_region(
+            &ctx.out.join(format!("stability_{}.svg", t.name())),
+            &format!("reversible {}", t.name()),
+            &panels,
+        )?;
     }
     let mut table = Table::new(&["method", "λ", "stable fraction of [−4,1]×[−3.5,3.5]"]);
     for r in &all {
-        table.row(vec![r.method.clone(), r.lambda.to_string(), format!("{:.4}", r.stable_fraction())]);
+        table.row(vec![
+            r.method.clone(),
+            r.lambda.to_string(),
+            format!("{:.4}", r.stable_fraction()),
+        ]);
     }
     ctx.emit("stability", &format!("## Stability regions\n\nShaded: both eigenvalues of the coupled step inside the unit disc.\n\n{}\n", table.render()))?;
     report::write_json(&ctx.out, "stability.json", &all).map(|_| ())
@@ -301,9 +492,15 @@ pub fn stability_regions(ctx: &Ctx) -> BenchResult<()> {
 /// The ODE rows of the cross-family benchmark: a neural-style MLP field (2 → 32 → 2, tanh,
 /// time input) with every gradient method.
 pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
-    let ns: Vec<usize> = if ctx.full { vec![300, 1000, 3000, 10_000, 30_000, 100_000] } else { vec![300, 1000, 3000, 10_000] };
+    let ns: Vec<usize> = if ctx.full {
+        vec![300, 1000, 3000, 10_000, 30_000, 100_000]
+    } else {
+        vec![300, 1000, 3000, 10_000]
+    };
     let h = 0.01;
-    let field = Mlp::new(2, 32, true).map_err(|e| e.to_string())?.init_uniform(1);
+    let field = Mlp::new(2, 32, true)
+        .map_err(|e| e.to_string())?
+        .init_uniform(1);
     let map = Rk::new(OdeTerm::new(field), Tableau::midpoint());
     let y0 = vec![0.5, -0.3];
     let t_max = *ns.last().unwrap_or(&1000) as f64 * h;
@@ -315,19 +512,51 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
         let times = [0.0, n as f64 * h];
         let opts = SolveOptions::fixed(h);
         let rev = Reversible::new(map.clone(), lambda).map_err(|e| e.to_string())?;
-        let tape = gradient(&rev, &y0, &times, &opts, &GradientMethod::Direct.into(), final_square).map_err(|e| e.to_string())?;
+        let tape = gradient(
+            &rev,
+            &y0,
+            &times,
+            &opts,
+            &GradientMethod::Direct.into(),
+            final_square,
+        )
+        .map_err(|e| e.to_string())?;
         let rev_ref = crate::measure::flat_grad::<Reversible<MlpMap>>(&tape);
-        let setup = Setup { family: "ODE", problem: "MLP 2-32-2 midpoint", reference: Some(&rev_ref), min_time: ctx.min_time, max_reps: 50 };
+        let setup = Setup {
+            family: "ODE",
+            problem: "MLP 2-32-2 midpoint",
+            reference: Some(&rev_ref),
+            min_time: ctx.min_time,
+            max_reps: 50,
+        };
         // The interval from the sampled spectrum, with a safety factor 4 for states between samples.
         let every = (advice.interval / 4).clamp(1, n);
-        for m in [GradientMethod::Reversible, GradientMethod::CheckpointedReversible { every }] {
+        for m in [
+            GradientMethod::Reversible,
+            GradientMethod::CheckpointedReversible { every },
+        ] {
             rows.push(gradient_row(&setup, &rev, &y0, &times, &opts, m, final_square).0);
         }
         let plain = Plain::new(map.clone());
-        let direct = gradient(&plain, &y0, &times, &opts, &GradientMethod::Direct.into(), final_square).map_err(|e| e.to_string())?;
+        let direct = gradient(
+            &plain,
+            &y0,
+            &times,
+            &opts,
+            &GradientMethod::Direct.into(),
+            final_square,
+        )
+        .map_err(|e| e.to_string())?;
         let plain_ref = crate::measure::flat_grad::<Plain<MlpMap>>(&direct);
-        let setup = Setup { reference: Some(&plain_ref), ..setup };
-        for m in [GradientMethod::Direct, GradientMethod::Checkpointed { snapshots: None }, GradientMethod::Backsolve] {
+        let setup = Setup {
+            reference: Some(&plain_ref),
+            ..setup
+        };
+        for m in [
+            GradientMethod::Direct,
+            GradientMethod::Checkpointed { snapshots: None },
+            GradientMethod::Backsolve,
+        ] {
             rows.push(gradient_row(&setup, &plain, &y0, &times, &opts, m, final_square).0);
         }
         bar.inc(1);

@@ -11,7 +11,10 @@ pub type BenchResult<T> = Result<T, String>;
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> BenchResult<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot rename to {}: {e}", path.display()))
@@ -73,7 +76,12 @@ impl Table {
         };
         let mut out = line(&self.header);
         out.push('\n');
-        out += &format!("|{}", w.iter().map(|&k| format!("{}:|", "-".repeat(k + 1))).collect::<String>());
+        out += &format!(
+            "|{}",
+            w.iter()
+                .map(|&k| format!("{}:|", "-".repeat(k + 1)))
+                .collect::<String>()
+        );
         for r in &self.rows {
             out.push('\n');
             out += &line(r);
@@ -91,17 +99,30 @@ pub struct Series {
 }
 
 /// A log–log line plot as SVG.
-pub fn plot_loglog(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> BenchResult<()> {
+pub fn plot_loglog(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> BenchResult<()> {
     let pts: Vec<(f64, f64)> = series
         .iter()
         .flat_map(|s| s.points.iter().copied())
         .filter(|(x, y)| x.is_finite() && y.is_finite() && *x > 0.0 && *y > 0.0)
         .collect();
     if pts.is_empty() {
-        return Err(format!("plot {}: no positive finite points", path.display()));
+        return Err(format!(
+            "plot {}: no positive finite points",
+            path.display()
+        ));
     }
-    let (x0, x1) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (y0, y1) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let (x0, x1) = pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (y0, y1) = pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (800, 520)).into_drawing_area();
@@ -111,7 +132,10 @@ pub fn plot_loglog(path: &Path, title: &str, x_label: &str, y_label: &str, serie
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(70)
-            .build_cartesian_2d((x0 / 1.3..x1 * 1.3).log_scale(), (y0 / 2.0..y1 * 2.0).log_scale())
+            .build_cartesian_2d(
+                (x0 / 1.3..x1 * 1.3).log_scale(),
+                (y0 / 2.0..y1 * 2.0).log_scale(),
+            )
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
@@ -133,7 +157,9 @@ pub fn plot_loglog(path: &Path, title: &str, x_label: &str, y_label: &str, serie
                 .draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))
                 .map_err(|e| e.to_string())?
                 .label(s.label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
             chart
                 .draw_series(data.into_iter().map(|p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| e.to_string())?;
@@ -159,7 +185,8 @@ pub fn plot_region(
 ) -> BenchResult<()> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (420 * regions.len() as u32, 460)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (420 * regions.len() as u32, 460))
+            .into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let panels = root.split_evenly((1, regions.len()));
         for (panel, (label, re, im, radius)) in panels.iter().zip(regions) {
@@ -184,7 +211,11 @@ pub fn plot_region(
                     let r = radius[i][j];
                     let color = if r < 1.0 {
                         let t = (1.0 - r).clamp(0.0, 1.0);
-                        RGBColor((40.0 + 60.0 * (1.0 - t)) as u8, (90.0 + 120.0 * t) as u8, 200)
+                        RGBColor(
+                            (40.0 + 60.0 * (1.0 - t)) as u8,
+                            (90.0 + 120.0 * t) as u8,
+                            200,
+                        )
                     } else {
                         RGBColor(235, 235, 235)
                     };

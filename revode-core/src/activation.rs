@@ -47,7 +47,7 @@ fn exp_neg(u: f64, table: &[f64; 64]) -> f64 {
     const INV_STEP: f64 = 64.0 / std::f64::consts::LN_2;
     const STEP_HI: f64 = 0.010_830_424_695_086_549; // ln2/64 with 20 low mantissa bits cleared
     const STEP_LO: f64 = 1.162_596_423_439_437e-12; // ln2/64 − STEP_HI
-    // Round to nearest with the 1.5·2⁵² trick: `f64::round` is a libm call on baseline x86-64.
+                                                    // Round to nearest with the 1.5·2⁵² trick: `f64::round` is a libm call on baseline x86-64.
     const SHIFT: f64 = 6_755_399_441_055_744.0;
     let k = (-u * INV_STEP + SHIFT) - SHIFT;
     let r = (-u - k * STEP_HI) - k * STEP_LO;
@@ -110,9 +110,14 @@ mod tests {
             worst = worst.max(err);
             x += 0.000_731;
         }
-        for &x in &[0.0, -0.0, 1e-300, -1e-20, 0.249_999, 0.25, 0.250_001, 354.0, -1e300] {
+        for &x in &[
+            0.0, -0.0, 1e-300, -1e-20, 0.249_999, 0.25, 0.250_001, 354.0, -1e300,
+        ] {
             let (a, b) = (super::tanh(x), f64::tanh(x));
-            assert!((a - b).abs() <= 4.0 * f64::EPSILON * b.abs(), "x={x}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 4.0 * f64::EPSILON * b.abs(),
+                "x={x}: {a} vs {b}"
+            );
         }
         assert!(worst < 4.0 * f64::EPSILON, "worst relative error {worst:e}");
         assert!(super::tanh(f64::NAN).is_nan());
