@@ -168,12 +168,12 @@ where
     }
     if exact_method {
         if let Some(e) = row.grad_rel_err {
-            if !(e <= 1e-6) {
+            if e.is_nan() || e > 1e-6 {
                 problems.push(format!("differs from the tape by {e:.1e}"));
             }
         }
         if let Some(d) = row.reconstruction_error {
-            if !(d <= 1e-8) {
+            if d.is_nan() || d > 1e-8 {
                 problems.push(format!("reconstruction drift {d:.1e}"));
             }
         }

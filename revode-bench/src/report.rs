@@ -176,13 +176,12 @@ pub fn plot_loglog(
     write_atomic(path, svg.as_bytes())
 }
 
+/// One panel of a region plot: label, real axis, imaginary axis, values (rows by imaginary part).
+pub type Panel = (String, Vec<f64>, Vec<f64>, Vec<Vec<f64>>);
+
 /// A heat map of values on a grid (e.g. a stability region's spectral radius), as SVG:
 /// cells with value < 1 are coloured, the rest grey.
-pub fn plot_region(
-    path: &Path,
-    title: &str,
-    regions: &[(String, Vec<f64>, Vec<f64>, Vec<Vec<f64>>)],
-) -> BenchResult<()> {
+pub fn plot_region(path: &Path, title: &str, regions: &[Panel]) -> BenchResult<()> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (420 * regions.len() as u32, 460))

@@ -302,7 +302,7 @@ pub fn backward_amplification(tableau: &Tableau, lambda: f64, xs: &[Complex64]) 
 /// The longest checkpoint interval k with `amplification^k · unit_roundoff ≤ tolerance`
 /// (at least 1; `usize::MAX` when round-off does not grow).
 pub fn checkpoint_interval(amplification: f64, tolerance: f64, unit_roundoff: f64) -> usize {
-    if !(amplification > 1.0) || !amplification.is_finite() {
+    if amplification.is_nan() || amplification <= 1.0 || !amplification.is_finite() {
         return usize::MAX;
     }
     let k = (tolerance / unit_roundoff).ln() / amplification.ln();
