@@ -1,42 +1,142 @@
-//! An analytic one-hidden-layer MLP vector field with a hand-written pullback.
+//! MLP vector fields: the shared specification and parameter layout, and a native CPU
+//! implementation with a hand-written, activation-caching pullback.
+//!
+//! The dfdx implementation ([`crate::neural::NeuralMlp`]) uses the same [`MlpSpec`] and the same
+//! flat parameter layout, so parameters move between the two unchanged.
 
 use crate::{activation, Error, Real, Result, VectorField};
+use serde::{Deserialize, Serialize};
 
-/// `f(t, y) = W₂ tanh(W₁ [y; t] + b₁) + b₂`: dims `d (+1 with time) → hidden → d`.
-///
-/// Parameter layout (flat, row-major, as `Linear` layers store them): `W₁` (hidden × inputs),
-/// `b₁` (hidden), `W₂` (d × hidden), `b₂` (d).
-#[derive(Clone, Debug)]
-pub struct Mlp<S> {
-    dim: usize,
-    hidden: usize,
-    time: bool,
-    params: Vec<S>,
-    use_libm_tanh: bool,
+/// Hidden-layer activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    /// tanh (revode's fast, accurate implementation on CPU).
+    Tanh,
+    /// log(1 + eˣ).
+    Softplus,
+    /// max(0, x).
+    Relu,
+    /// 0.909·x·sigmoid(x): 1-Lipschitz (Chen et al. 2019), used by SDE-GAN discriminators.
+    LipSwish,
 }
 
-impl<S: Real> Mlp<S> {
-    /// A zero-initialised MLP. `time` appends t as an input.
-    pub fn new(dim: usize, hidden: usize, time: bool) -> Result<Self> {
-        if dim == 0 || hidden == 0 {
-            return Err(Error::config(
-                "mlp",
-                format!("dim ({dim}) and hidden ({hidden}) must be positive"),
-            ));
+/// LipSwish's scale: 1/max|d/dx(x·σ(x))| ≈ 1/1.0998.
+pub const LIPSWISH_SCALE: f64 = 0.909;
+
+impl Activation {
+    /// The activation at `z`.
+    #[inline(always)]
+    pub fn apply(self, z: f64) -> f64 {
+        match self {
+            Activation::Tanh => activation::tanh(z),
+            Activation::Softplus => z.max(0.0) + (-z.abs()).exp().ln_1p(),
+            Activation::Relu => z.max(0.0),
+            Activation::LipSwish => LIPSWISH_SCALE * z / (1.0 + (-z).exp()),
         }
-        let inputs = dim + time as usize;
-        let n = hidden * inputs + hidden + dim * hidden + dim;
-        Ok(Mlp {
+    }
+    /// The derivative at `z`, given `a` = the activation at `z`.
+    #[inline(always)]
+    pub fn derivative(self, z: f64, a: f64) -> f64 {
+        match self {
+            Activation::Tanh => 1.0 - a * a,
+            Activation::Softplus => 1.0 / (1.0 + (-z).exp()),
+            Activation::Relu => {
+                if z > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::LipSwish => {
+                let s = 1.0 / (1.0 + (-z).exp());
+                LIPSWISH_SCALE * (s + z * s * (1.0 - s))
+            }
+        }
+    }
+    /// Parses "tanh", "softplus", "relu" or "lipswish".
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "tanh" => Ok(Activation::Tanh),
+            "softplus" => Ok(Activation::Softplus),
+            "relu" => Ok(Activation::Relu),
+            "lipswish" => Ok(Activation::LipSwish),
+            other => Err(Error::config(
+                "activation",
+                format!("unknown activation '{other}' (tanh, softplus, relu, lipswish)"),
+            )),
+        }
+    }
+}
+
+/// The shape of an MLP vector field `f(t, y)`: `dim (+1 with time) → hidden (× depth) → dim`,
+/// applied to each of `batch` rows of the state (the state holds `batch × dim` entries).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MlpSpec {
+    /// State dimension per sample.
+    pub dim: usize,
+    /// Hidden width.
+    pub hidden: usize,
+    /// Number of hidden layers (≥ 1).
+    pub depth: usize,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Whether t is an extra input (the last input column).
+    pub time: bool,
+}
+
+impl MlpSpec {
+    /// A spec with one hidden layer of tanh.
+    pub fn new(dim: usize, hidden: usize) -> Self {
+        MlpSpec {
             dim,
             hidden,
-            time,
-            params: vec![S::zero(); n],
-            use_libm_tanh: false,
-        })
+            depth: 1,
+            activation: Activation::Tanh,
+            time: false,
+        }
     }
-
-    /// Uniform ±1/√fan_in initialisation from a deterministic generator seeded by `seed`.
-    pub fn init_uniform(mut self, seed: u64) -> Self {
+    /// Checks the sizes.
+    pub fn validate(&self) -> Result<()> {
+        if self.dim == 0 || self.hidden == 0 || self.depth == 0 {
+            return Err(Error::config(
+                "mlp",
+                format!(
+                    "dim ({}), hidden ({}) and depth ({}) must be positive",
+                    self.dim, self.hidden, self.depth
+                ),
+            ));
+        }
+        Ok(())
+    }
+    /// Inputs of the first layer.
+    pub fn inputs(&self) -> usize {
+        self.dim + self.time as usize
+    }
+    /// (outputs, inputs) of each layer.
+    pub fn layers(&self) -> Vec<(usize, usize)> {
+        let mut v = vec![(self.hidden, self.inputs())];
+        v.extend((1..self.depth).map(|_| (self.hidden, self.hidden)));
+        v.push((self.dim, self.hidden));
+        v
+    }
+    /// Total number of parameters: per layer, the weight (out × in, row-major) then the bias.
+    pub fn num_params(&self) -> usize {
+        self.layers().iter().map(|(o, i)| o * i + o).sum()
+    }
+    /// Flat offset of each layer's weight.
+    pub fn offsets(&self) -> Vec<usize> {
+        let mut off = 0;
+        self.layers()
+            .iter()
+            .map(|(o, i)| {
+                let at = off;
+                off += o * i + o;
+                at
+            })
+            .collect()
+    }
+    /// Uniform ±1/√fan_in initialisation (weights and biases), deterministic in `seed`.
+    pub fn init_uniform(&self, seed: u64) -> Vec<f64> {
         let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
         let mut next = || {
             // SplitMix64.
@@ -47,128 +147,296 @@ impl<S: Real> Mlp<S> {
             z ^= z >> 31;
             (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
         };
-        let inputs = self.inputs();
-        let h = self.hidden;
-        let b1 = 1.0 / (inputs as f64).sqrt();
-        let b2 = 1.0 / (h as f64).sqrt();
-        let first = h * inputs + h;
-        for (i, p) in self.params.iter_mut().enumerate() {
-            let bound = if i < first { b1 } else { b2 };
-            *p = S::of(bound * next());
+        let mut out = Vec::with_capacity(self.num_params());
+        for (o, i) in self.layers() {
+            let bound = 1.0 / (i as f64).sqrt();
+            for _ in 0..o * i + o {
+                out.push(bound * next());
+            }
+        }
+        out
+    }
+}
+
+/// The native CPU MLP field over `batch × dim` states, with a hand-written pullback that reuses
+/// the activations cached by the traced evaluation.
+#[derive(Clone, Debug)]
+pub struct Mlp<S> {
+    spec: MlpSpec,
+    offsets: Vec<usize>,
+    batch: usize,
+    params: Vec<S>,
+    use_libm_tanh: bool,
+}
+
+impl<S: Real> Mlp<S> {
+    /// A zero-initialised MLP `dim (+1 with time) → hidden → dim` with tanh, batch 1.
+    pub fn new(dim: usize, hidden: usize, time: bool) -> Result<Self> {
+        Self::from_spec(
+            MlpSpec {
+                time,
+                ..MlpSpec::new(dim, hidden)
+            },
+            1,
+        )
+    }
+    /// A zero-initialised MLP of any [`MlpSpec`] applied to `batch` rows.
+    pub fn from_spec(spec: MlpSpec, batch: usize) -> Result<Self> {
+        spec.validate()?;
+        if spec.hidden > MAX_HIDDEN || spec.depth > MAX_DEPTH {
+            return Err(Error::config(
+                "mlp",
+                format!("the native MLP supports hidden ≤ {MAX_HIDDEN} and depth ≤ {MAX_DEPTH}; use the dfdx model"),
+            ));
+        }
+        if batch == 0 {
+            return Err(Error::config("batch", "must be positive"));
+        }
+        Ok(Mlp {
+            params: vec![S::zero(); spec.num_params()],
+            offsets: spec.offsets(),
+            spec,
+            batch,
+            use_libm_tanh: false,
+        })
+    }
+    /// Uniform ±1/√fan_in initialisation, deterministic in `seed`.
+    pub fn init_uniform(mut self, seed: u64) -> Self {
+        for (p, v) in self.params.iter_mut().zip(self.spec.init_uniform(seed)) {
+            *p = S::of(v);
         }
         self
     }
-
+    /// Replaces the parameters (flat layout of [`MlpSpec`]).
+    pub fn with_params(mut self, params: &[f64]) -> Result<Self> {
+        if params.len() != self.params.len() {
+            return Err(Error::ShapeMismatch {
+                what: "MLP parameters".into(),
+                expected: self.params.len(),
+                found: params.len(),
+            });
+        }
+        crate::error::check_finite("MLP parameters", params)?;
+        for (p, &v) in self.params.iter_mut().zip(params) {
+            *p = S::of(v);
+        }
+        Ok(self)
+    }
     /// Uses the system `tanh` instead of the fast one (for measuring what the activation costs).
     pub fn with_libm_tanh(mut self, yes: bool) -> Self {
         self.use_libm_tanh = yes;
         self
     }
-
-    fn inputs(&self) -> usize {
-        self.dim + self.time as usize
+    /// The specification.
+    pub fn spec(&self) -> &MlpSpec {
+        &self.spec
+    }
+    /// Rows of the state.
+    pub fn batch(&self) -> usize {
+        self.batch
     }
 
-    #[inline(always)]
-    fn act(&self, x: f64) -> f64 {
-        if self.use_libm_tanh {
-            x.tanh()
-        } else {
-            activation::tanh(x)
-        }
+    /// Scalars cached per row: pre-activations and activations of every hidden layer.
+    fn row_cache(&self) -> usize {
+        2 * self.spec.hidden * self.spec.depth
     }
 
-    /// Splits the parameters into (W₁, b₁, W₂, b₂).
-    #[inline(always)]
-    fn parts(p: &[S], inputs: usize, h: usize, d: usize) -> (&[S], &[S], &[S], &[S]) {
-        let (w1, rest) = p.split_at(h * inputs);
-        let (b1, rest) = rest.split_at(h);
-        let (w2, b2) = rest.split_at(d * h);
-        (w1, b1, w2, b2)
-    }
-
-    /// Hidden activation a_j = tanh(W₁[y; t] + b₁)_j.
-    #[inline(always)]
-    fn hidden_unit(&self, j: usize, w1: &[S], b1: &[S], y: &[S], t: f64) -> f64 {
-        let inputs = self.inputs();
-        let row = &w1[j * inputs..(j + 1) * inputs];
-        let mut z = b1[j].as_f64();
-        for i in 0..self.dim {
-            z += row[i].as_f64() * y[i].as_f64();
-        }
-        if self.time {
-            z += row[self.dim].as_f64() * t;
-        }
-        self.act(z)
-    }
-}
-
-impl<S: Real> Mlp<S> {
-    fn forward(&self, t: f64, y: &[S], out: &mut [S], mut hidden: Option<&mut [S]>) {
-        let (h, d, inputs) = (self.hidden, self.dim, self.inputs());
-        let (w1, b1, w2, b2) = Self::parts(&self.params, inputs, h, d);
-        out.copy_from_slice(b2);
-        for j in 0..h {
-            let a = self.hidden_unit(j, w1, b1, y, t);
-            if let Some(c) = hidden.as_deref_mut() {
-                c[j] = S::of(a);
+    /// One row: `out ← f(t, y)`; fills `cache` (z then a per hidden layer) when given.
+    fn forward_row(&self, t: f64, y: &[S], out: &mut [S], cache: Option<&mut [S]>) {
+        // The activation is chosen once per row, not per element.
+        match (self.spec.activation, self.use_libm_tanh) {
+            (Activation::Tanh, false) => self.forward_sized(t, y, out, cache, activation::tanh),
+            (Activation::Tanh, true) => self.forward_sized(t, y, out, cache, f64::tanh),
+            (Activation::Softplus, _) => {
+                self.forward_sized(t, y, out, cache, |z| Activation::Softplus.apply(z))
             }
-            let a = S::of(a);
-            for k in 0..d {
-                out[k] += w2[k * h + j] * a;
+            (Activation::Relu, _) => self.forward_sized(t, y, out, cache, |z| z.max(0.0)),
+            (Activation::LipSwish, _) => {
+                self.forward_sized(t, y, out, cache, |z| Activation::LipSwish.apply(z))
             }
+        }
+    }
+
+    #[inline(always)]
+    fn forward_sized(
+        &self,
+        t: f64,
+        y: &[S],
+        out: &mut [S],
+        cache: Option<&mut [S]>,
+        act: impl Fn(f64) -> f64,
+    ) {
+        // Work arrays on the stack, sized to the layer (zeroing 512 entries per call would
+        // cost more than a small MLP's arithmetic).
+        match self.spec.hidden {
+            0..=16 => self.forward_row_n::<16>(t, y, out, cache, act),
+            17..=64 => self.forward_row_n::<64>(t, y, out, cache, act),
+            65..=128 => self.forward_row_n::<128>(t, y, out, cache, act),
+            _ => self.forward_row_n::<MAX_HIDDEN>(t, y, out, cache, act),
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn backward(
+    fn backward_row(
         &self,
         t: f64,
         y: &[S],
-        hidden: Option<&[S]>,
+        cache: &[S],
         cot: &[S],
-        scale: S,
+        scale: f64,
         y_bar: &mut [S],
         p_bar: &mut [S],
     ) {
-        let (h, d, inputs) = (self.hidden, self.dim, self.inputs());
-        let (w1, b1, w2, _) = Self::parts(&self.params, inputs, h, d);
-        let (o_b1, o_w2) = (h * inputs, h * inputs + h);
-        let o_b2 = o_w2 + d * h;
-        for k in 0..d {
-            p_bar[o_b2 + k] += scale * cot[k];
+        match self.spec.hidden {
+            0..=16 => self.backward_row_n::<16>(t, y, cache, cot, scale, y_bar, p_bar),
+            17..=64 => self.backward_row_n::<64>(t, y, cache, cot, scale, y_bar, p_bar),
+            65..=128 => self.backward_row_n::<128>(t, y, cache, cot, scale, y_bar, p_bar),
+            _ => self.backward_row_n::<MAX_HIDDEN>(t, y, cache, cot, scale, y_bar, p_bar),
         }
-        for j in 0..h {
-            let a = match hidden {
-                Some(c) => c[j],
-                None => S::of(self.hidden_unit(j, w1, b1, y, t)),
+    }
+
+    #[inline(always)]
+    fn forward_row_n<const N: usize>(
+        &self,
+        t: f64,
+        y: &[S],
+        out: &mut [S],
+        mut cache: Option<&mut [S]>,
+        act: impl Fn(f64) -> f64,
+    ) {
+        let (h, d, depth) = (self.spec.hidden, self.spec.dim, self.spec.depth);
+        let offsets = &self.offsets;
+        let mut prev = [0.0f64; N];
+        let mut cur = [0.0f64; N];
+        let tanh = self.spec.activation == Activation::Tanh;
+        for l in 0..depth {
+            let (inputs, off) = if l == 0 {
+                (self.spec.inputs(), 0)
+            } else {
+                (h, offsets[l])
             };
-            // ā_j = Σ_k W₂[k, j] c_k ;  W̄₂[k, j] += a_j c_k
-            let mut abar = S::zero();
-            for k in 0..d {
-                let c = scale * cot[k];
-                abar += w2[k * h + j] * c;
-                p_bar[o_w2 + k * h + j] += a * c;
+            let w = &self.params[off..off + h * inputs];
+            let b = &self.params[off + h * inputs..off + h * inputs + h];
+            for j in 0..h {
+                let row = &w[j * inputs..(j + 1) * inputs];
+                let mut z = b[j].as_f64();
+                if l == 0 {
+                    for (wi, yi) in row.iter().zip(y) {
+                        z += wi.as_f64() * yi.as_f64();
+                    }
+                    if self.spec.time {
+                        z += row[d].as_f64() * t;
+                    }
+                } else {
+                    for (wi, ai) in row.iter().zip(&prev[..h]) {
+                        z += wi.as_f64() * ai;
+                    }
+                }
+                let a = act(z);
+                cur[j] = a;
+                if let Some(c) = cache.as_deref_mut() {
+                    // tanh's derivative needs only a = tanh(z): skip storing z.
+                    if !tanh {
+                        c[2 * l * h + j] = S::of(z);
+                    }
+                    c[(2 * l + 1) * h + j] = S::of(a);
+                }
             }
-            let zbar = abar * (S::one() - a * a);
-            p_bar[o_b1 + j] += zbar;
-            let row = &w1[j * inputs..(j + 1) * inputs];
-            let prow = &mut p_bar[j * inputs..(j + 1) * inputs];
-            for i in 0..d {
-                y_bar[i] += row[i] * zbar;
-                prow[i] += y[i] * zbar;
+            std::mem::swap(&mut prev, &mut cur);
+        }
+        let off = offsets[depth];
+        let w = &self.params[off..off + d * h];
+        let b = &self.params[off + d * h..off + d * h + d];
+        for k in 0..d {
+            let mut acc = b[k].as_f64();
+            for (wj, aj) in w[k * h..(k + 1) * h].iter().zip(&prev[..h]) {
+                acc += wj.as_f64() * aj;
             }
-            if self.time {
-                prow[d] += S::of(t) * zbar;
+            out[k] = S::of(acc);
+        }
+    }
+
+    /// One row's pullback from cached (z, a) of every hidden layer.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn backward_row_n<const N: usize>(
+        &self,
+        t: f64,
+        y: &[S],
+        cache: &[S],
+        cot: &[S],
+        scale: f64,
+        y_bar: &mut [S],
+        p_bar: &mut [S],
+    ) {
+        let (h, d, depth) = (self.spec.hidden, self.spec.dim, self.spec.depth);
+        let offsets = &self.offsets;
+        let act = self.spec.activation;
+        let z_of = |l: usize, j: usize| cache[2 * l * h + j].as_f64();
+        let a_of = |l: usize, j: usize| cache[(2 * l + 1) * h + j].as_f64();
+        // Output layer.
+        let off = offsets[depth];
+        let mut delta = [0.0f64; N];
+        let mut below = [0.0f64; N];
+        for k in 0..d {
+            let c = scale * cot[k].as_f64();
+            p_bar[off + d * h + k] += S::of(c);
+            for j in 0..h {
+                p_bar[off + k * h + j] += S::of(c * a_of(depth - 1, j));
+                delta[j] += self.params[off + k * h + j].as_f64() * c;
+            }
+        }
+        // Hidden layers, top down: delta holds ∂L/∂a_l on entry, becomes ∂L/∂z_l.
+        for l in (0..depth).rev() {
+            for (j, dj) in delta[..h].iter_mut().enumerate() {
+                *dj *= act.derivative(z_of(l, j), a_of(l, j));
+            }
+            let (inputs, off) = if l == 0 {
+                (self.spec.inputs(), 0)
+            } else {
+                (h, offsets[l])
+            };
+            below[..h].iter_mut().for_each(|v| *v = 0.0);
+            for j in 0..h {
+                let dz = delta[j];
+                if dz == 0.0 {
+                    continue;
+                }
+                p_bar[off + h * inputs + j] += S::of(dz);
+                let wrow = off + j * inputs;
+                if l == 0 {
+                    for i in 0..d {
+                        p_bar[wrow + i] += S::of(dz * y[i].as_f64());
+                        y_bar[i] += S::of(dz * self.params[wrow + i].as_f64());
+                    }
+                    if self.spec.time {
+                        p_bar[wrow + d] += S::of(dz * t);
+                    }
+                } else {
+                    for i in 0..h {
+                        p_bar[wrow + i] += S::of(dz * a_of(l - 1, i));
+                        below[i] += dz * self.params[wrow + i].as_f64();
+                    }
+                }
+            }
+            if l > 0 {
+                std::mem::swap(&mut delta, &mut below);
             }
         }
     }
 }
 
+/// Deepest supported native MLP (the offset table lives on the stack).
+pub const MAX_DEPTH: usize = 15;
+
+/// Widest hidden layer of the native MLP (its work arrays live on the stack); wider models
+/// belong on dfdx.
+pub const MAX_HIDDEN: usize = 512;
+
 impl<S: Real> VectorField for Mlp<S> {
     type Scalar = S;
     fn dim(&self) -> usize {
-        self.dim
+        self.spec.dim * self.batch
     }
     fn params(&self) -> &[S] {
         &self.params
@@ -177,16 +445,36 @@ impl<S: Real> VectorField for Mlp<S> {
         &mut self.params
     }
     fn eval(&self, t: f64, y: &[S], out: &mut [S]) {
-        self.forward(t, y, out, None);
+        let d = self.spec.dim;
+        for (yr, or) in y.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+            self.forward_row(t, yr, or, None);
+        }
     }
     fn vjp(&self, t: f64, y: &[S], cot: &[S], scale: S, y_bar: &mut [S], p_bar: &mut [S]) {
-        self.backward(t, y, None, cot, scale, y_bar, p_bar);
+        let d = self.spec.dim;
+        let mut cache = vec![S::zero(); self.row_cache()];
+        let mut tmp = vec![S::zero(); d];
+        for ((yr, cr), br) in y
+            .chunks_exact(d)
+            .zip(cot.chunks_exact(d))
+            .zip(y_bar.chunks_exact_mut(d))
+        {
+            self.forward_row(t, yr, &mut tmp, Some(&mut cache));
+            self.backward_row(t, yr, &cache, cr, scale.as_f64(), br, p_bar);
+        }
     }
     fn cache_len(&self) -> usize {
-        self.hidden
+        self.row_cache() * self.batch
     }
     fn eval_cached(&self, t: f64, y: &[S], out: &mut [S], cache: &mut [S]) {
-        self.forward(t, y, out, Some(cache));
+        let (d, c) = (self.spec.dim, self.row_cache());
+        for ((yr, or), cr) in y
+            .chunks_exact(d)
+            .zip(out.chunks_exact_mut(d))
+            .zip(cache.chunks_exact_mut(c))
+        {
+            self.forward_row(t, yr, or, Some(cr));
+        }
     }
     fn vjp_cached(
         &self,
@@ -198,6 +486,14 @@ impl<S: Real> VectorField for Mlp<S> {
         y_bar: &mut [S],
         p_bar: &mut [S],
     ) {
-        self.backward(t, y, Some(cache), cot, scale, y_bar, p_bar);
+        let (d, c) = (self.spec.dim, self.row_cache());
+        for (((yr, cr), kr), br) in y
+            .chunks_exact(d)
+            .zip(cache.chunks_exact(c))
+            .zip(cot.chunks_exact(d))
+            .zip(y_bar.chunks_exact_mut(d))
+        {
+            self.backward_row(t, yr, cr, kr, scale.as_f64(), br, p_bar);
+        }
     }
 }
