@@ -48,6 +48,7 @@ pub mod error;
 mod field;
 mod gradient;
 pub mod mlp;
+pub mod neural;
 mod revolve;
 mod rk;
 pub mod scalar;

@@ -1,0 +1,194 @@
+//! dfdx neural fields: same function and gradients as the native MLP, and exact gradients
+//! through every method.
+
+mod common;
+use common::rel;
+use dfdx::prelude::*;
+use revode_core::mlp::{Activation, MlpSpec};
+use revode_core::neural::{Batch, NeuralMlp, NeuralOdeTerm};
+use revode_core::*;
+
+const D: usize = 3;
+const H: usize = 10;
+
+fn spec(act: Activation, depth: usize) -> MlpSpec {
+    MlpSpec {
+        dim: D,
+        hidden: H,
+        depth,
+        activation: act,
+        time: true,
+    }
+}
+
+type Neural = NeuralOdeTerm<D, H, f64, Cpu>;
+
+fn neural_scheme(spec: MlpSpec, seed: u64, lambda: f64) -> Reversible<Rk<Neural>> {
+    let dev = Cpu::default();
+    let model = NeuralMlp::init_uniform(&dev, spec, seed).unwrap();
+    Reversible::new(Rk::new(NeuralOdeTerm { model }, Tableau::rk4()), lambda).unwrap()
+}
+
+fn y0_rows(rows: usize) -> Vec<f64> {
+    (0..rows * D).map(|i| ((i as f64) * 0.37).sin()).collect()
+}
+
+/// Σ_k Σ_i y_ki² over observations (works for any state through its f64 view).
+fn loss<V: State>(ys: &[V], cots: &mut [V]) -> f64 {
+    let mut l = 0.0;
+    for (y, c) in ys.iter().zip(cots.iter_mut()) {
+        let v = y.to_f64_vec();
+        l += v.iter().map(|x| x * x).sum::<f64>();
+        let g: Vec<f64> = v.iter().map(|x| 2.0 * x).collect();
+        c.set_from_f64(&g);
+    }
+    l
+}
+
+const TIMES: [f64; 3] = [0.0, 0.5, 1.2];
+
+#[test]
+fn dfdx_model_equals_native_model() {
+    let dev = Cpu::default();
+    for act in [Activation::Tanh, Activation::Softplus, Activation::LipSwish] {
+        let s = spec(act, 2);
+        let rows = 4;
+        let native: Mlp<f64> = Mlp::from_spec(s.clone(), rows).unwrap().init_uniform(9);
+        let model: NeuralMlp<D, H, f64, Cpu> = NeuralMlp::init_uniform(&dev, s.clone(), 9).unwrap();
+        assert_eq!(
+            model.to_flat(),
+            native.params().to_vec(),
+            "same layout and initialisation"
+        );
+        let y = y0_rows(rows);
+        let mut out = vec![0.0; y.len()];
+        native.eval(0.7, &y, &mut out);
+        let x = Batch::<D, f64, Cpu>::from_rows(&dev, rows, &y).unwrap();
+        let got = model.forward(0.7, &x.0, None).as_vec();
+        assert!(rel(&got, &out) < 1e-13, "{act:?}: {:e}", rel(&got, &out));
+        // Same gradients through a whole solve.
+        let opts = SolveOptions::fixed(0.1);
+        let ns = Reversible::new(Rk::new(OdeTerm::new(native), Tableau::rk4()), 0.999).unwrap();
+        let g_native = gradient(
+            &ns,
+            &y,
+            &TIMES,
+            &opts,
+            &GradientMethod::Reversible.into(),
+            loss,
+        )
+        .unwrap();
+        let scheme =
+            Reversible::new(Rk::new(NeuralOdeTerm { model }, Tableau::rk4()), 0.999).unwrap();
+        let g = gradient(
+            &scheme,
+            &x,
+            &TIMES,
+            &opts,
+            &GradientMethod::Reversible.into(),
+            loss,
+        )
+        .unwrap();
+        let gp = g.params.to_flat(&s);
+        assert!(
+            rel(&gp, &g_native.params) < 1e-11,
+            "{act:?}: {:e}",
+            rel(&gp, &g_native.params)
+        );
+        assert!(rel(&g.y0.to_f64_vec(), &g_native.y0) < 1e-11);
+    }
+}
+
+#[test]
+fn dfdx_reversible_equals_direct_f64_and_finite_differences() {
+    let dev = Cpu::default();
+    for act in [
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::Softplus,
+        Activation::LipSwish,
+    ] {
+        let s = spec(act, 2);
+        let scheme = neural_scheme(s.clone(), 3, 0.999);
+        let x = Batch::<D, f64, Cpu>::from_rows(&dev, 2, &y0_rows(2)).unwrap();
+        let opts = SolveOptions::fixed(0.1);
+        let d = gradient(
+            &scheme,
+            &x,
+            &TIMES,
+            &opts,
+            &GradientMethod::Direct.into(),
+            loss,
+        )
+        .unwrap();
+        for m in [
+            GradientMethod::Reversible,
+            GradientMethod::Checkpointed { snapshots: Some(3) },
+            GradientMethod::CheckpointedReversible { every: 4 },
+        ] {
+            let r = gradient(&scheme, &x, &TIMES, &opts, &m.clone().into(), loss).unwrap();
+            let (a, b) = (r.params.to_flat(&s), d.params.to_flat(&s));
+            assert!(rel(&a, &b) <= 1e-10, "{act:?} {m:?}: {:e}", rel(&a, &b));
+            assert!(rel(&r.y0.to_f64_vec(), &d.y0.to_f64_vec()) <= 1e-10);
+        }
+        if act == Activation::Relu {
+            continue; // the kink makes central differences unreliable
+        }
+        let base = NeuralMlp::<D, H, f64, Cpu>::init_uniform(&dev, s.clone(), 3)
+            .unwrap()
+            .to_flat();
+        let eval = |p: &[f64]| {
+            let model = NeuralMlp::<D, H, f64, Cpu>::from_flat(&dev, s.clone(), p).unwrap();
+            let sc =
+                Reversible::new(Rk::new(NeuralOdeTerm { model }, Tableau::rk4()), 0.999).unwrap();
+            let sol = solve(&sc, &x, &TIMES, &opts).unwrap();
+            let mut c: Vec<_> = sol.ys.iter().map(|y| y.zeros_like()).collect();
+            loss(&sol.ys, &mut c)
+        };
+        let eps = 1e-6;
+        let fd: Vec<f64> = (0..base.len())
+            .map(|i| {
+                let mut p = base.clone();
+                p[i] += eps;
+                let a = eval(&p);
+                p[i] -= 2.0 * eps;
+                (a - eval(&p)) / (2.0 * eps)
+            })
+            .collect();
+        let g = d.params.to_flat(&s);
+        assert!(rel(&g, &fd) <= 1e-6, "{act:?}: {:e}", rel(&g, &fd));
+    }
+}
+
+#[test]
+fn dfdx_reversible_equals_direct_f32() {
+    let dev = Cpu::default();
+    let s = spec(Activation::Tanh, 1);
+    let model = NeuralMlp::<D, H, f32, Cpu>::init_uniform(&dev, s.clone(), 5).unwrap();
+    let scheme =
+        Reversible::new(Rk::new(NeuralOdeTerm { model }, Tableau::midpoint()), 0.999).unwrap();
+    let y: Vec<f32> = y0_rows(8).iter().map(|&v| v as f32).collect();
+    let x = Batch::<D, f32, Cpu>::from_rows(&dev, 8, &y).unwrap();
+    let opts = SolveOptions::fixed(0.05);
+    let d = gradient(
+        &scheme,
+        &x,
+        &TIMES,
+        &opts,
+        &GradientMethod::Direct.into(),
+        loss,
+    )
+    .unwrap();
+    let r = gradient(
+        &scheme,
+        &x,
+        &TIMES,
+        &opts,
+        &GradientMethod::Reversible.into(),
+        loss,
+    )
+    .unwrap();
+    let (a, b) = (r.params.to_flat(&s), d.params.to_flat(&s));
+    assert!(rel(&a, &b) <= 1e-4, "{:e}", rel(&a, &b));
+    assert!(rel(&r.y0.to_f64_vec(), &d.y0.to_f64_vec()) <= 1e-4);
+}
