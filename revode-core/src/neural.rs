@@ -104,6 +104,9 @@ where
     }
 }
 
+/// A `batch × N` tensor.
+type Rows<const N: usize, E, Dev> = Tensor<(usize, Const<N>), E, Dev>;
+
 /// One hidden layer's parameters.
 type Layer<const O: usize, const I: usize, E, Dev> =
     (Tensor<Rank2<O, I>, E, Dev>, Tensor<Rank1<O>, E, Dev>);
@@ -134,10 +137,7 @@ pub struct NeuralGrads<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>
 #[derive(Clone, Debug)]
 pub struct NeuralCache<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>> {
     input: Option<Tensor<(usize, Const<D>), E, Dev>>,
-    layers: Vec<(
-        Tensor<(usize, Const<H>), E, Dev>,
-        Tensor<(usize, Const<H>), E, Dev>,
-    )>,
+    layers: Vec<(Rows<H, E, Dev>, Rows<H, E, Dev>)>,
 }
 
 fn activate<S: Shape, E: Dtype + Real, Dev: Device<E>>(
