@@ -60,6 +60,7 @@ mod stats;
 mod step_map;
 pub mod tableau;
 mod term;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use field::VectorField;
