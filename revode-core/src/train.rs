@@ -30,7 +30,7 @@ pub struct AdamW {
 impl AdamW {
     /// AdamW for `n` parameters (β = (0.9, 0.999), ε = 1e-8).
     pub fn new(n: usize, lr: f64, weight_decay: f64) -> Result<Self> {
-        if !(lr > 0.0 && lr.is_finite()) || !(weight_decay >= 0.0 && weight_decay.is_finite()) {
+        if !(lr > 0.0 && lr.is_finite() && weight_decay >= 0.0 && weight_decay.is_finite()) {
             return Err(Error::config(
                 "adamw",
                 format!(
@@ -303,7 +303,7 @@ pub fn train(
         if let Some(base) = &opts.checkpoint {
             let done = state.step();
             if done == opts.steps
-                || (opts.checkpoint_every > 0 && done % opts.checkpoint_every == 0)
+                || (opts.checkpoint_every > 0 && done.is_multiple_of(opts.checkpoint_every))
             {
                 save(state, base)?;
             }
