@@ -59,6 +59,9 @@ pub struct GradientOptions {
     pub method: GradientMethod,
     /// When set, a reconstruction drift above this (relative) is an error.
     pub drift_tolerance: Option<f64>,
+    /// Observe the output at every accepted step boundary instead of only at the observation
+    /// times (for losses on the whole trajectory, e.g. interpolated from adaptive steps).
+    pub observe_steps: bool,
 }
 
 impl From<GradientMethod> for GradientOptions {
@@ -66,6 +69,7 @@ impl From<GradientMethod> for GradientOptions {
         GradientOptions {
             method,
             drift_tolerance: None,
+            observe_steps: false,
         }
     }
 }
@@ -109,6 +113,23 @@ where
     S: Scheme,
     L: FnMut(&[StateOf<S::Map>], &mut [StateOf<S::Map>]) -> f64,
 {
+    gradient_observed(scheme, y0, times, opts, grad, |_, ys, cots| loss(ys, cots))
+}
+
+/// [`gradient`] whose loss also receives the time of each output: the observation times, or
+/// every accepted step boundary when [`GradientOptions::observe_steps`] is set.
+pub fn gradient_observed<S, L>(
+    scheme: &S,
+    y0: &StateOf<S::Map>,
+    times: &[f64],
+    opts: &SolveOptions,
+    grad: &GradientOptions,
+    mut loss: L,
+) -> Result<GradientOf<S>>
+where
+    S: Scheme,
+    L: FnMut(&[f64], &[StateOf<S::Map>], &mut [StateOf<S::Map>]) -> f64,
+{
     validate(scheme, y0, times, opts)?;
     if let Some(tol) = grad.drift_tolerance {
         if tol.is_nan() || tol <= 0.0 {
@@ -123,24 +144,27 @@ where
         stats: Stats::default(),
         ws: Workspace::new(scheme, y0),
         outputs: Vec::with_capacity(times.len()),
+        out_times: Vec::new(),
+        observe_steps: grad.observe_steps,
         cots: Vec::new(),
         p_bar: scheme.map().new_param_grad(),
     };
-    let evaluate = |outputs: &[StateOf<S::Map>], cots: &mut Vec<StateOf<S::Map>>| -> Result<f64> {
-        *cots = outputs.iter().map(|o| o.zeros_like()).collect();
-        let value = loss(outputs, cots);
-        if !value.is_finite() {
-            return Err(Error::NonFiniteGradient {
-                what: "loss".into(),
-            });
-        }
-        if let Some(k) = cots.iter().position(|c| !c.all_finite()) {
-            return Err(Error::NonFiniteGradient {
-                what: format!("loss cotangent at observation {k}"),
-            });
-        }
-        Ok(value)
-    };
+    let evaluate =
+        |t: &[f64], outputs: &[StateOf<S::Map>], cots: &mut Vec<StateOf<S::Map>>| -> Result<f64> {
+            *cots = outputs.iter().map(|o| o.zeros_like()).collect();
+            let value = loss(t, outputs, cots);
+            if !value.is_finite() {
+                return Err(Error::NonFiniteGradient {
+                    what: "loss".into(),
+                });
+            }
+            if let Some(k) = cots.iter().position(|c| !c.all_finite()) {
+                return Err(Error::NonFiniteGradient {
+                    what: format!("loss cotangent at observation {k}"),
+                });
+            }
+            Ok(value)
+        };
     let (value, y0_bar, grid) = match &grad.method {
         GradientMethod::Reversible => run.reversible(y0, times, opts, None, grad, evaluate)?,
         GradientMethod::CheckpointedReversible { every } => {
@@ -181,6 +205,8 @@ struct Run<'a, S: Scheme> {
     stats: Stats,
     ws: Workspace<S>,
     outputs: Vec<StateOf<S::Map>>,
+    out_times: Vec<f64>,
+    observe_steps: bool,
     cots: Vec<StateOf<S::Map>>,
     p_bar: <S::Map as StepMap>::ParamGrad,
 }
@@ -192,8 +218,12 @@ pub(crate) struct ObsCursor {
 }
 
 impl ObsCursor {
-    fn new(grid: &Grid) -> Self {
-        let at = grid.observation_boundaries();
+    fn new(grid: &Grid, every_step: bool) -> Self {
+        let at = if every_step {
+            (0..=grid.len()).collect()
+        } else {
+            grid.observation_boundaries()
+        };
         ObsCursor { next: at.len(), at }
     }
     /// Adds every cotangent that sits at boundary `n` (visited in decreasing n).
@@ -217,7 +247,7 @@ use num_traits::One;
 
 type Keep<'k, S> = dyn FnMut(usize, &<S as Scheme>::Carry, &<S as Scheme>::Tape) + 'k;
 
-type Eval<'e, V> = dyn FnMut(&[V], &mut Vec<V>) -> Result<f64> + 'e;
+type Eval<'e, V> = dyn FnMut(&[f64], &[V], &mut Vec<V>) -> Result<f64> + 'e;
 
 impl<'a, S: Scheme> Run<'a, S> {
     fn relative_drift(a: &S::Carry, b: &S::Carry) -> f64 {
@@ -243,6 +273,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         let scheme = self.scheme;
         let mut carry = scheme.init(y0);
         let outputs = &mut self.outputs;
+        let every = self.observe_steps;
         let grid = integrate(
             scheme,
             &mut carry,
@@ -253,12 +284,26 @@ impl<'a, S: Scheme> Run<'a, S> {
             &mut self.stats,
             &mut |ev| {
                 match ev {
-                    Event::Observation { carry } => outputs.push(scheme.output(carry).clone()),
-                    Event::Step { n, carry, tape, .. } => keep(n, carry, tape),
+                    Event::Observation { carry } => {
+                        if !every || outputs.is_empty() {
+                            outputs.push(scheme.output(carry).clone())
+                        }
+                    }
+                    Event::Step { n, carry, tape, .. } => {
+                        if every {
+                            outputs.push(scheme.output(carry).clone());
+                        }
+                        keep(n, carry, tape)
+                    }
                 }
                 Ok(())
             },
         )?;
+        self.out_times = if every {
+            (0..=grid.len()).map(|n| grid.t(n)).collect()
+        } else {
+            times.to_vec()
+        };
         Ok((carry, grid))
     }
 
@@ -267,7 +312,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         evaluate: &mut Eval<'_, StateOf<S::Map>>,
         like: &S::Carry,
     ) -> Result<(f64, S::Carry)> {
-        let value = evaluate(&self.outputs, &mut self.cots)?;
+        let value = evaluate(&self.out_times, &self.outputs, &mut self.cots)?;
         Ok((value, like.zeros_like()))
     }
 
@@ -278,7 +323,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         opts: &SolveOptions,
         every: Option<usize>,
         grad: &GradientOptions,
-        mut evaluate: impl FnMut(&[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
+        mut evaluate: impl FnMut(&[f64], &[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
     ) -> Result<(f64, StateOf<S::Map>, Grid)> {
         if !self.scheme.is_reversible() {
             return Err(Error::Unsupported(format!(
@@ -301,7 +346,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         }
         self.stats.peak_stored_states = 1 + stored.len();
         let (value, mut bar) = self.seed(&mut evaluate, &carry)?;
-        let mut obs = ObsCursor::new(&grid);
+        let mut obs = ObsCursor::new(&grid, self.observe_steps);
         obs.add(self.scheme, grid.len(), &self.cots, &mut bar);
         let mut drift: f64 = 0.0;
         for n in (0..grid.len()).rev() {
@@ -342,7 +387,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         y0: &StateOf<S::Map>,
         times: &[f64],
         opts: &SolveOptions,
-        mut evaluate: impl FnMut(&[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
+        mut evaluate: impl FnMut(&[f64], &[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
     ) -> Result<(f64, StateOf<S::Map>, Grid)> {
         let mut tapes: Vec<S::Tape> = Vec::new();
         let (carry, grid) = self.forward(y0, times, opts, true, &mut |_, _, tape| {
@@ -350,7 +395,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         })?;
         self.stats.peak_stored_states = tapes.len();
         let (value, mut bar) = self.seed(&mut evaluate, &carry)?;
-        let mut obs = ObsCursor::new(&grid);
+        let mut obs = ObsCursor::new(&grid, self.observe_steps);
         obs.add(self.scheme, grid.len(), &self.cots, &mut bar);
         for n in (0..grid.len()).rev() {
             self.scheme.pullback(
@@ -371,7 +416,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         y0: &StateOf<S::Map>,
         times: &[f64],
         opts: &SolveOptions,
-        mut evaluate: impl FnMut(&[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
+        mut evaluate: impl FnMut(&[f64], &[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
     ) -> Result<(f64, StateOf<S::Map>, Grid)> {
         if !self.scheme.map().time_reversible() {
             return Err(Error::Unsupported(format!(
@@ -381,13 +426,17 @@ impl<'a, S: Scheme> Run<'a, S> {
         }
         let (carry, grid) = self.forward(y0, times, opts, false, &mut |_, _, _| {})?;
         self.stats.peak_stored_states = 2;
-        let value = evaluate(&self.outputs, &mut self.cots)?;
+        let value = evaluate(&self.out_times, &self.outputs, &mut self.cots)?;
         let map = self.scheme.map();
         let mut y = self.scheme.output(&carry).clone();
         let mut a = y.zeros_like();
         let mut sink = map.new_param_grad();
         let mut scratch = map.new_scratch(&y);
-        let at = grid.observation_boundaries();
+        let at = if self.observe_steps {
+            (0..=grid.len()).collect()
+        } else {
+            grid.observation_boundaries()
+        };
         let mut next = at.len();
         let one = ScalarOf::<S::Map>::one();
         let mut add = |n: usize, a: &mut StateOf<S::Map>, cots: &[StateOf<S::Map>]| {
@@ -427,7 +476,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         times: &[f64],
         opts: &SolveOptions,
         snapshots: Option<usize>,
-        mut evaluate: impl FnMut(&[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
+        mut evaluate: impl FnMut(&[f64], &[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
     ) -> Result<(f64, StateOf<S::Map>, Grid)> {
         let fixed_n = match &opts.step {
             crate::StepControl::Fixed { h } => Some(crate::solve::Grid::uniform_len(times, *h)?),
@@ -463,10 +512,10 @@ impl<'a, S: Scheme> Run<'a, S> {
             })?
         };
         let _ = carry;
-        let value = evaluate(&self.outputs, &mut self.cots)?;
+        let value = evaluate(&self.out_times, &self.outputs, &mut self.cots)?;
         let mut bar = chain[0].1.zeros_like();
         let total = grid.len();
-        let mut obs = ObsCursor::new(&grid);
+        let mut obs = ObsCursor::new(&grid, self.observe_steps);
         obs.add(self.scheme, total, &self.cots, &mut bar);
         let mut peak = chain.len();
         let mut end = total;

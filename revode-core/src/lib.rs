@@ -65,7 +65,8 @@ pub mod train;
 pub use error::{Error, Result};
 pub use field::VectorField;
 pub use gradient::{
-    default_snapshots, gradient, Gradient, GradientMethod, GradientOf, GradientOptions,
+    default_snapshots, gradient, gradient_observed, Gradient, GradientMethod, GradientOf,
+    GradientOptions,
 };
 pub use mlp::Mlp;
 pub use revolve::descent as checkpoint_schedule;

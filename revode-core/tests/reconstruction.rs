@@ -84,15 +84,15 @@ fn reversible_gradient_reports_drift_and_honours_the_tolerance() {
         "100 steps at λ = 0.5 amplify round-off by 2^100: {drift:e}"
     );
     let strict = GradientOptions {
-        method: GradientMethod::Reversible,
         drift_tolerance: Some(1e-12),
+        ..GradientMethod::Reversible.into()
     };
     let err = gradient(&scheme, &y0_3(), &times, &opts, &strict, loss).unwrap_err();
     assert!(matches!(err, Error::ReconstructionDrift { .. }), "{err}");
     // Checkpointing the carry every 10 steps caps the amplification at 2^10.
     let capped = GradientOptions {
-        method: GradientMethod::CheckpointedReversible { every: 10 },
         drift_tolerance: Some(1e-9),
+        ..GradientMethod::CheckpointedReversible { every: 10 }.into()
     };
     let g = gradient(&scheme, &y0_3(), &times, &opts, &capped, loss).unwrap();
     assert!(g.stats.reconstruction_error.unwrap() < 1e-9);
