@@ -5,9 +5,12 @@
 //! the output directory.
 
 mod alloc;
+mod compute;
+mod data;
 mod measure;
 mod ode;
 mod report;
+mod training;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -52,6 +55,18 @@ enum Command {
     Reconstruction,
     /// Stability regions of reversible Euler, midpoint and RK4 (plots and table).
     Stability,
+    /// The compute-bound dfdx setting (MLP 32 → 128 → 128 → 32, batch 256, f32, one thread).
+    Compute,
+    /// Peak heap of one gradient against N (reversible flat, direct linear).
+    Memory,
+    /// EXPERIMENTS.md 2: convergence orders of plain and reversible methods on y' = 0.5y.
+    Convergence,
+    /// EXPERIMENTS.md 3: learn the white-dwarf equation (reversible vs checkpointed training).
+    WhiteDwarf,
+    /// EXPERIMENTS.md 4: coupled oscillators from measured data.
+    Oscillators,
+    /// EXPERIMENTS.md 5: double pendulum from measured data, adaptive Bosh3.
+    Pendulum,
     /// Everything above plus the cross-family benchmark.
     All,
 }
@@ -232,11 +247,23 @@ fn run(cli: Cli) -> BenchResult<()> {
         }
         Some(Command::Reconstruction) => ode::reconstruction(&ctx)?,
         Some(Command::Stability) => ode::stability_regions(&ctx)?,
+        Some(Command::Memory) => ode::memory(&ctx)?,
+        Some(Command::Compute) => compute::compute(&ctx)?,
+        Some(Command::Convergence) => training::convergence(&ctx)?,
+        Some(Command::WhiteDwarf) => training::white_dwarf(&ctx)?,
+        Some(Command::Oscillators) => training::oscillators(&ctx)?,
+        Some(Command::Pendulum) => training::pendulum(&ctx)?,
         Some(Command::All) => {
             cross_family(&ctx)?;
             ode::complexity(&ctx)?;
             ode::reconstruction(&ctx)?;
             ode::stability_regions(&ctx)?;
+            ode::memory(&ctx)?;
+            compute::compute(&ctx)?;
+            training::convergence(&ctx)?;
+            training::white_dwarf(&ctx)?;
+            training::oscillators(&ctx)?;
+            training::pendulum(&ctx)?;
         }
     }
     let text = ctx.report.lock().map(|r| r.clone()).unwrap_or_default();

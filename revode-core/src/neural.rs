@@ -107,6 +107,9 @@ where
 /// A `batch × N` tensor.
 type Rows<const N: usize, E, Dev> = Tensor<(usize, Const<N>), E, Dev>;
 
+/// A hidden layer's cached (z, a), z optional.
+type CachedLayer<const H: usize, E, Dev> = (Option<Rows<H, E, Dev>>, Rows<H, E, Dev>);
+
 /// One hidden layer's parameters.
 type Layer<const O: usize, const I: usize, E, Dev> =
     (Tensor<Rank2<O, I>, E, Dev>, Tensor<Rank1<O>, E, Dev>);
@@ -137,7 +140,10 @@ pub struct NeuralGrads<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>
 #[derive(Clone, Debug)]
 pub struct NeuralCache<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>> {
     input: Option<Tensor<(usize, Const<D>), E, Dev>>,
-    layers: Vec<(Rows<H, E, Dev>, Rows<H, E, Dev>)>,
+    /// The layers hold s = σ(2z) instead of a = tanh(z) (the f32 sigmoid path).
+    sigmoid: bool,
+    /// (z, a) per hidden layer; z is dropped when the derivative needs only a (tanh).
+    layers: Vec<CachedLayer<H, E, Dev>>,
 }
 
 fn activate<S: Shape, E: Dtype + Real, Dev: Device<E>>(
@@ -152,7 +158,7 @@ fn activate<S: Shape, E: Dtype + Real, Dev: Device<E>>(
     }
 }
 
-/// The activation's derivative at z, given a = act(z).
+/// The activation's derivative at z, given a = act(z) (tanh reads only `a`).
 fn activate_grad<S: Shape, E: Dtype + Real, Dev: Device<E>>(
     act: Activation,
     z: &Tensor<S, E, Dev>,
@@ -270,6 +276,9 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralMlp<
         x: &Tensor<(usize, Const<D>), E, Dev>,
         cache: Option<&mut NeuralCache<D, H, E, Dev>>,
     ) -> Tensor<(usize, Const<D>), E, Dev> {
+        if self.sigmoid_path() {
+            return self.forward_sigmoid(t, x, cache);
+        }
         let act = self.spec.activation;
         let (w, b) = &self.first;
         let mut z = x.clone().matmul(w.clone().permute())
@@ -277,21 +286,124 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralMlp<
         if self.spec.time {
             z = z.clone() + (self.time_w.clone() * E::of(t)).broadcast_like(z.shape());
         }
+        let keep_z = act != Activation::Tanh;
         let mut a = activate(act, z.clone());
         let mut layers = Vec::with_capacity(self.spec.depth);
-        layers.push((z, a.clone()));
+        layers.push((keep_z.then_some(z), a.clone()));
         for (w, b) in &self.hidden {
             let z = a.clone().matmul(w.clone().permute()) + b.clone().broadcast_like(a.shape());
             a = activate(act, z.clone());
-            layers.push((z, a.clone()));
+            layers.push((keep_z.then_some(z), a.clone()));
         }
         let (w, b) = &self.last;
         let out = a.clone().matmul(w.clone().permute()) + b.clone().broadcast_like(x.shape());
         if let Some(c) = cache {
             c.input = Some(x.clone());
+            c.sigmoid = false;
             c.layers = layers;
         }
         out
+    }
+
+    /// f32 tanh runs as tanh(z) = 2σ(2z) − 1 with the affine parts folded into the (small)
+    /// weights, so each hidden layer costs one matmul, one bias add and one sigmoid pass.
+    fn sigmoid_path(&self) -> bool {
+        self.spec.activation == Activation::Tanh && std::mem::size_of::<E>() == 4
+    }
+
+    /// Forward on the sigmoid path: with s = σ(2z) per layer, a = 2s − 1 is never formed:
+    /// the next layer uses s·(2W)ᵀ + (b − W·1), doubled for the next σ(2z).
+    fn forward_sigmoid(
+        &self,
+        t: f64,
+        x: &Tensor<(usize, Const<D>), E, Dev>,
+        cache: Option<&mut NeuralCache<D, H, E, Dev>>,
+    ) -> Tensor<(usize, Const<D>), E, Dev> {
+        let (two, four) = (E::of(2.0), E::of(4.0));
+        let (w, b) = &self.first;
+        let rows = x.shape().0;
+        let mut z2 = x.clone().matmul((w.clone() * two).permute())
+            + (b.clone() * two).broadcast_like(&(rows, Const::<H>));
+        if self.spec.time {
+            z2 = z2.clone() + (self.time_w.clone() * E::of(2.0 * t)).broadcast_like(z2.shape());
+        }
+        let mut s = z2.sigmoid();
+        let mut layers = Vec::with_capacity(self.spec.depth);
+        layers.push((None, s.clone()));
+        for (w, b) in &self.hidden {
+            let row_sums = w.clone().sum::<Rank1<H>, Axis<1>>();
+            let bias = (b.clone() - row_sums) * two;
+            let z2 =
+                s.clone().matmul((w.clone() * four).permute()) + bias.broadcast_like(s.shape());
+            s = z2.sigmoid();
+            layers.push((None, s.clone()));
+        }
+        let (w, b) = &self.last;
+        let row_sums = w.clone().sum::<Rank1<D>, Axis<1>>();
+        let out = s.clone().matmul((w.clone() * two).permute())
+            + (b.clone() - row_sums).broadcast_like(x.shape());
+        if let Some(c) = cache {
+            c.input = Some(x.clone());
+            c.sigmoid = true;
+            c.layers = layers;
+        }
+        out
+    }
+
+    /// Pullback on the sigmoid path: with g = ∂L/∂a ⊙ s(1 − s), ∂L/∂z = 4g and a = 2s − 1, so
+    /// W̄ = 8 gᵀs − 4 (Σ_rows g) ⊗ 1 and the factors land on small tensors.
+    fn backward_sigmoid(
+        &self,
+        t: f64,
+        cache: &NeuralCache<D, H, E, Dev>,
+        x: &Tensor<(usize, Const<D>), E, Dev>,
+        delta: Tensor<(usize, Const<D>), E, Dev>,
+        x_bar: &mut Tensor<(usize, Const<D>), E, Dev>,
+        grads: &mut NeuralGrads<D, H, E, Dev>,
+    ) {
+        let (two, four) = (E::of(2.0), E::of(4.0));
+        let depth = cache.layers.len();
+        let s_top = &cache.layers[depth - 1].1;
+        let col = delta.clone().sum::<Rank1<D>, Axis<0>>();
+        let dw = delta
+            .clone()
+            .permute::<(Const<D>, usize), _>()
+            .matmul(s_top.clone())
+            * two
+            - col.clone().broadcast::<Rank2<D, H>, Axis<1>>();
+        grads.last.0 = grads.last.0.clone() + dw;
+        grads.last.1 = grads.last.1.clone() + col;
+        let mut da = delta.matmul(self.last.0.clone());
+        for l in (0..depth).rev() {
+            let s = &cache.layers[l].1;
+            let g = (s.clone() - s.clone().square()) * da;
+            let gsum = g.clone().sum::<Rank1<H>, Axis<0>>();
+            if l == 0 {
+                let dw = g
+                    .clone()
+                    .permute::<(Const<H>, usize), _>()
+                    .matmul(x.clone())
+                    * four;
+                grads.first.0 = grads.first.0.clone() + dw;
+                grads.first.1 = grads.first.1.clone() + gsum.clone() * four;
+                if self.spec.time {
+                    grads.time_w = grads.time_w.clone() + gsum * E::of(4.0 * t);
+                }
+                *x_bar = x_bar.clone() + g.matmul(self.first.0.clone() * four);
+                return;
+            }
+            let below = &cache.layers[l - 1].1;
+            let dw = g
+                .clone()
+                .permute::<(Const<H>, usize), _>()
+                .matmul(below.clone())
+                * E::of(8.0)
+                - (gsum.clone() * four).broadcast::<Rank2<H, H>, Axis<1>>();
+            let (w, _) = &self.hidden[l - 1];
+            grads.hidden[l - 1].0 = grads.hidden[l - 1].0.clone() + dw;
+            grads.hidden[l - 1].1 = grads.hidden[l - 1].1.clone() + gsum * four;
+            da = g.matmul(w.clone() * four);
+        }
     }
 
     /// Pullback of `f` at the cached point: `x_bar += scale·Jᵀcot`, `grads += scale·J_θᵀcot`.
@@ -307,6 +419,10 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralMlp<
         let Some(x) = cache.input.as_ref() else {
             return;
         };
+        if cache.sigmoid {
+            let delta = cot.clone() * scale;
+            return self.backward_sigmoid(t, cache, x, delta, x_bar, grads);
+        }
         let act = self.spec.activation;
         let delta = cot.clone() * scale;
         let depth = cache.layers.len();
@@ -316,7 +432,7 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralMlp<
         let mut da = delta.matmul(self.last.0.clone());
         for l in (0..depth).rev() {
             let (z, a) = &cache.layers[l];
-            let dz = da * activate_grad(act, z, a);
+            let dz = da * activate_grad(act, z.as_ref().unwrap_or(a), a);
             if l == 0 {
                 accumulate_layer(&mut grads.first, &dz, x);
                 if self.spec.time {
@@ -423,6 +539,7 @@ where
     fn new_cache(&self, _like: &Self::State) -> Self::Cache {
         NeuralCache {
             input: None,
+            sigmoid: false,
             layers: Vec::new(),
         }
     }

@@ -192,3 +192,56 @@ fn dfdx_reversible_equals_direct_f32() {
     assert!(rel(&a, &b) <= 1e-4, "{:e}", rel(&a, &b));
     assert!(rel(&r.y0.to_f64_vec(), &d.y0.to_f64_vec()) <= 1e-4);
 }
+
+#[test]
+fn f32_sigmoid_path_matches_f64() {
+    // f32 tanh layers run as 2σ(2z) − 1 with the affine parts folded into the weights; the
+    // function and its gradient must match the f64 model to f32 round-off.
+    let dev = Cpu::default();
+    let s = spec(Activation::Tanh, 3);
+    let rows = 5;
+    let y: Vec<f64> = y0_rows(rows);
+    let m64 = NeuralMlp::<D, H, f64, Cpu>::init_uniform(&dev, s.clone(), 2).unwrap();
+    let m32 = NeuralMlp::<D, H, f32, Cpu>::init_uniform(&dev, s.clone(), 2).unwrap();
+    let x64 = Batch::<D, f64, Cpu>::from_rows(&dev, rows, &y).unwrap();
+    let y32: Vec<f32> = y.iter().map(|&v| v as f32).collect();
+    let x32 = Batch::<D, f32, Cpu>::from_rows(&dev, rows, &y32).unwrap();
+    let a = m64.forward(0.3, &x64.0, None).as_vec();
+    let b: Vec<f64> = m32
+        .forward(0.3, &x32.0, None)
+        .as_vec()
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
+    assert!(rel(&b, &a) < 1e-5, "forward {:e}", rel(&b, &a));
+    let opts = SolveOptions::fixed(0.1);
+    let g64 = gradient(
+        &Reversible::new(
+            Rk::new(NeuralOdeTerm { model: m64 }, Tableau::midpoint()),
+            0.999,
+        )
+        .unwrap(),
+        &x64,
+        &TIMES,
+        &opts,
+        &GradientMethod::Direct.into(),
+        loss,
+    )
+    .unwrap();
+    let g32 = gradient(
+        &Reversible::new(
+            Rk::new(NeuralOdeTerm { model: m32 }, Tableau::midpoint()),
+            0.999,
+        )
+        .unwrap(),
+        &x32,
+        &TIMES,
+        &opts,
+        &GradientMethod::Reversible.into(),
+        loss,
+    )
+    .unwrap();
+    let (p64, p32) = (g64.params.to_flat(&s), g32.params.to_flat(&s));
+    assert!(rel(&p32, &p64) < 1e-4, "params {:e}", rel(&p32, &p64));
+    assert!(rel(&g32.y0.to_f64_vec(), &g64.y0.to_f64_vec()) < 1e-4);
+}
