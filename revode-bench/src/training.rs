@@ -37,6 +37,9 @@ impl Variant {
     }
 }
 
+/// A loss of (output times, outputs) that writes cotangents.
+pub type LossFn = Box<dyn Fn(&[f64], &[Vec<f64>], &mut [Vec<f64>]) -> f64 + Sync>;
+
 /// A fitting problem: MLP field, initial state, observation times, targets, step control.
 pub struct Problem {
     /// Field shape.
@@ -46,7 +49,7 @@ pub struct Problem {
     /// Observation times (t0 first).
     pub times: Vec<f64>,
     /// Loss: receives output times and states, writes cotangents, returns the loss.
-    pub loss: Box<dyn Fn(&[f64], &[Vec<f64>], &mut [Vec<f64>]) -> f64 + Sync>,
+    pub loss: LossFn,
     /// Step control.
     pub solve: SolveOptions,
     /// Whether the loss sees every accepted step (adaptive interpolation protocol).
@@ -163,9 +166,7 @@ pub fn fit(problem: &Problem, variant: &Variant, seed: u64, steps: usize, progre
 }
 
 /// Mean squared error against targets at every observation after t0.
-fn mse_after_t0(
-    target: Vec<Vec<f64>>,
-) -> Box<dyn Fn(&[f64], &[Vec<f64>], &mut [Vec<f64>]) -> f64 + Sync> {
+fn mse_after_t0(target: Vec<Vec<f64>>) -> LossFn {
     Box::new(move |_t, ys, cots| {
         let n = ((ys.len() - 1) * ys[0].len()) as f64;
         let mut l = 0.0;
