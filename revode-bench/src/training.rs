@@ -29,6 +29,13 @@ pub enum Variant {
 }
 
 impl Variant {
+    fn tableau(&self) -> String {
+        match self {
+            Variant::Reversible { tableau, .. } | Variant::Checkpointed { tableau, .. } => {
+                tableau.clone()
+            }
+        }
+    }
     fn label(&self) -> String {
         match self {
             Variant::Reversible { tableau, lambda } => format!("reversible {tableau} (λ={lambda})"),
@@ -61,6 +68,8 @@ pub struct Problem {
 pub struct Fit {
     /// Which variant.
     pub variant: String,
+    /// Base method.
+    pub tableau: String,
     /// Seed of the initialisation.
     pub seed: u64,
     /// Loss per step.
@@ -136,6 +145,7 @@ pub fn fit(problem: &Problem, variant: &Variant, seed: u64, steps: usize, progre
         Err(e) => {
             return Fit {
                 variant: variant.label(),
+                tableau: variant.tableau(),
                 seed,
                 history: vec![],
                 best: f64::NAN,
@@ -156,6 +166,7 @@ pub fn fit(problem: &Problem, variant: &Variant, seed: u64, steps: usize, progre
     );
     Fit {
         variant: variant.label(),
+        tableau: variant.tableau(),
         seed,
         best: state.best(),
         history: state.history,
@@ -189,11 +200,14 @@ struct ExperimentOut {
 }
 
 fn report_fits(ctx: &Ctx, name: &str, title: &str, intro: &str, fits: Vec<Fit>) -> BenchResult<()> {
-    let reference = fits
-        .iter()
-        .find(|f| f.variant.starts_with("reversible"))
-        .map(|f| f.seconds)
-        .unwrap_or(f64::NAN);
+    // Ratios against the reversible run with the same base method and seed.
+    let reference = |f: &Fit| {
+        fits.iter()
+            .find(|r| {
+                r.variant.starts_with("reversible") && r.tableau == f.tableau && r.seed == f.seed
+            })
+            .map_or(f64::NAN, |r| r.seconds)
+    };
     let mut table = Table::new(&[
         "variant",
         "seed",
@@ -211,7 +225,7 @@ fn report_fits(ctx: &Ctx, name: &str, title: &str, intro: &str, fits: Vec<Fit>) 
             format!("{:.4e}", f.best),
             f.history.last().map_or("—".into(), |l| format!("{l:.4e}")),
             fmt_time(f.seconds),
-            format!("{:.2}", f.seconds / reference),
+            format!("{:.2}", f.seconds / reference(f)),
             f.accepted_steps.to_string(),
             f.error.clone().unwrap_or_default(),
         ]);

@@ -84,3 +84,16 @@ pub use term::{OdeTerm, Term};
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The book's guide pages, compiled and run as doctests.
+#[cfg(doctest)]
+pub mod book {
+    #[doc = include_str!("../../docs/src/core.md")]
+    pub struct Core;
+    #[doc = include_str!("../../docs/src/neural-odes.md")]
+    pub struct NeuralOdes;
+    #[doc = include_str!("../../docs/src/choosing-lambda.md")]
+    pub struct ChoosingLambda;
+    #[doc = include_str!("../../docs/src/method.md")]
+    pub struct Method;
+}

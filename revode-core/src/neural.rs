@@ -167,13 +167,10 @@ fn activate_grad<S: Shape, E: Dtype + Real, Dev: Device<E>>(
     match act {
         Activation::Tanh => (a.clone().square().negate()) + E::one(),
         Activation::Relu => {
-            let dev = z.device();
-            let mask: Vec<E> = z
-                .as_vec()
-                .into_iter()
-                .map(|v| if v > E::zero() { E::one() } else { E::zero() })
-                .collect();
-            dev.tensor_from_vec(mask, *z.shape())
+            // 1 where z > 0, else 0, computed on the device.
+            let ones = z.device().ones_like(z.shape());
+            let zeros = z.device().zeros_like(z.shape());
+            z.gt(E::zero()).choose(ones, zeros)
         }
         Activation::Softplus => z.clone().sigmoid(),
         Activation::LipSwish => {
