@@ -92,6 +92,32 @@ where
     v
 }
 
+/// The full-tape gradient of `scheme`, flattened: the reference every other method is compared
+/// with.
+pub fn tape_reference<S, L>(
+    scheme: &S,
+    y0: &<S::Map as StepMap>::State,
+    times: &[f64],
+    opts: &SolveOptions,
+    loss: L,
+) -> Result<Vec<f64>, String>
+where
+    S: Scheme,
+    <S::Map as StepMap>::ParamGrad: Flat,
+    L: Fn(&[<S::Map as StepMap>::State], &mut [<S::Map as StepMap>::State]) -> f64,
+{
+    let g = gradient(
+        scheme,
+        y0,
+        times,
+        opts,
+        &GradientMethod::Direct.into(),
+        loss,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(flat_grad::<S>(&g))
+}
+
 /// What a row is measured against and how long to time it.
 pub struct Setup<'a> {
     /// Family label.

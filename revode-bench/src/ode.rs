@@ -147,16 +147,7 @@ pub fn complexity(ctx: &Ctx) -> BenchResult<Vec<Row>> {
             let _ = solve(&plain, &y0, &times, &opts);
         });
         forward.push((n, t_fwd));
-        let direct = gradient(
-            &plain,
-            &y0,
-            &times,
-            &opts,
-            &GradientMethod::Direct.into(),
-            final_square,
-        )
-        .map_err(|e| e.to_string())?;
-        let plain_ref = crate::measure::flat_grad::<Plain<MlpMap>>(&direct);
+        let plain_ref = crate::measure::tape_reference(&plain, &y0, &times, &opts, final_square)?;
         let setup = Setup {
             family: "ODE",
             problem: "complexity",
@@ -178,16 +169,7 @@ pub fn complexity(ctx: &Ctx) -> BenchResult<Vec<Row>> {
         }
         for lambda in lambdas {
             let rev = Reversible::new(map.clone(), lambda).map_err(|e| e.to_string())?;
-            let tape = gradient(
-                &rev,
-                &y0,
-                &times,
-                &opts,
-                &GradientMethod::Direct.into(),
-                final_square,
-            )
-            .map_err(|e| e.to_string())?;
-            let rev_ref = crate::measure::flat_grad::<Reversible<MlpMap>>(&tape);
+            let rev_ref = crate::measure::tape_reference(&rev, &y0, &times, &opts, final_square)?;
             let setup = Setup {
                 reference: Some(&rev_ref),
                 ..setup
@@ -512,16 +494,7 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
         let times = [0.0, n as f64 * h];
         let opts = SolveOptions::fixed(h);
         let rev = Reversible::new(map.clone(), lambda).map_err(|e| e.to_string())?;
-        let tape = gradient(
-            &rev,
-            &y0,
-            &times,
-            &opts,
-            &GradientMethod::Direct.into(),
-            final_square,
-        )
-        .map_err(|e| e.to_string())?;
-        let rev_ref = crate::measure::flat_grad::<Reversible<MlpMap>>(&tape);
+        let rev_ref = crate::measure::tape_reference(&rev, &y0, &times, &opts, final_square)?;
         let setup = Setup {
             family: "ODE",
             problem: "MLP 2-32-2 midpoint",
@@ -538,16 +511,7 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
             rows.push(gradient_row(&setup, &rev, &y0, &times, &opts, m, final_square).0);
         }
         let plain = Plain::new(map.clone());
-        let direct = gradient(
-            &plain,
-            &y0,
-            &times,
-            &opts,
-            &GradientMethod::Direct.into(),
-            final_square,
-        )
-        .map_err(|e| e.to_string())?;
-        let plain_ref = crate::measure::flat_grad::<Plain<MlpMap>>(&direct);
+        let plain_ref = crate::measure::tape_reference(&plain, &y0, &times, &opts, final_square)?;
         let setup = Setup {
             reference: Some(&plain_ref),
             ..setup
@@ -574,6 +538,27 @@ struct MemoryRow {
     stored_states: usize,
 }
 
+/// Peak heap, allocations and stored states of one gradient.
+fn memory_row<S: Scheme<Map = MlpMap>>(
+    scheme: &S,
+    label: &str,
+    method: GradientMethod,
+    y0: &Vec<f64>,
+    times: &[f64],
+    opts: &SolveOptions,
+) -> BenchResult<MemoryRow> {
+    let (g, peak, allocs) =
+        crate::alloc::measure(|| gradient(scheme, y0, times, opts, &method.into(), final_square));
+    let g = g.map_err(|e| e.to_string())?;
+    Ok(MemoryRow {
+        method: label.into(),
+        n: g.steps,
+        peak_bytes: peak,
+        allocations: allocs,
+        stored_states: g.stats.peak_stored_states,
+    })
+}
+
 /// Peak heap of one gradient against N (counting allocator), reversible vs direct vs
 /// checkpointed: MLP 1 → 10 → 1, midpoint, h = 0.01, N = 100 … 100 000.
 pub fn memory(ctx: &Ctx) -> BenchResult<()> {
@@ -589,65 +574,31 @@ pub fn memory(ctx: &Ctx) -> BenchResult<()> {
     for &n in &ns {
         let times = [0.0, n as f64 * 0.01];
         let opts = SolveOptions::fixed(0.01);
-        let mut record = |label: &str,
-                          r: std::result::Result<usize, String>,
-                          peak: usize,
-                          allocs: u64|
-         -> BenchResult<()> {
-            rows.push(MemoryRow {
-                method: label.into(),
-                n,
-                peak_bytes: peak,
-                allocations: allocs,
-                stored_states: r?,
-            });
-            Ok(())
-        };
-        let (g, peak, allocs) = crate::alloc::measure(|| {
-            gradient(
-                &rev,
-                &y0,
-                &times,
-                &opts,
-                &GradientMethod::Reversible.into(),
-                final_square,
-            )
-        });
-        record(
+        rows.push(memory_row(
+            &rev,
             "reversible",
-            g.map(|g| g.stats.peak_stored_states)
-                .map_err(|e| e.to_string()),
-            peak,
-            allocs,
-        )?;
-        let (g, peak, allocs) = crate::alloc::measure(|| {
-            gradient(
-                &plain,
-                &y0,
-                &times,
-                &opts,
-                &GradientMethod::Direct.into(),
-                final_square,
-            )
-        });
-        record(
+            GradientMethod::Reversible,
+            &y0,
+            &times,
+            &opts,
+        )?);
+        rows.push(memory_row(
+            &plain,
             "direct",
-            g.map(|g| g.stats.peak_stored_states)
-                .map_err(|e| e.to_string()),
-            peak,
-            allocs,
-        )?;
+            GradientMethod::Direct,
+            &y0,
+            &times,
+            &opts,
+        )?);
         let m = GradientMethod::Checkpointed { snapshots: None };
-        let (g, peak, allocs) = crate::alloc::measure(|| {
-            gradient(&plain, &y0, &times, &opts, &m.clone().into(), final_square)
-        });
-        record(
+        rows.push(memory_row(
+            &plain,
             "checkpointed(default)",
-            g.map(|g| g.stats.peak_stored_states)
-                .map_err(|e| e.to_string()),
-            peak,
-            allocs,
-        )?;
+            m,
+            &y0,
+            &times,
+            &opts,
+        )?);
     }
     let mut table = Table::new(&["method", "N", "peak heap", "allocations", "stored states"]);
     for r in &rows {

@@ -361,13 +361,16 @@ pub fn white_dwarf(ctx: &Ctx) -> BenchResult<()> {
     )
 }
 
+/// Trial 0 of a measured file: (columns 2–5) interpolated onto `pts` points of [0, t1], / scale.
+fn load_trial(file: &str, t1: f64, pts: usize, scale: f64) -> BenchResult<Vec<Vec<f64>>> {
+    let rows = data::read_table(&data::data_dir().join(file)).map_err(|e| e.to_string())?;
+    data::resample(&rows, 0.0, &[2, 3, 4, 5], t1, pts, scale).map_err(|e| e.to_string())
+}
+
 /// EXPERIMENTS.md 4: coupled linear oscillators from measured data.
 pub fn oscillators(ctx: &Ctx) -> BenchResult<()> {
-    let rows = data::read_table(&data::data_dir().join("physical/real_double_linear_h_1.txt"))
-        .map_err(|e| e.to_string())?;
     let pts = 500;
-    let target =
-        data::resample(&rows, 0.0, &[2, 3, 4, 5], 3.0, pts, 100.0).map_err(|e| e.to_string())?;
+    let target = load_trial("physical/real_double_linear_h_1.txt", 3.0, pts, 100.0)?;
     let h = 3.0 / 499.0;
     let times: Vec<f64> = (0..pts)
         .map(|k| 3.0 * k as f64 / (pts - 1) as f64)
@@ -417,11 +420,8 @@ pub fn oscillators(ctx: &Ctx) -> BenchResult<()> {
 
 /// EXPERIMENTS.md 5: chaotic double pendulum from measured data, adaptive Bosh3.
 pub fn pendulum(ctx: &Ctx) -> BenchResult<()> {
-    let rows = data::read_table(&data::data_dir().join("physical/real_double_pend_h_1.txt"))
-        .map_err(|e| e.to_string())?;
     let pts = 500;
-    let target =
-        data::resample(&rows, 0.0, &[2, 3, 4, 5], 2.0, pts, 10.0).map_err(|e| e.to_string())?;
+    let target = load_trial("physical/real_double_pend_h_1.txt", 2.0, pts, 10.0)?;
     let data_t: Vec<f64> = (0..pts)
         .map(|k| 2.0 * k as f64 / (pts - 1) as f64)
         .collect();

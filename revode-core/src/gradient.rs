@@ -149,7 +149,7 @@ where
         cots: Vec::new(),
         p_bar: scheme.map().new_param_grad(),
     };
-    let evaluate =
+    let mut evaluate =
         |t: &[f64], outputs: &[StateOf<S::Map>], cots: &mut Vec<StateOf<S::Map>>| -> Result<f64> {
             *cots = outputs.iter().map(|o| o.zeros_like()).collect();
             let value = loss(t, outputs, cots);
@@ -166,7 +166,7 @@ where
             Ok(value)
         };
     let (value, y0_bar, grid) = match &grad.method {
-        GradientMethod::Reversible => run.reversible(y0, times, opts, None, grad, evaluate)?,
+        GradientMethod::Reversible => run.reversible(y0, times, opts, None, grad, &mut evaluate)?,
         GradientMethod::CheckpointedReversible { every } => {
             if *every == 0 {
                 return Err(Error::config(
@@ -174,16 +174,16 @@ where
                     "checkpoint interval must be at least 1",
                 ));
             }
-            run.reversible(y0, times, opts, Some(*every), grad, evaluate)?
+            run.reversible(y0, times, opts, Some(*every), grad, &mut evaluate)?
         }
-        GradientMethod::Direct => run.direct(y0, times, opts, evaluate)?,
+        GradientMethod::Direct => run.direct(y0, times, opts, &mut evaluate)?,
         GradientMethod::Checkpointed { snapshots } => {
             if *snapshots == Some(0) {
                 return Err(Error::config("snapshots", "need at least 1 snapshot"));
             }
-            run.checkpointed(y0, times, opts, *snapshots, evaluate)?
+            run.checkpointed(y0, times, opts, *snapshots, &mut evaluate)?
         }
-        GradientMethod::Backsolve => run.backsolve(y0, times, opts, evaluate)?,
+        GradientMethod::Backsolve => run.backsolve(y0, times, opts, &mut evaluate)?,
     };
     if !y0_bar.all_finite() {
         return Err(Error::NonFiniteGradient {
@@ -323,7 +323,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         opts: &SolveOptions,
         every: Option<usize>,
         grad: &GradientOptions,
-        mut evaluate: impl FnMut(&[f64], &[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
+        evaluate: &mut Eval<'_, StateOf<S::Map>>,
     ) -> Result<(f64, StateOf<S::Map>, Grid)> {
         if !self.scheme.is_reversible() {
             return Err(Error::Unsupported(format!(
@@ -345,7 +345,7 @@ impl<'a, S: Scheme> Run<'a, S> {
             stored.pop();
         }
         self.stats.peak_stored_states = 1 + stored.len();
-        let (value, mut bar) = self.seed(&mut evaluate, &carry)?;
+        let (value, mut bar) = self.seed(evaluate, &carry)?;
         let mut obs = ObsCursor::new(&grid, self.observe_steps);
         obs.add(self.scheme, grid.len(), &self.cots, &mut bar);
         let mut drift: f64 = 0.0;
@@ -387,14 +387,14 @@ impl<'a, S: Scheme> Run<'a, S> {
         y0: &StateOf<S::Map>,
         times: &[f64],
         opts: &SolveOptions,
-        mut evaluate: impl FnMut(&[f64], &[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
+        evaluate: &mut Eval<'_, StateOf<S::Map>>,
     ) -> Result<(f64, StateOf<S::Map>, Grid)> {
         let mut tapes: Vec<S::Tape> = Vec::new();
         let (carry, grid) = self.forward(y0, times, opts, true, &mut |_, _, tape| {
             tapes.push(tape.clone());
         })?;
         self.stats.peak_stored_states = tapes.len();
-        let (value, mut bar) = self.seed(&mut evaluate, &carry)?;
+        let (value, mut bar) = self.seed(evaluate, &carry)?;
         let mut obs = ObsCursor::new(&grid, self.observe_steps);
         obs.add(self.scheme, grid.len(), &self.cots, &mut bar);
         for n in (0..grid.len()).rev() {
@@ -416,7 +416,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         y0: &StateOf<S::Map>,
         times: &[f64],
         opts: &SolveOptions,
-        mut evaluate: impl FnMut(&[f64], &[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
+        evaluate: &mut Eval<'_, StateOf<S::Map>>,
     ) -> Result<(f64, StateOf<S::Map>, Grid)> {
         if !self.scheme.map().time_reversible() {
             return Err(Error::Unsupported(format!(
@@ -476,7 +476,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         times: &[f64],
         opts: &SolveOptions,
         snapshots: Option<usize>,
-        mut evaluate: impl FnMut(&[f64], &[StateOf<S::Map>], &mut Vec<StateOf<S::Map>>) -> Result<f64>,
+        evaluate: &mut Eval<'_, StateOf<S::Map>>,
     ) -> Result<(f64, StateOf<S::Map>, Grid)> {
         let fixed_n = match &opts.step {
             crate::StepControl::Fixed { h } => Some(crate::solve::Grid::uniform_len(times, *h)?),
