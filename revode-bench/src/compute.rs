@@ -19,65 +19,52 @@ struct ComputeOut {
     command: String,
     setting: String,
     n: usize,
-    rows: Vec<(String, f64, usize, f64)>,
+    rows: Vec<Row>,
     matmul_gflops: f64,
     flops_per_eval: f64,
 }
 
-fn mean_square(ys: &[Batch<D, f32, Cpu>], cots: &mut [Batch<D, f32, Cpu>]) -> f64 {
-    let y = &ys[ys.len() - 1];
-    let n = y.len() as f32;
+/// mean(y_N²) through the host view (once per gradient), for any state type.
+fn mean_square<V: State>(ys: &[V], cots: &mut [V]) -> f64 {
+    let v = ys[ys.len() - 1].to_f64_vec();
+    let n = v.len() as f64;
+    let g: Vec<f64> = v.iter().map(|x| 2.0 * x / n).collect();
     let last = cots.len() - 1;
-    cots[last].0 = y.0.clone() * (2.0 / n);
-    (y.0.clone().square().mean::<Rank0, _>()).as_vec()[0] as f64
+    cots[last].set_from_f64(&g);
+    v.iter().map(|x| x * x).sum::<f64>() / n
 }
 
-/// Times one gradient per method on one thread; reports GFLOP/s against a plain dfdx matmul.
-pub fn compute(ctx: &Ctx) -> BenchResult<()> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .map_err(|e| e.to_string())?;
-    pool.install(|| run(ctx))
-}
+type Row = (String, f64, usize, f64);
 
-fn run(ctx: &Ctx) -> BenchResult<()> {
-    let n = if ctx.full { 1000 } else { 200 };
-    let dev = Cpu::seed_from_u64(0);
-    let spec = MlpSpec {
-        dim: D,
-        hidden: H,
-        depth: 2,
-        activation: Activation::Tanh,
-        time: false,
-    };
-    let model =
-        NeuralMlp::<D, H, f32, Cpu>::init_uniform(&dev, spec, 0).map_err(|e| e.to_string())?;
-    let y: Vec<f32> = (0..BATCH * D).map(|i| ((i as f32) * 0.61).sin()).collect();
-    let y0 = Batch::<D, f32, Cpu>::from_rows(&dev, BATCH, &y).map_err(|e| e.to_string())?;
+/// Forward solve, direct, reversible and checkpointed gradients of one step map.
+fn measure_map<M: StepMap + Clone>(
+    path: &str,
+    map: M,
+    y0: &M::State,
+    n: usize,
+    reps: usize,
+    ctx: &Ctx,
+) -> BenchResult<Vec<Row>> {
     let h = 0.01;
     let times = [0.0, n as f64 * h];
     let mut opts = SolveOptions::fixed(h);
     opts.stability_check_dim = 0;
-    let map = Rk::new(NeuralOdeTerm { model }, Tableau::midpoint());
-    let rev = Reversible::new(map.clone(), 0.999).map_err(|e| e.to_string())?;
-    let plain = Plain::new(map);
+    let plain = Plain::new(map.clone());
+    let rev = Reversible::new(map, 0.999).map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
-    let reps = if ctx.full { 3 } else { 1 };
-    let bar = ctx.bar(4, "compute");
-    // Plain forward solve, direct (full tape) and reversible gradients.
+    let bar = ctx.bar(4, path);
     let (t_fwd, _) = median_time(0.0, reps, || {
-        let _ = solve(&plain, &y0, &times, &opts);
+        let _ = solve(&plain, y0, &times, &opts);
     });
-    bar.inc(1);
-    let (_, peak_fwd, _) = crate::alloc::measure(|| solve(&plain, &y0, &times, &opts).map(|_| ()));
+    let (_, peak_fwd, _) = crate::alloc::measure(|| solve(&plain, y0, &times, &opts).map(|_| ()));
     rows.push((
-        "plain forward solve".to_string(),
+        format!("{path}: plain forward solve"),
         t_fwd,
         peak_fwd,
         (2 * n) as f64,
     ));
-    for (label, scheme_rev, m) in [
+    bar.inc(1);
+    for (label, reversible, m) in [
         (
             "direct (full tape), plain midpoint",
             false,
@@ -92,13 +79,14 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
     ] {
         let go: GradientOptions = m.into();
         let run = || -> std::result::Result<u64, String> {
-            if scheme_rev {
-                gradient(&rev, &y0, &times, &opts, &go, mean_square)
-                    .map(|g| g.stats.evaluations + 2 * g.stats.pullbacks)
+            let work = |g: &Stats| g.evaluations + 2 * g.pullbacks;
+            if reversible {
+                gradient(&rev, y0, &times, &opts, &go, mean_square)
+                    .map(|g| work(&g.stats))
                     .map_err(|e| e.to_string())
             } else {
-                gradient(&plain, &y0, &times, &opts, &go, mean_square)
-                    .map(|g| g.stats.evaluations + 2 * g.stats.pullbacks)
+                gradient(&plain, y0, &times, &opts, &go, mean_square)
+                    .map(|g| work(&g.stats))
                     .map_err(|e| e.to_string())
             }
         };
@@ -107,10 +95,58 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
         let (t, _) = median_time(0.0, reps, || {
             let _ = run();
         });
-        rows.push((label.to_string(), t, peak, work as f64));
+        rows.push((format!("{path}: {label}"), t, peak, work as f64));
         bar.inc(1);
     }
     bar.finish_and_clear();
+    Ok(rows)
+}
+
+/// Times one gradient per method on one thread; reports GFLOP/s against a plain dfdx matmul.
+pub fn compute(ctx: &Ctx) -> BenchResult<()> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map_err(|e| e.to_string())?;
+    pool.install(|| run(ctx))
+}
+
+fn run(ctx: &Ctx) -> BenchResult<()> {
+    let n = if ctx.full { 1000 } else { 200 };
+    let reps = if ctx.full { 3 } else { 1 };
+    let dev = Cpu::seed_from_u64(0);
+    let spec = MlpSpec {
+        dim: D,
+        hidden: H,
+        depth: 2,
+        activation: Activation::Tanh,
+        time: false,
+    };
+    let y: Vec<f32> = (0..BATCH * D).map(|i| ((i as f32) * 0.61).sin()).collect();
+    // The dfdx path: batched device tensors, on-device pullback.
+    let model = NeuralMlp::<D, H, f32, Cpu>::init_uniform(&dev, spec.clone(), 0)
+        .map_err(|e| e.to_string())?;
+    let y0 = Batch::<D, f32, Cpu>::from_rows(&dev, BATCH, &y).map_err(|e| e.to_string())?;
+    let mut rows = measure_map(
+        "dfdx",
+        Rk::new(NeuralOdeTerm { model }, Tableau::midpoint()),
+        &y0,
+        n,
+        reps,
+        ctx,
+    )?;
+    // The native path: the same parameters, gemm kernels with fused bias + tanh.
+    let native = Mlp::<f32>::from_spec(spec.clone(), BATCH)
+        .map_err(|e| e.to_string())?
+        .init_uniform(0);
+    rows.extend(measure_map(
+        "native",
+        Rk::new(OdeTerm::new(native), Tableau::midpoint()),
+        &y,
+        n,
+        reps,
+        ctx,
+    )?);
     // Reference: a plain dfdx matmul of the layer shapes (256 × 128 by 128 × 128).
     let a: Tensor<(usize, Const<H>), f32, Cpu> = dev.sample_normal_like(&(BATCH, Const::<H>));
     let w: Tensor<Rank2<H, H>, f32, Cpu> = dev.sample_normal();
@@ -119,7 +155,12 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
     });
     let matmul_gflops = 2.0 * (BATCH * H * H) as f64 / tm / 1e9;
     let flops_per_eval = 2.0 * BATCH as f64 * (D * H + H * H + H * D) as f64;
-    let direct_t = rows[1].1;
+    let direct_of = |label: &str| {
+        let path = label.split(':').next().unwrap_or("");
+        rows.iter()
+            .find(|r| r.0 == format!("{path}: direct (full tape), plain midpoint"))
+            .map_or(f64::NAN, |r| r.1)
+    };
     let mut table = Table::new(&[
         "what",
         "time",
@@ -132,7 +173,7 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
         table.row(vec![
             label.clone(),
             fmt_time(*t),
-            format!("{:.2}", t / direct_t),
+            format!("{:.2}", t / direct_of(label)),
             fmt_bytes(*peak),
             format!("{work:.0}"),
             format!("{:.1}", work * flops_per_eval / t / 1e9),

@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 pub mod activation;
+mod batched;
 pub mod error;
 mod field;
 mod gradient;

@@ -236,6 +236,11 @@ impl<S: Real> Mlp<S> {
         self.batch
     }
 
+    /// Whether the whole-batch matrix-product kernels serve this model (large batches).
+    fn batched(&self) -> bool {
+        self.batch >= crate::batched::MIN_BATCH && !self.use_libm_tanh
+    }
+
     /// Scalars cached per row: pre-activations and activations of every hidden layer.
     fn row_cache(&self) -> usize {
         2 * self.spec.hidden * self.spec.depth
@@ -445,12 +450,30 @@ impl<S: Real> VectorField for Mlp<S> {
         &mut self.params
     }
     fn eval(&self, t: f64, y: &[S], out: &mut [S]) {
+        if self.batched() {
+            return crate::batched::forward(
+                &self.spec,
+                &self.offsets,
+                &self.params,
+                self.batch,
+                t,
+                y,
+                out,
+                None,
+            );
+        }
         let d = self.spec.dim;
         for (yr, or) in y.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
             self.forward_row(t, yr, or, None);
         }
     }
     fn vjp(&self, t: f64, y: &[S], cot: &[S], scale: S, y_bar: &mut [S], p_bar: &mut [S]) {
+        if self.batched() {
+            let mut cache = vec![S::zero(); self.cache_len()];
+            let mut out = vec![S::zero(); y.len()];
+            self.eval_cached(t, y, &mut out, &mut cache);
+            return self.vjp_cached(t, y, &cache, cot, scale, y_bar, p_bar);
+        }
         let d = self.spec.dim;
         let mut cache = vec![S::zero(); self.row_cache()];
         let mut tmp = vec![S::zero(); d];
@@ -467,6 +490,10 @@ impl<S: Real> VectorField for Mlp<S> {
         self.row_cache() * self.batch
     }
     fn eval_cached(&self, t: f64, y: &[S], out: &mut [S], cache: &mut [S]) {
+        if self.batched() {
+            let (spec, off, p) = (&self.spec, &self.offsets, &self.params);
+            return crate::batched::forward(spec, off, p, self.batch, t, y, out, Some(cache));
+        }
         let (d, c) = (self.spec.dim, self.row_cache());
         for ((yr, or), cr) in y
             .chunks_exact(d)
@@ -486,6 +513,12 @@ impl<S: Real> VectorField for Mlp<S> {
         y_bar: &mut [S],
         p_bar: &mut [S],
     ) {
+        if self.batched() {
+            let (spec, off, p) = (&self.spec, &self.offsets, &self.params);
+            return crate::batched::backward(
+                spec, off, p, self.batch, t, y, cache, cot, scale, y_bar, p_bar,
+            );
+        }
         let (d, c) = (self.spec.dim, self.row_cache());
         for (((yr, cr), kr), br) in y
             .chunks_exact(d)

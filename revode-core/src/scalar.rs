@@ -17,8 +17,12 @@ pub trait Real:
     + Sync
     + std::ops::AddAssign
     + std::ops::SubAssign
+    + sealed::Sealed
     + 'static
 {
+    /// tanh at this precision's speed: revode's f64 tanh (a few ulp), or a branch-free f32
+    /// version that vectorises (≈ 1e-7 absolute error).
+    fn fast_tanh(self) -> Self;
     /// Converts from `f64` (rounding for `f32`).
     fn of(x: f64) -> Self;
     /// Converts to `f64` exactly.
@@ -27,7 +31,18 @@ pub trait Real:
     const EPS: f64;
 }
 
+mod sealed {
+    /// Only `f32` and `f64` are scalars (the batched kernels reinterpret plain buffers).
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
 impl Real for f64 {
+    #[inline(always)]
+    fn fast_tanh(self) -> Self {
+        crate::activation::tanh(self)
+    }
     #[inline(always)]
     fn of(x: f64) -> Self {
         x
@@ -40,6 +55,10 @@ impl Real for f64 {
 }
 
 impl Real for f32 {
+    #[inline(always)]
+    fn fast_tanh(self) -> Self {
+        crate::activation::tanh_f32(self)
+    }
     #[inline(always)]
     fn of(x: f64) -> Self {
         x as f32

@@ -1,0 +1,350 @@
+//! Batched MLP kernels for the native CPU path: whole-batch matrix products through `gemm`
+//! with the bias and activation fused into one pass per layer.
+
+use crate::mlp::{Activation, MlpSpec};
+use crate::Real;
+use std::cell::RefCell;
+
+/// Batches at least this large use the matrix-product kernels instead of row-by-row loops.
+pub const MIN_BATCH: usize = 16;
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a thread-local work buffer of `len` scalars (reused across calls: no heap
+/// allocation once warm). Contents on entry are unspecified.
+fn with_scratch<S: Real, R>(len: usize, f: impl FnOnce(&mut [S]) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let mut words = cell.borrow_mut();
+        let need = (len * std::mem::size_of::<S>()).div_ceil(8);
+        if words.len() < need {
+            words.resize(need, 0);
+        }
+        // SAFETY: `Real` is sealed to f32 and f64 (plain data, alignment ≤ 8, every bit pattern
+        // valid); the u64 buffer is 8-aligned and holds at least len·size_of::<S>() bytes; the
+        // RefCell borrow makes the slice exclusive for the closure's duration.
+        let buf = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut S, len) };
+        f(buf)
+    })
+}
+
+/// A strided matrix view: element (i, j) at `data[i·rs + j·cs]`.
+#[derive(Clone, Copy)]
+struct View<'a, S> {
+    data: &'a [S],
+    rs: usize,
+    cs: usize,
+}
+
+/// `dst(m × n, row-major with stride d_rs) ← [dst +] lhs(m × k)·rhs(k × n)`.
+#[allow(clippy::too_many_arguments)]
+fn matmul<S: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [S],
+    d_rs: usize,
+    accumulate: bool,
+    lhs: View<S>,
+    rhs: View<S>,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    let last = |v: &View<S>, r: usize, c: usize| (r - 1) * v.rs + (c - 1) * v.cs;
+    assert!(
+        (m - 1) * d_rs + (n - 1) < dst.len(),
+        "matmul: destination too small"
+    );
+    assert!(
+        last(&lhs, m, k) < lhs.data.len() && last(&rhs, k, n) < rhs.data.len(),
+        "matmul: operand too small"
+    );
+    // SAFETY: the asserts above bound every index gemm touches; dst does not alias the operands
+    // (it is a distinct &mut slice).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            d_rs as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            S::one(),
+            S::one(),
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+#[inline(always)]
+fn act<S: Real>(a: Activation, z: S) -> S {
+    match a {
+        Activation::Tanh => z.fast_tanh(),
+        other => S::of(other.apply(z.as_f64())),
+    }
+}
+
+#[inline(always)]
+fn act_grad<S: Real>(a: Activation, z: S, y: S) -> S {
+    match a {
+        Activation::Tanh => S::one() - y * y,
+        other => S::of(other.derivative(z.as_f64(), y.as_f64())),
+    }
+}
+
+/// `out ← f(t, y)` for `b` rows; with `cache` (2·depth blocks of b × hidden: z then a per layer)
+/// keeps what [`backward`] needs.
+#[allow(clippy::too_many_arguments)]
+pub fn forward<S: Real>(
+    spec: &MlpSpec,
+    offsets: &[usize],
+    p: &[S],
+    b: usize,
+    t: f64,
+    y: &[S],
+    out: &mut [S],
+    cache: Option<&mut [S]>,
+) {
+    let len = 2 * spec.depth * b * spec.hidden;
+    match cache {
+        Some(c) => forward_into(spec, offsets, p, b, t, y, out, &mut c[..len]),
+        None => with_scratch(len, |s| forward_into(spec, offsets, p, b, t, y, out, s)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn forward_into<S: Real>(
+    spec: &MlpSpec,
+    offsets: &[usize],
+    p: &[S],
+    b: usize,
+    t: f64,
+    y: &[S],
+    out: &mut [S],
+    store: &mut [S],
+) {
+    let (h, d, depth, inputs) = (spec.hidden, spec.dim, spec.depth, spec.inputs());
+    let block = b * h;
+    let act_kind = spec.activation;
+    for l in 0..depth {
+        let (before, after) = store.split_at_mut(2 * l * block);
+        let (zs, rest) = after.split_at_mut(block);
+        let a_blk = &mut rest[..block];
+        let off = offsets[l];
+        let (width, k, input) = if l == 0 {
+            (
+                inputs,
+                d,
+                View {
+                    data: y,
+                    rs: d,
+                    cs: 1,
+                },
+            )
+        } else {
+            (
+                h,
+                h,
+                View {
+                    data: &before[(2 * l - 1) * block..],
+                    rs: h,
+                    cs: 1,
+                },
+            )
+        };
+        // z = input · Wᵀ, with W (h × width) row-major: Wᵀ(i, j) = W[j·width + i].
+        let w = View {
+            data: &p[off..off + h * width],
+            rs: 1,
+            cs: width,
+        };
+        matmul(b, h, k, zs, h, false, input, w);
+        let bias = &p[off + h * width..off + h * width + h];
+        let mut shift = [S::zero(); crate::mlp::MAX_HIDDEN];
+        for j in 0..h {
+            shift[j] = bias[j];
+            if l == 0 && spec.time {
+                shift[j] += S::of(t) * p[off + j * width + d];
+            }
+        }
+        for (zr, ar) in zs.chunks_exact_mut(h).zip(a_blk.chunks_exact_mut(h)) {
+            for ((z, a), s) in zr.iter_mut().zip(ar.iter_mut()).zip(&shift[..h]) {
+                *z += *s;
+                *a = act(act_kind, *z);
+            }
+        }
+    }
+    let off = offsets[depth];
+    let a_last = View {
+        data: &store[(2 * depth - 1) * block..2 * depth * block],
+        rs: h,
+        cs: 1,
+    };
+    matmul(
+        b,
+        d,
+        h,
+        out,
+        d,
+        false,
+        a_last,
+        View {
+            data: &p[off..off + d * h],
+            rs: 1,
+            cs: h,
+        },
+    );
+    let bias = &p[off + d * h..off + d * h + d];
+    for row in out.chunks_exact_mut(d) {
+        for (o, bk) in row.iter_mut().zip(bias) {
+            *o += *bk;
+        }
+    }
+}
+
+/// Pullback at the cached point: `y_bar += scale·Jᵀcot`, `p_bar += scale·J_θᵀcot`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward<S: Real>(
+    spec: &MlpSpec,
+    offsets: &[usize],
+    p: &[S],
+    b: usize,
+    t: f64,
+    y: &[S],
+    cache: &[S],
+    cot: &[S],
+    scale: S,
+    y_bar: &mut [S],
+    p_bar: &mut [S],
+) {
+    let (h, d, depth, inputs) = (spec.hidden, spec.dim, spec.depth, spec.inputs());
+    let block = b * h;
+    let act_kind = spec.activation;
+    with_scratch(2 * block + b * d, |scratch: &mut [S]| {
+        let (da, rest) = scratch.split_at_mut(block);
+        let (dz, delta) = rest.split_at_mut(block);
+        for (dl, c) in delta.iter_mut().zip(cot) {
+            *dl = scale * *c;
+        }
+        // Output layer: b̄ += Σ_rows δ, W̄ += δᵀ·A, ∂L/∂A = δ·W.
+        let off = offsets[depth];
+        let a_last = View {
+            data: &cache[(2 * depth - 1) * block..2 * depth * block],
+            rs: h,
+            cs: 1,
+        };
+        for row in delta.chunks_exact(d) {
+            for (pb, v) in p_bar[off + d * h..off + d * h + d].iter_mut().zip(row) {
+                *pb += *v;
+            }
+        }
+        let delta_t = View {
+            data: &*delta,
+            rs: 1,
+            cs: d,
+        };
+        matmul(
+            d,
+            h,
+            b,
+            &mut p_bar[off..off + d * h],
+            h,
+            true,
+            delta_t,
+            a_last,
+        );
+        let w_out = View {
+            data: &p[off..off + d * h],
+            rs: h,
+            cs: 1,
+        };
+        matmul(
+            b,
+            h,
+            d,
+            da,
+            h,
+            false,
+            View {
+                data: &*delta,
+                rs: d,
+                cs: 1,
+            },
+            w_out,
+        );
+        for l in (0..depth).rev() {
+            let zs = &cache[2 * l * block..(2 * l + 1) * block];
+            let a_blk = &cache[(2 * l + 1) * block..(2 * l + 2) * block];
+            for ((g, (z, a)), dav) in dz.iter_mut().zip(zs.iter().zip(a_blk)).zip(da.iter()) {
+                *g = *dav * act_grad(act_kind, *z, *a);
+            }
+            let off = offsets[l];
+            let (width, k) = if l == 0 { (inputs, d) } else { (h, h) };
+            let bias_at = off + h * width;
+            for row in dz.chunks_exact(h) {
+                for (j, v) in row.iter().enumerate() {
+                    p_bar[bias_at + j] += *v;
+                    if l == 0 && spec.time {
+                        p_bar[off + j * width + d] += S::of(t) * *v;
+                    }
+                }
+            }
+            let dz_t = View {
+                data: &*dz,
+                rs: 1,
+                cs: h,
+            };
+            let input = if l == 0 {
+                View {
+                    data: y,
+                    rs: d,
+                    cs: 1,
+                }
+            } else {
+                View {
+                    data: &cache[(2 * l - 1) * block..2 * l * block],
+                    rs: h,
+                    cs: 1,
+                }
+            };
+            // W̄ (h × width, first k columns) += dZᵀ · input.
+            matmul(
+                h,
+                k,
+                b,
+                &mut p_bar[off..off + h * width],
+                width,
+                true,
+                dz_t,
+                input,
+            );
+            let w = View {
+                data: &p[off..off + h * width],
+                rs: width,
+                cs: 1,
+            };
+            let dz_v = View {
+                data: &*dz,
+                rs: h,
+                cs: 1,
+            };
+            if l == 0 {
+                matmul(b, d, h, y_bar, d, true, dz_v, w);
+            } else {
+                matmul(b, h, h, da, h, false, dz_v, w);
+            }
+        }
+    });
+}
