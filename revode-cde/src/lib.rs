@@ -1,4 +1,13 @@
-//! revode-cde: in progress (see the issues); builds on revode-core.
+//! # revode-cde
+//!
+//! Controlled paths from irregular, partly missing data (linear, rectilinear, backward-Hermite
+//! cubic, natural cubic spline) and a reader for the UEA/sktime `.ts` format. Neural CDEs reuse
+//! revode-core's coupling, loop and gradient methods unchanged: only a term and a control are new.
 #![deny(missing_docs)]
 
+pub mod path;
+pub mod ts;
+
+pub use path::{AllMissing, Interpolation, Path, PathData, PathOptions};
 pub use revode_core;
+pub use ts::{read_ts, TsDataset};

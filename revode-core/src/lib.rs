@@ -74,7 +74,7 @@ pub use revolve::descent as checkpoint_schedule;
 pub use rk::{Rk, RkScratch, RkTape};
 pub use scalar::Real;
 pub use scheme::{Plain, Reversible, Scheme, DEFAULT_LAMBDA};
-pub use solve::{solve, Adaptive, Grid, Solution, SolveOptions, StepControl};
+pub use solve::{solve, validate_times, Adaptive, Grid, Solution, SolveOptions, StepControl};
 pub use state::{Pair, State};
 pub use stats::{Stats, Warning};
 pub use step_map::StepMap;
