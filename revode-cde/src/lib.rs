@@ -6,8 +6,10 @@
 #![deny(missing_docs)]
 
 pub mod path;
+pub mod term;
 pub mod ts;
 
 pub use path::{AllMissing, Interpolation, Path, PathData, PathOptions};
 pub use revode_core;
+pub use term::{CdeField, CdeMlp, CdeTerm};
 pub use ts::{read_ts, TsDataset};

@@ -308,15 +308,8 @@ impl Path {
     pub fn evaluate(&self, t: f64, out: &mut [f64]) -> Result<()> {
         self.check_out(out)?;
         let k = self.locate(t)?;
-        let at_end = t == self.times[self.times.len() - 1];
-        let s = t - self.times[k];
         for (i, o) in out.iter_mut().enumerate() {
-            *o = if at_end {
-                self.last[i]
-            } else {
-                let [a, b, c, d] = self.coeffs[i * self.intervals() + k];
-                a + s * (b + s * (c + s * d))
-            };
+            *o = self.value(i, k, t);
         }
         Ok(())
     }
@@ -336,13 +329,22 @@ impl Path {
     /// X(t_b) − X(t_a) for any order of t_a, t_b (reversed order gives exactly the negative).
     pub fn increment(&self, t_a: f64, t_b: f64, out: &mut [f64]) -> Result<()> {
         self.check_out(out)?;
-        let mut xa = vec![0.0; out.len()];
-        self.evaluate(t_a, &mut xa)?;
-        self.evaluate(t_b, out)?;
-        for (o, a) in out.iter_mut().zip(&xa) {
-            *o -= *a;
+        let (ka, kb) = (self.locate(t_a)?, self.locate(t_b)?);
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.value(i, kb, t_b) - self.value(i, ka, t_a);
         }
         Ok(())
+    }
+
+    /// Channel `i` (series-major) at t in interval k.
+    #[inline]
+    fn value(&self, i: usize, k: usize, t: f64) -> f64 {
+        if t == self.times[self.times.len() - 1] {
+            return self.last[i];
+        }
+        let s = t - self.times[k];
+        let [a, b, c, d] = self.coeffs[i * self.intervals() + k];
+        a + s * (b + s * (c + s * d))
     }
 
     fn check_out(&self, out: &[f64]) -> Result<()> {

@@ -1,0 +1,371 @@
+//! The CDE term dz = f_θ(t, z) dX: a matrix-valued field times the path's increment.
+
+use crate::Path;
+use revode_core::{Error, Result, Term};
+use std::cell::RefCell;
+
+/// A matrix-valued field f_θ(t, z): `hidden` inputs → a `hidden × channels` matrix, with its
+/// pullback. Implemented natively by [`CdeMlp`].
+pub trait CdeField: Sync {
+    /// Hidden state size.
+    fn hidden(&self) -> usize;
+    /// Path channels.
+    fn channels(&self) -> usize;
+    /// Flat parameters.
+    fn params(&self) -> &[f64];
+    /// Scalars a traced evaluation keeps per row.
+    fn cache_len(&self) -> usize;
+    /// `out ← f(t, z)` (row-major hidden × channels); fills `cache` when given.
+    fn eval(&self, t: f64, z: &[f64], out: &mut [f64], cache: Option<&mut [f64]>);
+    /// Pullback at the cached point with cotangent `g` on the output matrix:
+    /// `z_bar += Jᵀg`, `p_bar += J_θᵀg`.
+    fn vjp(
+        &self,
+        t: f64,
+        z: &[f64],
+        cache: &[f64],
+        g: &[f64],
+        z_bar: &mut [f64],
+        p_bar: &mut [f64],
+    );
+}
+
+/// Widest hidden layer of [`CdeMlp`] (work arrays live on the stack).
+pub const MAX_WIDTH: usize = 256;
+
+/// `z (+ t) → width (tanh, × depth) → hidden × channels`, then tanh (bounded, as in Kidger et
+/// al. 2020). Parameters per layer: weight (out × in, row-major; time column last) then bias.
+#[derive(Clone, Debug)]
+pub struct CdeMlp {
+    hidden: usize,
+    channels: usize,
+    width: usize,
+    depth: usize,
+    time: bool,
+    params: Vec<f64>,
+}
+
+impl CdeMlp {
+    /// A field with uniform ±1/√fan_in initialisation from `seed`.
+    pub fn new(
+        hidden: usize,
+        channels: usize,
+        width: usize,
+        depth: usize,
+        time: bool,
+        seed: u64,
+    ) -> Result<Self> {
+        if hidden == 0 || channels == 0 || width == 0 || depth == 0 {
+            return Err(Error::config(
+                "cde field",
+                "hidden, channels, width and depth must be positive",
+            ));
+        }
+        if width > MAX_WIDTH {
+            return Err(Error::config(
+                "cde field",
+                format!("width {width} exceeds {MAX_WIDTH}"),
+            ));
+        }
+        let mut layers: Vec<(usize, usize)> = vec![(width, hidden + time as usize)];
+        layers.extend((1..depth).map(|_| (width, width)));
+        layers.push((hidden * channels, width));
+        let n: usize = layers.iter().map(|(o, i)| o * i + o).sum();
+        let mut params = Vec::with_capacity(n);
+        let mut state = seed ^ 0x5DEE_CE66_D1CE_4E5B;
+        for (o, i) in layers {
+            let bound = 1.0 / (i as f64).sqrt();
+            for _ in 0..o * i + o {
+                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^= z >> 31;
+                params.push(bound * ((z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0));
+            }
+        }
+        Ok(CdeMlp {
+            hidden,
+            channels,
+            width,
+            depth,
+            time,
+            params,
+        })
+    }
+    /// Replaces the parameters.
+    pub fn with_params(mut self, p: &[f64]) -> Result<Self> {
+        if p.len() != self.params.len() {
+            return Err(Error::ShapeMismatch {
+                what: "CDE field parameters".into(),
+                expected: self.params.len(),
+                found: p.len(),
+            });
+        }
+        revode_core::error::check_finite("CDE field parameters", p)?;
+        self.params.copy_from_slice(p);
+        Ok(self)
+    }
+    fn inputs(&self) -> usize {
+        self.hidden + self.time as usize
+    }
+    /// Offset of layer l's weight.
+    fn offset(&self, l: usize) -> usize {
+        let w = self.width;
+        let first = w * self.inputs() + w;
+        if l == 0 {
+            0
+        } else {
+            first + (l - 1) * (w * w + w)
+        }
+    }
+}
+
+impl CdeField for CdeMlp {
+    fn hidden(&self) -> usize {
+        self.hidden
+    }
+    fn channels(&self) -> usize {
+        self.channels
+    }
+    fn params(&self) -> &[f64] {
+        &self.params
+    }
+    fn cache_len(&self) -> usize {
+        self.width * self.depth + self.hidden * self.channels
+    }
+    fn eval(&self, t: f64, z: &[f64], out: &mut [f64], mut cache: Option<&mut [f64]>) {
+        let (w, h) = (self.width, self.hidden);
+        let (mut prev, mut cur) = ([0.0; MAX_WIDTH], [0.0; MAX_WIDTH]);
+        for l in 0..self.depth {
+            let off = self.offset(l);
+            let inputs = if l == 0 { self.inputs() } else { w };
+            for j in 0..w {
+                let row = &self.params[off + j * inputs..off + (j + 1) * inputs];
+                let mut acc = self.params[off + w * inputs + j];
+                if l == 0 {
+                    acc += row[..h].iter().zip(z).map(|(a, b)| a * b).sum::<f64>();
+                    if self.time {
+                        acc += row[h] * t;
+                    }
+                } else {
+                    acc += row.iter().zip(&prev[..w]).map(|(a, b)| a * b).sum::<f64>();
+                }
+                cur[j] = revode_core::activation::tanh(acc);
+            }
+            if let Some(c) = cache.as_deref_mut() {
+                c[l * w..(l + 1) * w].copy_from_slice(&cur[..w]);
+            }
+            std::mem::swap(&mut prev, &mut cur);
+        }
+        let off = self.offset(self.depth);
+        let n_out = h * self.channels;
+        for (k, o) in out.iter_mut().enumerate().take(n_out) {
+            let row = &self.params[off + k * w..off + (k + 1) * w];
+            let acc = self.params[off + n_out * w + k]
+                + row.iter().zip(&prev[..w]).map(|(a, b)| a * b).sum::<f64>();
+            *o = revode_core::activation::tanh(acc);
+        }
+        if let Some(c) = cache {
+            c[self.depth * w..].copy_from_slice(&out[..n_out]);
+        }
+    }
+    fn vjp(
+        &self,
+        t: f64,
+        z: &[f64],
+        cache: &[f64],
+        g: &[f64],
+        z_bar: &mut [f64],
+        p_bar: &mut [f64],
+    ) {
+        let (w, h, depth) = (self.width, self.hidden, self.depth);
+        let n_out = h * self.channels;
+        let f = &cache[depth * w..depth * w + n_out];
+        let a_of = |l: usize| &cache[l * w..(l + 1) * w];
+        let off = self.offset(depth);
+        let (mut da, mut dz, mut below) = ([0.0; MAX_WIDTH], [0.0; MAX_WIDTH], [0.0; MAX_WIDTH]);
+        for k in 0..n_out {
+            let d = g[k] * (1.0 - f[k] * f[k]);
+            if d == 0.0 {
+                continue;
+            }
+            p_bar[off + n_out * w + k] += d;
+            let a = a_of(depth - 1);
+            for j in 0..w {
+                p_bar[off + k * w + j] += d * a[j];
+                da[j] += d * self.params[off + k * w + j];
+            }
+        }
+        for l in (0..depth).rev() {
+            let a = a_of(l);
+            for j in 0..w {
+                dz[j] = da[j] * (1.0 - a[j] * a[j]);
+                below[j] = 0.0;
+            }
+            let off = self.offset(l);
+            let inputs = if l == 0 { self.inputs() } else { w };
+            for j in 0..w {
+                let d = dz[j];
+                p_bar[off + w * inputs + j] += d;
+                let row = off + j * inputs;
+                if l == 0 {
+                    for i in 0..h {
+                        p_bar[row + i] += d * z[i];
+                        z_bar[i] += d * self.params[row + i];
+                    }
+                    if self.time {
+                        p_bar[row + h] += d * t;
+                    }
+                } else {
+                    let prev = a_of(l - 1);
+                    for i in 0..w {
+                        p_bar[row + i] += d * prev[i];
+                        below[i] += d * self.params[row + i];
+                    }
+                }
+            }
+            std::mem::swap(&mut da, &mut below);
+        }
+    }
+}
+
+thread_local! {
+    static MATRIX: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// dz = f_θ(t, z)·dX for every series of a batch (state `batch × hidden`), driven by a [`Path`].
+#[derive(Clone, Debug)]
+pub struct CdeTerm<F> {
+    /// The field.
+    pub field: F,
+    /// The control path (its batch and channels must match the field and the state).
+    pub path: Path,
+}
+
+impl<F: CdeField> CdeTerm<F> {
+    /// Couples a field with a path; their channels must agree.
+    pub fn new(field: F, path: Path) -> Result<Self> {
+        if field.channels() != path.channels() {
+            return Err(Error::ShapeMismatch {
+                what: "CDE field channels vs path channels".into(),
+                expected: path.channels(),
+                found: field.channels(),
+            });
+        }
+        Ok(CdeTerm { field, path })
+    }
+}
+
+/// Per series: the state row, the field's activations and output matrix.
+fn row_cache_len<F: CdeField>(f: &F) -> usize {
+    f.hidden() + f.cache_len()
+}
+
+impl<F: CdeField> Term for CdeTerm<F> {
+    type State = Vec<f64>;
+    type Control = Vec<f64>;
+    type Cache = Vec<f64>;
+    type ParamGrad = Vec<f64>;
+
+    fn new_control(&self) -> Vec<f64> {
+        vec![0.0; self.path.batch() * self.path.channels()]
+    }
+    fn control(&self, t_a: f64, t_b: f64, out: &mut Vec<f64>) {
+        // Times are validated against the domain before a solve; a failure here poisons the
+        // step with NaN, which the loop reports as a non-finite state.
+        if self.path.increment(t_a, t_b, out).is_err() {
+            out.iter_mut().for_each(|v| *v = f64::NAN);
+        }
+    }
+    fn new_cache(&self, _like: &Vec<f64>) -> Vec<f64> {
+        vec![0.0; self.path.batch() * row_cache_len(&self.field)]
+    }
+    fn new_param_grad(&self) -> Vec<f64> {
+        vec![0.0; self.field.params().len()]
+    }
+    fn validate_state(&self, y: &Vec<f64>) -> Result<()> {
+        let expected = self.path.batch() * self.field.hidden();
+        if y.len() != expected {
+            return Err(Error::ShapeMismatch {
+                what: "CDE state (batch × hidden)".into(),
+                expected,
+                found: y.len(),
+            });
+        }
+        Ok(())
+    }
+    fn domain(&self) -> (f64, f64) {
+        self.path.domain()
+    }
+    fn vf_prod(
+        &self,
+        t: f64,
+        z: &Vec<f64>,
+        dx: &Vec<f64>,
+        out: &mut Vec<f64>,
+        mut cache: Option<&mut Vec<f64>>,
+    ) {
+        let (h, c) = (self.field.hidden(), self.field.channels());
+        let rc = row_cache_len(&self.field);
+        MATRIX.with(|m| {
+            let mut m = m.borrow_mut();
+            m.resize(h * c, 0.0);
+            for b in 0..self.path.batch() {
+                let zb = &z[b * h..(b + 1) * h];
+                let row_cache = cache.as_deref_mut().map(|cv| &mut cv[b * rc..(b + 1) * rc]);
+                match row_cache {
+                    Some(rcache) => {
+                        rcache[..h].copy_from_slice(zb);
+                        self.field.eval(t, zb, &mut m, Some(&mut rcache[h..]));
+                    }
+                    None => self.field.eval(t, zb, &mut m, None),
+                }
+                let dxb = &dx[b * c..(b + 1) * c];
+                for i in 0..h {
+                    out[b * h + i] = m[i * c..(i + 1) * c]
+                        .iter()
+                        .zip(dxb)
+                        .map(|(a, d)| a * d)
+                        .sum();
+                }
+            }
+        });
+    }
+    fn vjp(
+        &self,
+        t: f64,
+        cache: &Vec<f64>,
+        dx: &Vec<f64>,
+        cot: &Vec<f64>,
+        scale: f64,
+        y_bar: &mut Vec<f64>,
+        p_bar: &mut Vec<f64>,
+    ) {
+        let (h, c) = (self.field.hidden(), self.field.channels());
+        let rc = row_cache_len(&self.field);
+        MATRIX.with(|m| {
+            let mut g = m.borrow_mut();
+            g.resize(h * c, 0.0);
+            for b in 0..self.path.batch() {
+                let rcache = &cache[b * rc..(b + 1) * rc];
+                let dxb = &dx[b * c..(b + 1) * c];
+                // Cotangent on the matrix: (scale·cot_b) ⊗ dX_b.
+                for i in 0..h {
+                    let ci = scale * cot[b * h + i];
+                    for (k, d) in dxb.iter().enumerate() {
+                        g[i * c + k] = ci * d;
+                    }
+                }
+                self.field.vjp(
+                    t,
+                    &rcache[..h],
+                    &rcache[h..],
+                    &g,
+                    &mut y_bar[b * h..(b + 1) * h],
+                    p_bar,
+                );
+            }
+        });
+    }
+}

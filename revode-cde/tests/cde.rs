@@ -1,0 +1,159 @@
+//! Neural CDE gradients through the core's unchanged gradient methods.
+
+use revode_cde::*;
+use revode_core::*;
+
+fn path(interp: Interpolation) -> Path {
+    // 3 series × 12 irregular times × 2 channels, with a few missing values.
+    let times: Vec<f64> = (0..12)
+        .map(|k| k as f64 * 0.25 + 0.03 * ((k * 7 % 5) as f64))
+        .collect();
+    let mut values = Vec::new();
+    for s in 0..3 {
+        for (k, &t) in times.iter().enumerate() {
+            let missing = (k + s) % 5 == 3;
+            values.push(if missing {
+                f64::NAN
+            } else {
+                (t * (1.0 + s as f64)).sin()
+            });
+            values.push((0.3 * t).cos() * (s as f64 - 1.0));
+        }
+    }
+    let data = PathData {
+        times,
+        batch: 3,
+        channels: 2,
+        values,
+    };
+    Path::new(
+        &data,
+        &PathOptions {
+            interpolation: interp,
+            time_channel: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn rel(a: &[f64], b: &[f64]) -> f64 {
+    let s = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+        / s
+}
+
+fn loss(ys: &[Vec<f64>], cots: &mut [Vec<f64>]) -> f64 {
+    let last = ys.len() - 1;
+    let mut l = 0.0;
+    for (i, v) in ys[last].iter().enumerate() {
+        let w = 1.0 + 0.1 * i as f64;
+        l += w * v * v;
+        cots[last][i] = 2.0 * w * v;
+    }
+    l
+}
+
+#[test]
+fn cde_reversible_equals_direct_and_finite_differences() {
+    for interp in [
+        Interpolation::Linear,
+        Interpolation::HermiteCubic,
+        Interpolation::NaturalCubic,
+        Interpolation::Rectilinear,
+    ] {
+        let p = path(interp);
+        let (t0, t1) = p.domain();
+        let times = p.knots().to_vec();
+        let field = CdeMlp::new(4, p.channels(), 16, 2, false, 1).unwrap();
+        let z0: Vec<f64> = (0..12).map(|i| 0.1 * (i as f64 - 6.0)).collect();
+        let make = |f: CdeMlp| {
+            Reversible::new(
+                Rk::new(CdeTerm::new(f, p.clone()).unwrap(), Tableau::midpoint()),
+                0.999,
+            )
+            .unwrap()
+        };
+        let scheme = make(field.clone());
+        let opts = SolveOptions::fixed(0.05);
+        let d = gradient(
+            &scheme,
+            &z0,
+            &times,
+            &opts,
+            &GradientMethod::Direct.into(),
+            loss,
+        )
+        .unwrap();
+        for m in [
+            GradientMethod::Reversible,
+            GradientMethod::Checkpointed { snapshots: Some(4) },
+            GradientMethod::CheckpointedReversible { every: 5 },
+        ] {
+            let g = gradient(&scheme, &z0, &times, &opts, &m.clone().into(), loss).unwrap();
+            assert!(
+                rel(&g.params, &d.params) <= 1e-10,
+                "{interp:?} {m:?}: {:e}",
+                rel(&g.params, &d.params)
+            );
+            assert!(rel(&g.y0, &d.y0) <= 1e-10, "{interp:?} {m:?}");
+        }
+        // Central differences in a few parameters and every initial-state entry.
+        let eval = |f: CdeMlp, z: &[f64]| {
+            let sol = solve(&make(f), &z.to_vec(), &times, &opts).unwrap();
+            let mut c: Vec<Vec<f64>> = sol.ys.iter().map(|y| vec![0.0; y.len()]).collect();
+            loss(&sol.ys, &mut c)
+        };
+        let eps = 1e-6;
+        let base = field.params().to_vec();
+        for i in (0..base.len()).step_by(base.len() / 17) {
+            let mut q = base.clone();
+            q[i] += eps;
+            let a = eval(field.clone().with_params(&q).unwrap(), &z0);
+            q[i] -= 2.0 * eps;
+            let b = eval(field.clone().with_params(&q).unwrap(), &z0);
+            let fd = (a - b) / (2.0 * eps);
+            assert!(
+                (fd - d.params[i]).abs() <= 1e-6 * (1.0 + d.params[i].abs()),
+                "{interp:?} θ[{i}]: {fd} vs {}",
+                d.params[i]
+            );
+        }
+        for i in 0..z0.len() {
+            let mut z = z0.clone();
+            z[i] += eps;
+            let a = eval(field.clone(), &z);
+            z[i] -= 2.0 * eps;
+            let b = eval(field.clone(), &z);
+            let fd = (a - b) / (2.0 * eps);
+            assert!(
+                (fd - d.y0[i]).abs() <= 1e-6 * (1.0 + d.y0[i].abs()),
+                "{interp:?} z0[{i}]"
+            );
+        }
+        let _ = (t0, t1);
+    }
+}
+
+#[test]
+fn cde_shape_errors() {
+    let p = path(Interpolation::Linear);
+    assert!(matches!(
+        CdeTerm::new(CdeMlp::new(4, 2, 8, 1, false, 0).unwrap(), p.clone()),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    let term = CdeTerm::new(CdeMlp::new(4, 3, 8, 1, false, 0).unwrap(), p.clone()).unwrap();
+    let scheme = Reversible::new(Rk::new(term, Tableau::rk4()), 0.999).unwrap();
+    let r = solve(&scheme, &vec![0.0; 5], p.knots(), &SolveOptions::fixed(0.1));
+    assert!(matches!(r, Err(Error::ShapeMismatch { .. })));
+    let (a, b) = p.domain();
+    let r = solve(
+        &scheme,
+        &vec![0.0; 12],
+        &[a, b + 1.0],
+        &SolveOptions::fixed(0.1),
+    );
+    assert!(matches!(r, Err(Error::OutsideDomain { .. })), "{r:?}");
+}
