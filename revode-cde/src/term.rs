@@ -140,7 +140,7 @@ impl CdeField for CdeMlp {
         for l in 0..self.depth {
             let off = self.offset(l);
             let inputs = if l == 0 { self.inputs() } else { w };
-            for j in 0..w {
+            for (j, slot) in cur[..w].iter_mut().enumerate() {
                 let row = &self.params[off + j * inputs..off + (j + 1) * inputs];
                 let mut acc = self.params[off + w * inputs + j];
                 if l == 0 {
@@ -151,7 +151,7 @@ impl CdeField for CdeMlp {
                 } else {
                     acc += row.iter().zip(&prev[..w]).map(|(a, b)| a * b).sum::<f64>();
                 }
-                cur[j] = revode_core::activation::tanh(acc);
+                *slot = revode_core::activation::tanh(acc);
             }
             if let Some(c) = cache.as_deref_mut() {
                 c[l * w..(l + 1) * w].copy_from_slice(&cur[..w]);
