@@ -5,6 +5,7 @@
 //! the output directory.
 
 mod alloc;
+mod cde;
 mod compute;
 mod data;
 mod measure;
@@ -67,6 +68,10 @@ enum Command {
     Oscillators,
     /// EXPERIMENTS.md 5: double pendulum from measured data, adaptive Bosh3.
     Pendulum,
+    /// EXPERIMENTS.md 6: neural CDE on clockwise vs anticlockwise spirals.
+    Spirals,
+    /// EXPERIMENTS.md 7: neural CDE on JapaneseVowels, full and with points dropped.
+    JapaneseVowels,
     /// Everything above plus the cross-family benchmark.
     All,
 }
@@ -253,6 +258,8 @@ fn run(cli: Cli) -> BenchResult<()> {
         Some(Command::WhiteDwarf) => training::white_dwarf(&ctx)?,
         Some(Command::Oscillators) => training::oscillators(&ctx)?,
         Some(Command::Pendulum) => training::pendulum(&ctx)?,
+        Some(Command::Spirals) => cde::spirals_experiment(&ctx)?,
+        Some(Command::JapaneseVowels) => cde::japanese_vowels(&ctx)?,
         Some(Command::All) => {
             cross_family(&ctx)?;
             ode::complexity(&ctx)?;
@@ -264,6 +271,8 @@ fn run(cli: Cli) -> BenchResult<()> {
             training::white_dwarf(&ctx)?;
             training::oscillators(&ctx)?;
             training::pendulum(&ctx)?;
+            cde::spirals_experiment(&ctx)?;
+            cde::japanese_vowels(&ctx)?;
         }
     }
     let text = ctx.report.lock().map(|r| r.clone()).unwrap_or_default();

@@ -5,10 +5,13 @@
 //! revode-core's coupling, loop and gradient methods unchanged: only a term and a control are new.
 #![deny(missing_docs)]
 
+pub mod classifier;
 pub mod path;
+pub mod spirals;
 pub mod term;
 pub mod ts;
 
+pub use classifier::{BatchResult, NcdeClassifier};
 pub use path::{AllMissing, Interpolation, Path, PathData, PathOptions};
 pub use revode_core;
 pub use term::{CdeField, CdeMlp, CdeTerm};

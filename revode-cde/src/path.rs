@@ -43,7 +43,8 @@ pub struct PathOptions {
     pub all_missing: AllMissing,
     /// Prepend time as channel 0.
     pub time_channel: bool,
-    /// Append, per input channel, the cumulative number of observations so far (intensity).
+    /// Append, per input channel, the cumulative number of observations so far divided by the
+    /// number of observation times (an intensity in [0, 1]).
     pub count_channels: bool,
 }
 
@@ -223,12 +224,13 @@ impl Path {
                 }
                 if opts.count_channels {
                     let mut seen = 0.0;
+                    let scale = 1.0 / k as f64;
                     counts.push(
                         column
                             .iter()
                             .map(|v| {
                                 if v.is_finite() {
-                                    seen += 1.0;
+                                    seen += scale;
                                 }
                                 seen
                             })

@@ -262,9 +262,13 @@ fn time_and_count_channels() {
     assert_eq!(p.channels(), 3);
     let mut out = vec![0.0; 3];
     p.evaluate(3.0, &mut out).unwrap();
-    assert_eq!(out, vec![3.0, 2.0, 2.0]);
+    assert_eq!(
+        out,
+        vec![3.0, 2.0, 2.0 / 3.0],
+        "two of three times observed"
+    );
     p.evaluate(1.0, &mut out).unwrap();
-    assert_eq!(out[2], 1.0, "one observation by t = 1");
+    assert_eq!(out[2], 1.0 / 3.0, "one observation by t = 1");
 }
 
 #[test]

@@ -1,0 +1,328 @@
+//! Neural CDE experiments: spirals (EXPERIMENTS.md 6) and JapaneseVowels (EXPERIMENTS.md 7).
+
+use crate::report::{self, fmt_bytes, fmt_time, BenchResult, Series, Table};
+use crate::Ctx;
+use revode_cde::spirals::spirals;
+use revode_cde::*;
+use revode_core::train::{self, TrainOptions, TrainState};
+use revode_core::{GradientMethod, SolveOptions, Tableau};
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Serialize, Clone)]
+struct Run {
+    task: String,
+    method: String,
+    train_steps: usize,
+    test_accuracy: f64,
+    train_accuracy: f64,
+    final_loss: f64,
+    seconds: f64,
+    peak_bytes: usize,
+    stored_states: usize,
+    solver_steps: usize,
+    history: Vec<f64>,
+}
+
+fn accuracy(pred: &[usize], labels: &[usize]) -> f64 {
+    pred.iter().zip(labels).filter(|(a, b)| a == b).count() as f64 / labels.len().max(1) as f64
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fit(
+    task: &str,
+    model: &NcdeClassifier,
+    train_path: &Path,
+    train_labels: &[usize],
+    test_path: &Path,
+    test_labels: &[usize],
+    opts: &SolveOptions,
+    method: GradientMethod,
+    steps: usize,
+    lr: f64,
+    weight_decay: f64,
+) -> BenchResult<Run> {
+    let p0 = model.init(0).map_err(|e| e.to_string())?;
+    let mut state = TrainState::new(p0.clone(), lr, weight_decay, serde_json::Value::Null)
+        .map_err(|e| e.to_string())?;
+    // Peak heap of one gradient (counting allocator).
+    let (probe, peak, _) = crate::alloc::measure(|| {
+        model.loss_and_grad(&p0, train_path, train_labels, opts, method.clone())
+    });
+    let probe = probe.map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let mut last_acc = 0.0;
+    train::train(
+        &mut state,
+        &TrainOptions {
+            steps,
+            ..Default::default()
+        },
+        |p| {
+            let r = model.loss_and_grad(p, train_path, train_labels, opts, method.clone())?;
+            last_acc = r.accuracy;
+            Ok((r.loss, r.grad))
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let seconds = start.elapsed().as_secs_f64();
+    let pred = model
+        .predict(&state.params, test_path, opts)
+        .map_err(|e| e.to_string())?;
+    Ok(Run {
+        task: task.into(),
+        method: method.label(),
+        train_steps: steps,
+        test_accuracy: accuracy(&pred, test_labels),
+        train_accuracy: last_acc,
+        final_loss: *state.history.last().unwrap_or(&f64::NAN),
+        seconds,
+        peak_bytes: peak,
+        stored_states: probe.stored_states,
+        solver_steps: probe.steps,
+        history: state.history,
+    })
+}
+
+fn report_runs(ctx: &Ctx, name: &str, title: &str, intro: &str, runs: &[Run]) -> BenchResult<()> {
+    let mut table = Table::new(&[
+        "task",
+        "method",
+        "test accuracy",
+        "train accuracy",
+        "final loss",
+        "train time",
+        "peak heap / gradient",
+        "stored",
+        "solver steps",
+    ]);
+    for r in runs {
+        table.row(vec![
+            r.task.clone(),
+            r.method.clone(),
+            format!("{:.1} %", 100.0 * r.test_accuracy),
+            format!("{:.1} %", 100.0 * r.train_accuracy),
+            format!("{:.4}", r.final_loss),
+            fmt_time(r.seconds),
+            fmt_bytes(r.peak_bytes),
+            r.stored_states.to_string(),
+            r.solver_steps.to_string(),
+        ]);
+    }
+    ctx.emit(
+        name,
+        &format!("## {title}\n\n{intro}\n\n{}\n", table.render()),
+    )?;
+    let series: Vec<Series> = runs
+        .iter()
+        .map(|r| Series {
+            label: format!("{} {}", r.task, r.method),
+            points: r
+                .history
+                .iter()
+                .enumerate()
+                .map(|(k, &l)| ((k + 1) as f64, l))
+                .collect(),
+        })
+        .collect();
+    report::plot_loglog(
+        &ctx.out.join(format!("{name}_loss.svg")),
+        &format!("{title}: training loss"),
+        "step",
+        "cross-entropy",
+        &series,
+    )?;
+    report::write_json(&ctx.out, &format!("{name}.json"), &runs).map(|_| ())
+}
+
+/// EXPERIMENTS.md 6: spirals, reversible vs full-tape training.
+pub fn spirals_experiment(ctx: &Ctx) -> BenchResult<()> {
+    let (n, len) = (256, 100);
+    let steps = if ctx.full { 1000 } else { 300 };
+    let (train_data, train_labels) = spirals(n, len, 0.05, 1);
+    let (test_data, test_labels) = spirals(n, len, 0.05, 2);
+    let po = PathOptions {
+        time_channel: true,
+        ..Default::default()
+    };
+    let train_path = Path::new(&train_data, &po).map_err(|e| e.to_string())?;
+    let test_path = Path::new(&test_data, &po).map_err(|e| e.to_string())?;
+    let model = NcdeClassifier {
+        hidden: 8,
+        channels: train_path.channels(),
+        classes: 2,
+        width: 16,
+        depth: 1,
+        tableau: Tableau::midpoint(),
+        lambda: 0.999,
+    };
+    let opts = SolveOptions::fixed(1.0 / (len - 1) as f64);
+    let mut runs = Vec::new();
+    let bar = ctx.bar(2, "spirals");
+    for m in [GradientMethod::Reversible, GradientMethod::Direct] {
+        runs.push(fit(
+            "spirals",
+            &model,
+            &train_path,
+            &train_labels,
+            &test_path,
+            &test_labels,
+            &opts,
+            m,
+            steps,
+            1e-2,
+            1e-5,
+        )?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let intro = format!(
+        "{n} train and {n} test spirals (clockwise vs anticlockwise, noise σ = 0.05), {len} points on [0, 1], channels (t, x, y), \
+         backward-Hermite cubic path. Neural CDE: z0 = linear(x(0)), hidden 8, field MLP 8 → 16 → 8 × 3 (tanh), reversible midpoint \
+         (λ = 0.999), one step per knot, linear readout, cross-entropy; AdamW lr 1e-2, {steps} full-batch steps."
+    );
+    report_runs(ctx, "spirals", "Spirals (EXPERIMENTS.md 6)", &intro, &runs)
+}
+
+/// Pads variable-length series by NaN (forward-filled by the path) and drops `drop` of the
+/// points at random (seeded) as NaN.
+/// Per-channel mean and standard deviation over every value of the training set.
+fn channel_stats(d: &TsDataset) -> Vec<(f64, f64)> {
+    (0..d.dimensions)
+        .map(|c| {
+            let vals: Vec<f64> = d
+                .series
+                .iter()
+                .flat_map(|case| case[c].iter().copied())
+                .filter(|v| v.is_finite())
+                .collect();
+            let n = vals.len().max(1) as f64;
+            let mean = vals.iter().sum::<f64>() / n;
+            let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+            (mean, var.sqrt().max(1e-12))
+        })
+        .collect()
+}
+
+fn to_path_data(d: &TsDataset, stats: &[(f64, f64)], len: usize, drop: f64, seed: u64) -> PathData {
+    let c = d.dimensions;
+    let mut state = seed ^ 0x2545_F491_4F6C_DD1D;
+    let mut uniform = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut values = Vec::with_capacity(d.series.len() * len * c);
+    for case in &d.series {
+        let n = case[0].len();
+        for k in 0..len {
+            // Drop whole observations (all channels of one time) at random, but keep the first.
+            let dropped = k > 0 && k < n && uniform() < drop;
+            for (ch, (mean, std)) in case.iter().zip(stats) {
+                values.push(if k < n && !dropped {
+                    (ch[k] - mean) / std
+                } else {
+                    f64::NAN
+                });
+            }
+        }
+    }
+    // Time runs over [0, 1] so that the time channel is on the scale of the data.
+    let times = (0..len).map(|k| k as f64 / (len - 1) as f64).collect();
+    PathData {
+        times,
+        batch: d.series.len(),
+        channels: c,
+        values,
+    }
+}
+
+/// EXPERIMENTS.md 7: JapaneseVowels, full data and with 30 / 50 / 70 % of points dropped.
+pub fn japanese_vowels(ctx: &Ctx) -> BenchResult<()> {
+    let dir = crate::data::data_dir().join("uea");
+    let train = read_ts(&dir.join("JapaneseVowels_TRAIN.ts")).map_err(|e| e.to_string())?;
+    let test = read_ts(&dir.join("JapaneseVowels_TEST.ts")).map_err(|e| e.to_string())?;
+    let steps = if ctx.full { 500 } else { 150 };
+    let drops: Vec<f64> = if ctx.full {
+        vec![0.0, 0.3, 0.5, 0.7]
+    } else {
+        vec![0.0, 0.5]
+    };
+    let (hidden, width, wd) = (8, 16, 1e-5);
+    let stats = channel_stats(&train);
+    // One time grid for both sets (sample k at t = k/(pad − 1)), padded to the longest series.
+    let pad = train.max_len().max(test.max_len());
+    let mut runs = Vec::new();
+    let bar = ctx.bar((drops.len() + 1) as u64, "JapaneseVowels");
+    for (i, &drop) in drops.iter().enumerate() {
+        let po = PathOptions {
+            time_channel: true,
+            count_channels: drop > 0.0,
+            ..Default::default()
+        };
+        let train_path = Path::new(&to_path_data(&train, &stats, pad, drop, 10), &po)
+            .map_err(|e| e.to_string())?;
+        let test_path = Path::new(&to_path_data(&test, &stats, pad, drop, 20), &po)
+            .map_err(|e| e.to_string())?;
+        let model = NcdeClassifier {
+            hidden,
+            channels: train_path.channels(),
+            classes: 9,
+            width,
+            depth: 1,
+            tableau: Tableau::midpoint(),
+            lambda: 0.999,
+        };
+        let opts = SolveOptions::fixed(1.0 / (pad - 1) as f64);
+        let task = format!("{:.0} % dropped", 100.0 * drop);
+        runs.push(fit(
+            &task,
+            &model,
+            &train_path,
+            &train.labels,
+            &test_path,
+            &test.labels,
+            &opts,
+            GradientMethod::Reversible,
+            steps,
+            1e-2,
+            wd,
+        )?);
+        bar.inc(1);
+        if i == 0 {
+            // Full-tape training of the same model on the full data, for time and memory.
+            runs.push(fit(
+                &task,
+                &model,
+                &train_path,
+                &train.labels,
+                &test_path,
+                &test.labels,
+                &opts,
+                GradientMethod::Direct,
+                steps,
+                1e-2,
+                wd,
+            )?);
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    let intro = format!(
+        "UEA JapaneseVowels (Kudo et al. 1999): 270 train / 370 test utterances, 12 channels, 9 speakers, lengths 7–29 padded by \
+         forward fill to one grid t = k/28; channels standardised with the training set's mean and deviation; channels: time + 12 \
+         (+ 12 observation counts when points are dropped); backward-Hermite path; whole observations dropped at random (seeded) as \
+         NaN. Neural CDE: hidden {hidden}, field MLP {hidden} → {width} → {hidden} × channels (tanh), reversible midpoint (λ = 0.999), \
+         one step per observation, linear readout, cross-entropy; AdamW lr 1e-2, weight decay {wd}, {steps} full-batch steps."
+    );
+    report_runs(
+        ctx,
+        "japanese_vowels",
+        "JapaneseVowels (EXPERIMENTS.md 7)",
+        &intro,
+        &runs,
+    )
+}
