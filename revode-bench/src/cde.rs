@@ -28,6 +28,101 @@ fn accuracy(pred: &[usize], labels: &[usize]) -> f64 {
     pred.iter().zip(labels).filter(|(a, b)| a == b).count() as f64 / labels.len().max(1) as f64
 }
 
+/// The rows `idx` of `data` (a minibatch).
+fn subset(data: &PathData, idx: &[usize]) -> PathData {
+    let per = data.times.len() * data.channels;
+    let values = idx
+        .iter()
+        .flat_map(|&i| data.values[i * per..(i + 1) * per].iter().copied())
+        .collect();
+    PathData {
+        times: data.times.clone(),
+        batch: idx.len(),
+        channels: data.channels,
+        values,
+    }
+}
+
+/// Minibatch training: each epoch visits every series once in a seeded random order.
+#[allow(clippy::too_many_arguments)]
+fn fit_minibatch(
+    task: &str,
+    model: &NcdeClassifier,
+    train: (&PathData, &PathOptions, &[usize]),
+    test_path: &Path,
+    test_labels: &[usize],
+    opts: &SolveOptions,
+    method: GradientMethod,
+    batch: usize,
+    steps: usize,
+    lr: f64,
+    weight_decay: f64,
+) -> BenchResult<Run> {
+    let (data, po, labels) = train;
+    let p0 = model.init(0).map_err(|e| e.to_string())?;
+    let mut state = TrainState::new(p0.clone(), lr, weight_decay, serde_json::Value::Null)
+        .map_err(|e| e.to_string())?;
+    let n = data.batch;
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = 0x0123_4567_89AB_CDEFu64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut cursor = n;
+    let first: Vec<usize> = (0..batch.min(n)).collect();
+    let probe_path = Path::new(&subset(data, &first), po).map_err(|e| e.to_string())?;
+    let probe_labels: Vec<usize> = first.iter().map(|&i| labels[i]).collect();
+    let (probe, peak, _) = crate::alloc::measure(|| {
+        model.loss_and_grad(&p0, &probe_path, &probe_labels, opts, method.clone())
+    });
+    let probe = probe.map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let mut last_acc = 0.0;
+    train::train(
+        &mut state,
+        &TrainOptions {
+            steps,
+            ..Default::default()
+        },
+        |p| {
+            if cursor + batch > n {
+                for i in (1..n).rev() {
+                    order.swap(i, (next() % (i as u64 + 1)) as usize);
+                }
+                cursor = 0;
+            }
+            let idx = &order[cursor..cursor + batch];
+            cursor += batch;
+            let path = Path::new(&subset(data, idx), po)?;
+            let lab: Vec<usize> = idx.iter().map(|&i| labels[i]).collect();
+            let r = model.loss_and_grad(p, &path, &lab, opts, method.clone())?;
+            last_acc = r.accuracy;
+            Ok((r.loss, r.grad))
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let seconds = start.elapsed().as_secs_f64();
+    let pred = model
+        .predict(&state.params, test_path, opts)
+        .map_err(|e| e.to_string())?;
+    Ok(Run {
+        task: task.into(),
+        method: format!("{} (minibatch {batch})", method.label()),
+        train_steps: steps,
+        test_accuracy: accuracy(&pred, test_labels),
+        train_accuracy: last_acc,
+        final_loss: *state.history.last().unwrap_or(&f64::NAN),
+        seconds,
+        peak_bytes: peak,
+        stored_states: probe.stored_states,
+        solver_steps: probe.steps,
+        history: state.history,
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn fit(
     task: &str,
@@ -240,6 +335,9 @@ fn to_path_data(d: &TsDataset, stats: &[(f64, f64)], len: usize, drop: f64, seed
     }
 }
 
+/// Minibatch size for JapaneseVowels.
+const MINIBATCH: usize = 32;
+
 /// EXPERIMENTS.md 7: JapaneseVowels, full data and with 30 / 50 / 70 % of points dropped.
 pub fn japanese_vowels(ctx: &Ctx) -> BenchResult<()> {
     let dir = crate::data::data_dir().join("uea");
@@ -251,7 +349,8 @@ pub fn japanese_vowels(ctx: &Ctx) -> BenchResult<()> {
     } else {
         vec![0.0, 0.5]
     };
-    let (hidden, width, wd) = (8, 16, 1e-5);
+    let (hidden, width, wd) = (16, 32, 1e-5);
+    let mb_steps = if ctx.full { 3000 } else { 800 };
     let stats = channel_stats(&train);
     // One time grid for both sets (sample k at t = k/(pad − 1)), padded to the longest series.
     let pad = train.max_len().max(test.max_len());
@@ -288,6 +387,20 @@ pub fn japanese_vowels(ctx: &Ctx) -> BenchResult<()> {
             &opts,
             GradientMethod::Reversible,
             steps,
+            1e-2,
+            wd,
+        )?);
+        let train_data = to_path_data(&train, &stats, pad, drop, 10);
+        runs.push(fit_minibatch(
+            &task,
+            &model,
+            (&train_data, &po, &train.labels),
+            &test_path,
+            &test.labels,
+            &opts,
+            GradientMethod::Reversible,
+            MINIBATCH,
+            mb_steps,
             1e-2,
             wd,
         )?);
