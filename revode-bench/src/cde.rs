@@ -439,3 +439,90 @@ pub fn japanese_vowels(ctx: &Ctx) -> BenchResult<()> {
         &runs,
     )
 }
+
+/// The CDE rows of the cross-family benchmark: a neural CDE over 64 spirals (hidden 8, field
+/// 8 → 16 → 8 × 3), every gradient method, N steps over the path's 100 knots.
+pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<crate::measure::Row>> {
+    use crate::measure::{gradient_row, tape_reference, Setup};
+    use revode_core::{Plain, Reversible, Rk};
+    let ns: Vec<usize> = if ctx.full {
+        vec![99, 297, 990, 2970]
+    } else {
+        vec![99, 297, 990]
+    };
+    let (data, _) = spirals(64, 100, 0.05, 7);
+    let path = Path::new(
+        &data,
+        &PathOptions {
+            time_channel: true,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let field = CdeMlp::new(8, path.channels(), 16, 1, false, 3).map_err(|e| e.to_string())?;
+    let term = CdeTerm::new(field, path.clone()).map_err(|e| e.to_string())?;
+    let map = Rk::new(term, Tableau::midpoint());
+    let z0: Vec<f64> = (0..64 * 8)
+        .map(|i| 0.1 * ((i as f64) * 0.37).sin())
+        .collect();
+    let times = path.knots().to_vec();
+    let bar = ctx.bar(ns.len() as u64, "CDE");
+    let mut rows = Vec::new();
+    for &n in &ns {
+        let opts = SolveOptions::fixed(1.0 / n as f64);
+        let rev = Reversible::new(map.clone(), 0.999).map_err(|e| e.to_string())?;
+        let rev_ref = tape_reference(&rev, &z0, &times, &opts, crate::ode::final_square)?;
+        let setup = Setup {
+            family: "CDE",
+            problem: "spirals NCDE 8-16-8x3",
+            reference: Some(&rev_ref),
+            min_time: ctx.min_time,
+            max_reps: 20,
+        };
+        let every = (n as f64).sqrt().ceil() as usize;
+        for m in [
+            GradientMethod::Reversible,
+            GradientMethod::CheckpointedReversible { every },
+        ] {
+            rows.push(
+                gradient_row(
+                    &setup,
+                    &rev,
+                    &z0,
+                    &times,
+                    &opts,
+                    m,
+                    crate::ode::final_square,
+                )
+                .0,
+            );
+        }
+        let plain = Plain::new(map.clone());
+        let plain_ref = tape_reference(&plain, &z0, &times, &opts, crate::ode::final_square)?;
+        let setup = Setup {
+            reference: Some(&plain_ref),
+            ..setup
+        };
+        for m in [
+            GradientMethod::Direct,
+            GradientMethod::Checkpointed { snapshots: None },
+            GradientMethod::Backsolve,
+        ] {
+            rows.push(
+                gradient_row(
+                    &setup,
+                    &plain,
+                    &z0,
+                    &times,
+                    &opts,
+                    m,
+                    crate::ode::final_square,
+                )
+                .0,
+            );
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}

@@ -119,6 +119,7 @@ impl Ctx {
 fn cross_family(ctx: &Ctx) -> BenchResult<()> {
     let mut rows: Vec<Row> = Vec::new();
     rows.extend(ode::family_rows(ctx)?);
+    rows.extend(cde::family_rows(ctx)?);
     let mut table = Table::new(&[
         "family",
         "N",
@@ -163,7 +164,7 @@ fn cross_family(ctx: &Ctx) -> BenchResult<()> {
     ctx.emit(
         "cross-family",
         &format!(
-            "## Cross-family benchmark\n\nFamilies measured: ODE (the CDE, SDE and PDE crates are not implemented yet).\n\
+            "## Cross-family benchmark\n\nFamilies measured: ODE, CDE (the SDE and PDE crates are not implemented yet).\n\
              Grad err: relative max-norm difference of (dL/dy0, dL/dθ) from the full tape of the same scheme.\n\
              Schemes: {}.\n\n{}\n",
             schemes.join("; "),
