@@ -43,6 +43,37 @@ fn subset(data: &PathData, idx: &[usize]) -> PathData {
     }
 }
 
+/// The result row of a finished run: test accuracy on the test path, timing since `start`.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    task: &str,
+    method: String,
+    model: &NcdeClassifier,
+    state: TrainState,
+    start: Instant,
+    train_accuracy: f64,
+    (probe, peak): (&BatchResult, usize),
+    (test_path, test_labels, opts): (&Path, &[usize], &SolveOptions),
+) -> BenchResult<Run> {
+    let seconds = start.elapsed().as_secs_f64();
+    let pred = model
+        .predict(&state.params, test_path, opts)
+        .map_err(|e| e.to_string())?;
+    Ok(Run {
+        task: task.into(),
+        method,
+        train_steps: state.history.len(),
+        test_accuracy: accuracy(&pred, test_labels),
+        train_accuracy,
+        final_loss: *state.history.last().unwrap_or(&f64::NAN),
+        seconds,
+        peak_bytes: peak,
+        stored_states: probe.stored_states,
+        solver_steps: probe.steps,
+        history: state.history,
+    })
+}
+
 /// Minibatch training: each epoch visits every series once in a seeded random order.
 #[allow(clippy::too_many_arguments)]
 fn fit_minibatch(
@@ -104,23 +135,16 @@ fn fit_minibatch(
         },
     )
     .map_err(|e| e.to_string())?;
-    let seconds = start.elapsed().as_secs_f64();
-    let pred = model
-        .predict(&state.params, test_path, opts)
-        .map_err(|e| e.to_string())?;
-    Ok(Run {
-        task: task.into(),
-        method: format!("{} (minibatch {batch})", method.label()),
-        train_steps: steps,
-        test_accuracy: accuracy(&pred, test_labels),
-        train_accuracy: last_acc,
-        final_loss: *state.history.last().unwrap_or(&f64::NAN),
-        seconds,
-        peak_bytes: peak,
-        stored_states: probe.stored_states,
-        solver_steps: probe.steps,
-        history: state.history,
-    })
+    finish(
+        task,
+        format!("{} (minibatch {batch})", method.label()),
+        model,
+        state,
+        start,
+        last_acc,
+        (&probe, peak),
+        (test_path, test_labels, opts),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -160,23 +184,16 @@ fn fit(
         },
     )
     .map_err(|e| e.to_string())?;
-    let seconds = start.elapsed().as_secs_f64();
-    let pred = model
-        .predict(&state.params, test_path, opts)
-        .map_err(|e| e.to_string())?;
-    Ok(Run {
-        task: task.into(),
-        method: method.label(),
-        train_steps: steps,
-        test_accuracy: accuracy(&pred, test_labels),
-        train_accuracy: last_acc,
-        final_loss: *state.history.last().unwrap_or(&f64::NAN),
-        seconds,
-        peak_bytes: peak,
-        stored_states: probe.stored_states,
-        solver_steps: probe.steps,
-        history: state.history,
-    })
+    finish(
+        task,
+        method.label(),
+        model,
+        state,
+        start,
+        last_acc,
+        (&probe, peak),
+        (test_path, test_labels, opts),
+    )
 }
 
 fn report_runs(ctx: &Ctx, name: &str, title: &str, intro: &str, runs: &[Run]) -> BenchResult<()> {
@@ -301,15 +318,8 @@ fn channel_stats(d: &TsDataset) -> Vec<(f64, f64)> {
 
 fn to_path_data(d: &TsDataset, stats: &[(f64, f64)], len: usize, drop: f64, seed: u64) -> PathData {
     let c = d.dimensions;
-    let mut state = seed ^ 0x2545_F491_4F6C_DD1D;
-    let mut uniform = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = revode_core::random::SplitMix64::new(seed ^ 0x2545_F491_4F6C_DD1D);
+    let mut uniform = || rng.uniform();
     let mut values = Vec::with_capacity(d.series.len() * len * c);
     for case in &d.series {
         let n = case[0].len();

@@ -58,15 +58,8 @@ impl NcdeClassifier {
     /// Initial parameters from `seed` (uniform ±1/√fan_in).
     pub fn init(&self, seed: u64) -> Result<Vec<f64>> {
         let mut p = Vec::with_capacity(self.num_params()?);
-        let mut state = seed ^ 0xA076_1D64_78BD_642F;
-        let mut uniform = |bound: f64| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            bound * ((z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
-        };
+        let mut rng = revode_core::random::SplitMix64::new(seed ^ 0xA076_1D64_78BD_642F);
+        let mut uniform = |bound: f64| rng.symmetric(bound);
         let b = 1.0 / (self.channels as f64).sqrt();
         p.extend((0..self.hidden * (self.channels + 1)).map(|_| uniform(b)));
         p.extend(

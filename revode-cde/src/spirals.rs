@@ -6,15 +6,8 @@ use crate::PathData;
 /// (clockwise), alternating, deterministic in `seed`. Gaussian noise of standard deviation
 /// `noise` is added to every point.
 pub fn spirals(n: usize, len: usize, noise: f64, seed: u64) -> (PathData, Vec<usize>) {
-    let mut state = seed ^ 0xD1B5_4A32_D192_ED03;
-    let mut uniform = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    };
+    let mut rng = revode_core::random::SplitMix64::new(seed ^ 0xD1B5_4A32_D192_ED03);
+    let mut uniform = || rng.uniform();
     let times: Vec<f64> = (0..len)
         .map(|k| k as f64 / (len - 1).max(1) as f64)
         .collect();

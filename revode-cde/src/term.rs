@@ -72,17 +72,10 @@ impl CdeMlp {
         layers.push((hidden * channels, width));
         let n: usize = layers.iter().map(|(o, i)| o * i + o).sum();
         let mut params = Vec::with_capacity(n);
-        let mut state = seed ^ 0x5DEE_CE66_D1CE_4E5B;
+        let mut rng = revode_core::random::SplitMix64::new(seed ^ 0x5DEE_CE66_D1CE_4E5B);
         for (o, i) in layers {
             let bound = 1.0 / (i as f64).sqrt();
-            for _ in 0..o * i + o {
-                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                z ^= z >> 31;
-                params.push(bound * ((z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0));
-            }
+            params.extend((0..o * i + o).map(|_| rng.symmetric(bound)));
         }
         Ok(CdeMlp {
             hidden,

@@ -50,6 +50,7 @@ mod field;
 mod gradient;
 pub mod mlp;
 pub mod neural;
+pub mod random;
 mod revolve;
 mod rk;
 pub mod scalar;

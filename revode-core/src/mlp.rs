@@ -137,21 +137,12 @@ impl MlpSpec {
     }
     /// Uniform ±1/√fan_in initialisation (weights and biases), deterministic in `seed`.
     pub fn init_uniform(&self, seed: u64) -> Vec<f64> {
-        let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            // SplitMix64.
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        };
+        let mut rng = crate::random::SplitMix64::new(seed);
         let mut out = Vec::with_capacity(self.num_params());
         for (o, i) in self.layers() {
             let bound = 1.0 / (i as f64).sqrt();
             for _ in 0..o * i + o {
-                out.push(bound * next());
+                out.push(rng.symmetric(bound));
             }
         }
         out
