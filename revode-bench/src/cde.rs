@@ -359,7 +359,7 @@ pub fn japanese_vowels(ctx: &Ctx) -> BenchResult<()> {
     } else {
         vec![0.0, 0.5]
     };
-    let (hidden, width, wd) = (16, 32, 1e-5);
+    let (hidden, width, wd) = (32, 32, 1e-5);
     let mb_steps = if ctx.full { 3000 } else { 800 };
     let stats = channel_stats(&train);
     // One time grid for both sets (sample k at t = k/(pad − 1)), padded to the longest series.
