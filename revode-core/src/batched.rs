@@ -37,6 +37,31 @@ struct View<'a, S> {
     cs: usize,
 }
 
+/// The input of hidden layer `l`: the state rows for l = 0, else the activations of layer
+/// l − 1, stored in `prior` at block 2l − 1 (blocks of b × h: z then a per layer).
+fn layer_input<'a, S>(
+    l: usize,
+    y: &'a [S],
+    d: usize,
+    h: usize,
+    block: usize,
+    prior: &'a [S],
+) -> View<'a, S> {
+    if l == 0 {
+        View {
+            data: y,
+            rs: d,
+            cs: 1,
+        }
+    } else {
+        View {
+            data: &prior[(2 * l - 1) * block..2 * l * block],
+            rs: h,
+            cs: 1,
+        }
+    }
+}
+
 /// `dst(m × n, row-major with stride d_rs) ← [dst +] lhs(m × k)·rhs(k × n)`.
 #[allow(clippy::too_many_arguments)]
 fn matmul<S: Real>(
@@ -138,32 +163,12 @@ fn forward_into<S: Real>(
     let (h, d, depth, inputs) = (spec.hidden, spec.dim, spec.depth, spec.inputs());
     let block = b * h;
     let act_kind = spec.activation;
-    for l in 0..depth {
+    for (l, &off) in offsets.iter().enumerate().take(depth) {
         let (before, after) = store.split_at_mut(2 * l * block);
         let (zs, rest) = after.split_at_mut(block);
         let a_blk = &mut rest[..block];
-        let off = offsets[l];
-        let (width, k, input) = if l == 0 {
-            (
-                inputs,
-                d,
-                View {
-                    data: y,
-                    rs: d,
-                    cs: 1,
-                },
-            )
-        } else {
-            (
-                h,
-                h,
-                View {
-                    data: &before[(2 * l - 1) * block..],
-                    rs: h,
-                    cs: 1,
-                },
-            )
-        };
+        let (width, k) = if l == 0 { (inputs, d) } else { (h, h) };
+        let input = layer_input(l, y, d, h, block, before);
         // z = input · Wᵀ, with W (h × width) row-major: Wᵀ(i, j) = W[j·width + i].
         let w = View {
             data: &p[off..off + h * width],
@@ -306,19 +311,7 @@ pub fn backward<S: Real>(
                 rs: 1,
                 cs: h,
             };
-            let input = if l == 0 {
-                View {
-                    data: y,
-                    rs: d,
-                    cs: 1,
-                }
-            } else {
-                View {
-                    data: &cache[(2 * l - 1) * block..2 * l * block],
-                    rs: h,
-                    cs: 1,
-                }
-            };
+            let input = layer_input(l, y, d, h, block, cache);
             // W̄ (h × width, first k columns) += dZᵀ · input.
             matmul(
                 h,
