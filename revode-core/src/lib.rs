@@ -51,6 +51,7 @@ mod gradient;
 pub mod mlp;
 pub mod neural;
 pub mod random;
+mod reversible_heun;
 mod revolve;
 mod rk;
 pub mod scalar;
@@ -71,6 +72,7 @@ pub use gradient::{
     GradientOptions,
 };
 pub use mlp::Mlp;
+pub use reversible_heun::{ReversibleHeun, ReversibleHeunScratch};
 pub use revolve::descent as checkpoint_schedule;
 pub use rk::{Rk, RkScratch, RkTape};
 pub use scalar::Real;

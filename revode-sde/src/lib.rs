@@ -1,4 +1,19 @@
-//! revode-sde: in progress (see the issues); builds on revode-core.
+//! revode-sde: neural SDEs with exact, constant-memory gradients.
+//!
+//! - [`BrownianPath`]: a seeded Brownian path queried at any times in any order, bitwise
+//!   reproducible, so the backward pass regenerates every increment exactly.
+//! - [`SdeTerm`]: drift and diffusion (diagonal, additive, general noise) as a core term with
+//!   control `(dt, ΔW)`; the core's solve and gradient machinery apply unchanged.
+//! - [`step_map`] / [`reversible_heun`]: Stratonovich Heun and midpoint (couple them with
+//!   [`revode_core::Reversible`]), reversible Heun, and Euler–Maruyama for Itô simulation.
 #![deny(missing_docs)]
 
+mod brownian;
+mod solver;
+pub mod stats;
+mod term;
+
+pub use brownian::{BrownianPath, DEFAULT_LEVELS, MAX_LEVELS};
 pub use revode_core;
+pub use solver::{reversible_heun, step_map, SdeMap, SdeSolver};
+pub use term::{Additive, Calculus, Diagonal, Diffusion, Noise, SdeControl, SdeTerm};

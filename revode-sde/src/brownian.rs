@@ -1,0 +1,337 @@
+//! A Brownian path regenerated from one seed: any query, any order, bitwise the same answer.
+//!
+//! The path lives on a binary tree over `[t0, t1]` (a "virtual Brownian tree"). `W(t0) = 0`,
+//! `W(t1) = √T·Z_root`, and the value at the midpoint of a node with endpoint values `(W_l, W_r)`
+//! and width `Δ` is the exact Brownian-bridge draw `½(W_l + W_r) + ½√Δ·Z_node`. Every `Z` is
+//! keyed by the node's position in the tree through a counter-based generator (ChaCha8 with the
+//! node's heap index as its stream), so a value depends only on the seed and the node — never
+//! on which queries came before, the cache or the thread. Normals come from Box–Muller on a
+//! fixed two words each (rand_distr's samplers consume a variable number of words, which would
+//! tie a node's draw to its neighbours').
+//!
+//! `levels` sets the resolution: the law is exact at every dyadic time `t0 + kT/2^levels`;
+//! inside a finest interval the path is linear (its error is below `√(T/2^levels)`). Queries
+//! reuse the descent of the previous query (one cached root-to-leaf stack), so sequential
+//! sweeps in either direction cost O(1) node draws per query and memory stays
+//! `O(levels × batch × channels)` whatever the number of queries.
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use revode_core::{Error, Real, Result};
+use std::sync::Mutex;
+
+/// Finest supported resolution (levels of the tree).
+pub const MAX_LEVELS: u32 = 48;
+
+/// Default resolution: `T/2^30`, far below any step a solver takes.
+pub const DEFAULT_LEVELS: u32 = 30;
+
+/// A seeded Brownian path of shape `batch × channels` on `[t0, t1]`.
+#[derive(Debug)]
+pub struct BrownianPath {
+    t0: f64,
+    t1: f64,
+    batch: usize,
+    channels: usize,
+    levels: u32,
+    seed: u64,
+    end: Vec<f64>,
+    cache: Mutex<Descent>,
+}
+
+/// The cached root-to-leaf descent of the latest query.
+#[derive(Debug, Clone)]
+struct Descent {
+    /// Per level: node index, left and right endpoint values.
+    index: Vec<u64>,
+    left: Vec<Vec<f64>>,
+    right: Vec<Vec<f64>>,
+    /// Levels of the stack that are valid.
+    depth: usize,
+    /// Query scratch.
+    tmp: Vec<f64>,
+    tmp2: Vec<f64>,
+    /// Tree nodes drawn so far (cost counter).
+    draws: u64,
+}
+
+impl Clone for BrownianPath {
+    fn clone(&self) -> Self {
+        let cache = self
+            .cache
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|e| e.into_inner().clone());
+        BrownianPath {
+            end: self.end.clone(),
+            cache: Mutex::new(cache),
+            ..*self
+        }
+    }
+}
+
+impl BrownianPath {
+    /// A path on `[t0, t1]` for `batch` samples × `channels` noise channels, at the default
+    /// resolution.
+    pub fn new(t0: f64, t1: f64, batch: usize, channels: usize, seed: u64) -> Result<Self> {
+        Self::with_levels(t0, t1, batch, channels, seed, DEFAULT_LEVELS)
+    }
+
+    /// [`BrownianPath::new`] with an explicit resolution: exact law on the dyadic grid of
+    /// `2^levels` intervals, linear inside them.
+    pub fn with_levels(
+        t0: f64,
+        t1: f64,
+        batch: usize,
+        channels: usize,
+        seed: u64,
+        levels: u32,
+    ) -> Result<Self> {
+        if !(t0.is_finite() && t1.is_finite() && t0 < t1) {
+            return Err(Error::InvalidInterval { t0, t1 });
+        }
+        if batch == 0 || channels == 0 {
+            return Err(Error::config(
+                "brownian shape",
+                format!("batch ({batch}) and channels ({channels}) must be positive"),
+            ));
+        }
+        if levels == 0 || levels > MAX_LEVELS {
+            return Err(Error::config(
+                "brownian levels",
+                format!("{levels} must lie in 1..={MAX_LEVELS}"),
+            ));
+        }
+        let n = batch * channels;
+        let mut end = vec![0.0; n];
+        normals(seed, 0, &mut end);
+        let sd = (t1 - t0).sqrt();
+        end.iter_mut().for_each(|v| *v *= sd);
+        let levels_us = levels as usize;
+        let cache = Descent {
+            index: vec![0; levels_us],
+            left: vec![vec![0.0; n]; levels_us],
+            right: vec![vec![0.0; n]; levels_us],
+            depth: 0,
+            tmp: vec![0.0; n],
+            tmp2: vec![0.0; n],
+            draws: 0,
+        };
+        Ok(BrownianPath {
+            t0,
+            t1,
+            batch,
+            channels,
+            levels,
+            seed,
+            end,
+            cache: Mutex::new(cache),
+        })
+    }
+
+    /// The interval the path is defined on.
+    pub fn domain(&self) -> (f64, f64) {
+        (self.t0, self.t1)
+    }
+    /// Samples in the batch.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+    /// Noise channels per sample.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+    /// Values per query: `batch × channels`, sample-major.
+    pub fn len(&self) -> usize {
+        self.batch * self.channels
+    }
+    /// Always false (shapes are positive).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    /// The resolution (levels of the tree).
+    pub fn levels(&self) -> u32 {
+        self.levels
+    }
+
+    /// Tree nodes drawn so far (each draws `batch × channels` normals): the cost of the
+    /// queries, independent of timing noise.
+    pub fn node_draws(&self) -> u64 {
+        self.lock().draws
+    }
+
+    fn check(&self, t: f64, out: usize) -> Result<()> {
+        if !(t >= self.t0 && t <= self.t1) {
+            return Err(Error::OutsideDomain {
+                what: "Brownian path".into(),
+                t,
+                start: self.t0,
+                end: self.t1,
+            });
+        }
+        if out != self.len() {
+            return Err(Error::ShapeMismatch {
+                what: "Brownian query buffer (batch × channels)".into(),
+                expected: self.len(),
+                found: out,
+            });
+        }
+        Ok(())
+    }
+
+    /// `out ← W(t)`.
+    pub fn evaluate<S: Real>(&self, t: f64, out: &mut [S]) -> Result<()> {
+        self.check(t, out.len())?;
+        let mut c = self.lock();
+        let mut w = std::mem::take(&mut c.tmp);
+        self.value(&mut c, t, &mut w);
+        out.iter_mut().zip(&w).for_each(|(o, &v)| *o = S::of(v));
+        c.tmp = w;
+        Ok(())
+    }
+
+    /// `out ← W(t_b) − W(t_a)` for any order of `t_a`, `t_b`; swapping them negates the answer
+    /// exactly.
+    pub fn increment<S: Real>(&self, t_a: f64, t_b: f64, out: &mut [S]) -> Result<()> {
+        self.check(t_a, out.len())?;
+        self.check(t_b, out.len())?;
+        self.increment_unchecked(t_a, t_b, out);
+        Ok(())
+    }
+
+    /// [`BrownianPath::increment`] for times and a buffer already validated (the solver's hot
+    /// path: the integration loop checks the domain once).
+    pub(crate) fn increment_unchecked<S: Real>(&self, t_a: f64, t_b: f64, out: &mut [S]) {
+        let mut c = self.lock();
+        let mut lo = std::mem::take(&mut c.tmp);
+        let mut hi = std::mem::take(&mut c.tmp2);
+        // Query the earlier time first so a sweep in either direction reuses the stack.
+        let (first, second) = if t_a <= t_b { (t_a, t_b) } else { (t_b, t_a) };
+        self.value(&mut c, first, &mut lo);
+        self.value(&mut c, second, &mut hi);
+        let (wa, wb) = if t_a <= t_b { (&lo, &hi) } else { (&hi, &lo) };
+        for ((o, &b), &a) in out.iter_mut().zip(wb).zip(wa) {
+            *o = S::of(b - a);
+        }
+        c.tmp = lo;
+        c.tmp2 = hi;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Descent> {
+        // A panic while holding the lock can only leave a stale stack; values are recomputed
+        // from the tree, so the poisoned guard is safe to reuse.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `out ← W(t)` using and updating the cached descent.
+    fn value(&self, c: &mut Descent, t: f64, out: &mut [f64]) {
+        let big_t = self.t1 - self.t0;
+        if t == self.t0 {
+            out.iter_mut().for_each(|v| *v = 0.0);
+            return;
+        }
+        if t == self.t1 {
+            out.copy_from_slice(&self.end);
+            return;
+        }
+        let node_times = |level: usize, index: u64| {
+            let width = big_t / (1u64 << level) as f64;
+            let tl = self.t0 + index as f64 * width;
+            let tr = if index + 1 == 1u64 << level {
+                self.t1
+            } else {
+                self.t0 + (index + 1) as f64 * width
+            };
+            (tl, tr, width)
+        };
+        // Deepest cached level whose node still contains t.
+        let mut level = c.depth;
+        while level > 0 {
+            let (tl, tr, _) = node_times(level - 1, c.index[level - 1]);
+            if t >= tl && t <= tr {
+                break;
+            }
+            level -= 1;
+        }
+        if level == 0 {
+            c.index[0] = 0;
+            c.left[0].iter_mut().for_each(|v| *v = 0.0);
+            c.right[0].copy_from_slice(&self.end);
+            level = 1;
+        }
+        // Descend from `level − 1` to the leaf, drawing each midpoint.
+        let levels = self.levels as usize;
+        let mut l = level - 1;
+        loop {
+            let (tl, tr, width) = node_times(l, c.index[l]);
+            if t == tl || t == tr {
+                out.copy_from_slice(if t == tl { &c.left[l] } else { &c.right[l] });
+                c.depth = l + 1;
+                return;
+            }
+            let tm = self.t0 + (2 * c.index[l] + 1) as f64 * (width * 0.5);
+            let heap = (1u64 << l) + c.index[l];
+            // Midpoint value into `out` (exact bridge draw).
+            normals(self.seed, heap, out);
+            c.draws += 1;
+            let sd = 0.5 * width.sqrt();
+            for ((o, &a), &b) in out.iter_mut().zip(&c.left[l]).zip(&c.right[l]) {
+                *o = 0.5 * (a + b) + sd * *o;
+            }
+            if t == tm {
+                c.depth = l + 1;
+                return;
+            }
+            if l + 1 == levels {
+                // Finest level: linear inside the half that holds t.
+                if t < tm {
+                    let s = (t - tl) / (tm - tl);
+                    for (o, &a) in out.iter_mut().zip(&c.left[l]) {
+                        *o = a + s * (*o - a);
+                    }
+                } else {
+                    let s = (t - tm) / (tr - tm);
+                    for (o, &b) in out.iter_mut().zip(&c.right[l]) {
+                        *o += s * (b - *o);
+                    }
+                }
+                c.depth = l + 1;
+                return;
+            }
+            let (lo, hi) = c.left.split_at_mut(l + 1);
+            let (rlo, rhi) = c.right.split_at_mut(l + 1);
+            if t < tm {
+                c.index[l + 1] = 2 * c.index[l];
+                hi[0].copy_from_slice(&lo[l]);
+                rhi[0].copy_from_slice(out);
+            } else {
+                c.index[l + 1] = 2 * c.index[l] + 1;
+                hi[0].copy_from_slice(out);
+                rhi[0].copy_from_slice(&rlo[l]);
+            }
+            l += 1;
+        }
+    }
+}
+
+/// Standard normals keyed by `(seed, node)`: ChaCha8 on stream `node`, two words per pair of
+/// normals (Box–Muller), so the i-th value is a function of `(seed, node, i)` alone.
+fn normals(seed: u64, node: u64, out: &mut [f64]) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(node);
+    let unit = |w: u64| ((w >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    for pair in out.chunks_mut(2) {
+        let u1 = unit(rng.next_u64());
+        let u2 = unit(rng.next_u64());
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
+        pair[0] = r * c;
+        if let Some(v) = pair.get_mut(1) {
+            *v = r * s;
+        }
+    }
+}
