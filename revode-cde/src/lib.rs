@@ -14,5 +14,5 @@ pub mod ts;
 pub use classifier::{BatchResult, NcdeClassifier};
 pub use path::{AllMissing, Interpolation, Path, PathData, PathOptions};
 pub use revode_core;
-pub use term::{CdeField, CdeMlp, CdeTerm};
+pub use term::{CdeControl, CdeField, CdeMlp, CdeTerm};
 pub use ts::{read_ts, TsDataset};

@@ -84,6 +84,9 @@ pub struct Path {
     coeffs: Vec<[f64; 4]>,
     /// Value at the last knot (the step path's right end), `batch × channels`.
     last: Vec<f64>,
+    /// Data channels and the path channel of the first one (after the time channel).
+    data_channels: usize,
+    data_offset: usize,
 }
 
 /// Fills one channel in place: leading NaN take the first observation, interior NaN are
@@ -261,6 +264,8 @@ impl Path {
             channels: out_ch,
             coeffs,
             last,
+            data_channels: c_in,
+            data_offset: opts.time_channel as usize,
         })
     }
 
@@ -336,6 +341,87 @@ impl Path {
             *o = self.value(i, kb, t_b) - self.value(i, ka, t_a);
         }
         Ok(())
+    }
+
+    /// Number of data values the path was built from (`batch × times × data channels`): the
+    /// length of the buffer [`Path::increment_data_vjp`] accumulates into.
+    pub fn data_len(&self) -> usize {
+        self.batch * self.times.len() * self.data_channels
+    }
+
+    /// Pullback of [`Path::increment`] with respect to the data: `data_bar += (∂ΔX/∂v)ᵀ cot`,
+    /// with `cot` shaped `batch × channels` and `data_bar` shaped like [`PathData::values`].
+    ///
+    /// The derivative is taken with respect to the knot values after missing values were
+    /// filled (for complete data, the data themselves); the time and count channels carry no
+    /// data gradient. Linear, rectilinear and backward-Hermite paths are local in their knots;
+    /// the natural cubic spline is global and not supported (an error).
+    pub fn increment_data_vjp(
+        &self,
+        t_a: f64,
+        t_b: f64,
+        cot: &[f64],
+        data_bar: &mut [f64],
+    ) -> Result<()> {
+        self.check_out(cot)?;
+        if data_bar.len() != self.data_len() {
+            return Err(Error::ShapeMismatch {
+                what: "path data cotangent (batch × times × channels)".into(),
+                expected: self.data_len(),
+                found: data_bar.len(),
+            });
+        }
+        if self.interpolation == Interpolation::NaturalCubic {
+            return Err(Error::Unsupported(
+                "data gradients of natural cubic splines (global in the knots); use Hermite".into(),
+            ));
+        }
+        let (ka, kb) = (self.locate(t_a)?, self.locate(t_b)?);
+        let (wa, wb) = (self.knot_weights(ka, t_a), self.knot_weights(kb, t_b));
+        let (k, c_in) = (self.times.len(), self.data_channels);
+        for s in 0..self.batch {
+            for c in 0..c_in {
+                let g = cot[s * self.channels + self.data_offset + c];
+                if g == 0.0 {
+                    continue;
+                }
+                for &(j, w) in wb.iter().flatten() {
+                    data_bar[(s * k + j) * c_in + c] += g * w;
+                }
+                for &(j, w) in wa.iter().flatten() {
+                    data_bar[(s * k + j) * c_in + c] -= g * w;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The weights of X(t) (t in interval k) on the knot values of a data channel: X(t) is
+    /// linear in them and, for the local schemes, depends on at most three knots.
+    fn knot_weights(&self, k: usize, t: f64) -> [Option<(usize, f64)>; 3] {
+        let n = self.times.len() - 1;
+        if t == self.times[n] {
+            return [Some((n, 1.0)), None, None];
+        }
+        let h = self.times[k + 1] - self.times[k];
+        let s = t - self.times[k];
+        match self.interpolation {
+            Interpolation::Rectilinear => [Some((k, 1.0)), None, None],
+            Interpolation::HermiteCubic if k > 0 => {
+                // X = v_k + s·m0 + (d − m0)·ψ with d = (v_{k+1} − v_k)/h,
+                // m0 = (v_k − v_{k−1})/h_{k−1}, ψ = 2s²/h − s³/h².
+                let hp = self.times[k] - self.times[k - 1];
+                let psi = 2.0 * s * s / h - s * s * s / (h * h);
+                let back = (s - psi) / hp;
+                [
+                    Some((k - 1, -back)),
+                    Some((k, 1.0 - psi / h + back)),
+                    Some((k + 1, psi / h)),
+                ]
+            }
+            // Linear, and Hermite on the first interval (where it is the line).
+            _ => [Some((k, 1.0 - s / h)), Some((k + 1, s / h)), None],
+        }
     }
 
     /// Channel `i` (series-major) at t in interval k.

@@ -225,6 +225,18 @@ impl CdeField for CdeMlp {
 
 thread_local! {
     static MATRIX: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+    static DX_BAR: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The control of one CDE step: its interval and the path increment over it.
+#[derive(Clone, Debug, Default)]
+pub struct CdeControl {
+    /// Start of the step.
+    pub t_a: f64,
+    /// End of the step.
+    pub t_b: f64,
+    /// `X(t_b) − X(t_a)`, `batch × channels`.
+    pub dx: Vec<f64>,
 }
 
 /// dz = f_θ(t, z)·dX for every series of a batch (state `batch × hidden`), driven by a [`Path`].
@@ -234,6 +246,9 @@ pub struct CdeTerm<F> {
     pub field: F,
     /// The control path (its batch and channels must match the field and the state).
     pub path: Path,
+    /// Whether gradients also flow into the path's data values (see
+    /// [`CdeTerm::with_data_gradient`]).
+    data_gradient: bool,
 }
 
 impl<F: CdeField> CdeTerm<F> {
@@ -246,36 +261,65 @@ impl<F: CdeField> CdeTerm<F> {
                 found: field.channels(),
             });
         }
-        Ok(CdeTerm { field, path })
+        Ok(CdeTerm {
+            field,
+            path,
+            data_gradient: false,
+        })
     }
-}
 
-/// Per series: the state row, the field's activations and output matrix.
-fn row_cache_len<F: CdeField>(f: &F) -> usize {
-    f.hidden() + f.cache_len()
+    /// Also differentiates with respect to the path's data values: the parameter cotangent
+    /// becomes `[θ | data]`, the data part shaped like [`crate::PathData::values`] (e.g. the
+    /// generated samples an SDE-GAN discriminator scores). Natural cubic paths refuse.
+    pub fn with_data_gradient(mut self) -> Result<Self> {
+        if self.path.interpolation() == crate::Interpolation::NaturalCubic {
+            return Err(Error::Unsupported(
+                "data gradients of natural cubic splines (global in the knots); use Hermite".into(),
+            ));
+        }
+        self.data_gradient = true;
+        Ok(self)
+    }
+
+    /// Per series: the state row, the field's activations, and (with data gradients) the
+    /// field's output matrix.
+    fn row_cache_len(&self) -> usize {
+        let f = &self.field;
+        f.hidden() + f.cache_len() + self.data_gradient as usize * f.hidden() * f.channels()
+    }
 }
 
 impl<F: CdeField> Term for CdeTerm<F> {
     type State = Vec<f64>;
-    type Control = Vec<f64>;
+    type Control = CdeControl;
     type Cache = Vec<f64>;
     type ParamGrad = Vec<f64>;
 
-    fn new_control(&self) -> Vec<f64> {
-        vec![0.0; self.path.batch() * self.path.channels()]
+    fn new_control(&self) -> CdeControl {
+        CdeControl {
+            dx: vec![0.0; self.path.batch() * self.path.channels()],
+            ..CdeControl::default()
+        }
     }
-    fn control(&self, t_a: f64, t_b: f64, out: &mut Vec<f64>) {
+    fn control(&self, t_a: f64, t_b: f64, out: &mut CdeControl) {
+        out.t_a = t_a;
+        out.t_b = t_b;
         // Times are validated against the domain before a solve; a failure here poisons the
         // step with NaN, which the loop reports as a non-finite state.
-        if self.path.increment(t_a, t_b, out).is_err() {
-            out.iter_mut().for_each(|v| *v = f64::NAN);
+        if self.path.increment(t_a, t_b, &mut out.dx).is_err() {
+            out.dx.iter_mut().for_each(|v| *v = f64::NAN);
         }
     }
     fn new_cache(&self, _like: &Vec<f64>) -> Vec<f64> {
-        vec![0.0; self.path.batch() * row_cache_len(&self.field)]
+        vec![0.0; self.path.batch() * self.row_cache_len()]
     }
     fn new_param_grad(&self) -> Vec<f64> {
-        vec![0.0; self.field.params().len()]
+        let data = if self.data_gradient {
+            self.path.data_len()
+        } else {
+            0
+        };
+        vec![0.0; self.field.params().len() + data]
     }
     fn validate_state(&self, y: &Vec<f64>) -> Result<()> {
         let expected = self.path.batch() * self.field.hidden();
@@ -295,12 +339,14 @@ impl<F: CdeField> Term for CdeTerm<F> {
         &self,
         t: f64,
         z: &Vec<f64>,
-        dx: &Vec<f64>,
+        control: &CdeControl,
         out: &mut Vec<f64>,
         mut cache: Option<&mut Vec<f64>>,
     ) {
+        let dx = &control.dx;
         let (h, c) = (self.field.hidden(), self.field.channels());
-        let rc = row_cache_len(&self.field);
+        let rc = self.row_cache_len();
+        let keep_matrix = self.data_gradient;
         MATRIX.with(|m| {
             let mut m = m.borrow_mut();
             m.resize(h * c, 0.0);
@@ -310,7 +356,12 @@ impl<F: CdeField> Term for CdeTerm<F> {
                 match row_cache {
                     Some(rcache) => {
                         rcache[..h].copy_from_slice(zb);
-                        self.field.eval(t, zb, &mut m, Some(&mut rcache[h..]));
+                        let (act, mat) =
+                            rcache[h..].split_at_mut(rc - h - keep_matrix as usize * h * c);
+                        self.field.eval(t, zb, &mut m, Some(act));
+                        if keep_matrix {
+                            mat.copy_from_slice(&m);
+                        }
                     }
                     None => self.field.eval(t, zb, &mut m, None),
                 }
@@ -329,14 +380,39 @@ impl<F: CdeField> Term for CdeTerm<F> {
         &self,
         t: f64,
         cache: &Vec<f64>,
-        dx: &Vec<f64>,
+        control: &CdeControl,
         cot: &Vec<f64>,
         scale: f64,
         y_bar: &mut Vec<f64>,
         p_bar: &mut Vec<f64>,
     ) {
+        let dx = &control.dx;
         let (h, c) = (self.field.hidden(), self.field.channels());
-        let rc = row_cache_len(&self.field);
+        let rc = self.row_cache_len();
+        let act_end = h + self.field.cache_len();
+        let np = self.field.params().len();
+        let (p_bar, data_bar) = p_bar.split_at_mut(np);
+        if self.data_gradient {
+            // dX̄_b = M_bᵀ (scale·cot_b), then through the path to its data values.
+            DX_BAR.with(|d| {
+                let mut dxb = d.borrow_mut();
+                dxb.clear();
+                dxb.resize(self.path.batch() * c, 0.0);
+                for b in 0..self.path.batch() {
+                    let m = &cache[b * rc + act_end..(b + 1) * rc];
+                    for i in 0..h {
+                        let ci = scale * cot[b * h + i];
+                        for k in 0..c {
+                            dxb[b * c + k] += m[i * c + k] * ci;
+                        }
+                    }
+                }
+                // The times were validated by the solve; the shapes by construction.
+                let _ = self
+                    .path
+                    .increment_data_vjp(control.t_a, control.t_b, &dxb, data_bar);
+            });
+        }
         MATRIX.with(|m| {
             let mut g = m.borrow_mut();
             g.resize(h * c, 0.0);
@@ -353,7 +429,7 @@ impl<F: CdeField> Term for CdeTerm<F> {
                 self.field.vjp(
                     t,
                     &rcache[..h],
-                    &rcache[h..],
+                    &rcache[h..act_end],
                     &g,
                     &mut y_bar[b * h..(b + 1) * h],
                     p_bar,

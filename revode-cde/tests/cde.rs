@@ -157,3 +157,96 @@ fn cde_shape_errors() {
     );
     assert!(matches!(r, Err(Error::OutsideDomain { .. })), "{r:?}");
 }
+
+/// Complete data (no missing values) for the data-gradient test.
+fn complete_data() -> PathData {
+    let times: Vec<f64> = (0..10)
+        .map(|k| k as f64 * 0.3 + 0.02 * ((k * 3 % 4) as f64))
+        .collect();
+    let mut values = Vec::new();
+    for s in 0..2 {
+        for &t in &times {
+            values.push((t * (1.0 + s as f64)).sin());
+            values.push((0.7 * t).cos() + 0.2 * s as f64);
+        }
+    }
+    PathData {
+        times,
+        batch: 2,
+        channels: 2,
+        values,
+    }
+}
+
+#[test]
+fn gradients_flow_into_the_data_values() {
+    for interp in [
+        Interpolation::Linear,
+        Interpolation::HermiteCubic,
+        Interpolation::Rectilinear,
+    ] {
+        let data = complete_data();
+        let opts_path = PathOptions {
+            interpolation: interp,
+            time_channel: true,
+            ..Default::default()
+        };
+        let field = CdeMlp::new(3, 3, 8, 1, false, 4).unwrap();
+        let make = |values: &[f64]| {
+            let d = PathData {
+                values: values.to_vec(),
+                ..data.clone()
+            };
+            let p = Path::new(&d, &opts_path).unwrap();
+            let term = CdeTerm::new(field.clone(), p)
+                .unwrap()
+                .with_data_gradient()
+                .unwrap();
+            Reversible::new(Rk::new(term, Tableau::heun()), 0.999).unwrap()
+        };
+        let scheme = make(&data.values);
+        let (t0, t1) = (data.times[0], data.times[9]);
+        let z0: Vec<f64> = (0..6).map(|i| 0.2 * (i as f64 - 2.5)).collect();
+        // Steps that straddle knots, so increments mix intervals.
+        let opts = SolveOptions::fixed(0.11);
+        let times = [t0, t1];
+        let g = |m: GradientMethod| gradient(&scheme, &z0, &times, &opts, &m.into(), loss).unwrap();
+        let direct = g(GradientMethod::Direct);
+        let rev = g(GradientMethod::Reversible);
+        let np = field.params().len();
+        assert_eq!(direct.params.len(), np + data.values.len());
+        assert!(rel(&rev.params, &direct.params) <= 1e-10, "{interp:?}");
+        let value = |v: &[f64]| {
+            let sol = solve(&make(v), &z0, &times, &opts).unwrap();
+            let mut c = vec![vec![0.0; 6]; 2];
+            loss(&sol.ys, &mut c)
+        };
+        let h = 1e-6;
+        for j in 0..data.values.len() {
+            let mut v = data.values.clone();
+            v[j] += h;
+            let up = value(&v);
+            v[j] -= 2.0 * h;
+            let fd = (up - value(&v)) / (2.0 * h);
+            let an = direct.params[np + j];
+            assert!(
+                (fd - an).abs() <= 1e-6 * (1.0 + an.abs()),
+                "{interp:?} value {j}: FD {fd} vs {an}"
+            );
+        }
+    }
+    // Natural cubic splines are global in their knots: a clear error.
+    let p = Path::new(
+        &complete_data(),
+        &PathOptions {
+            interpolation: Interpolation::NaturalCubic,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let f = CdeMlp::new(3, 2, 8, 1, false, 4).unwrap();
+    assert!(matches!(
+        CdeTerm::new(f, p).unwrap().with_data_gradient(),
+        Err(Error::Unsupported(_))
+    ));
+}
