@@ -29,6 +29,15 @@ pub enum GradientMethod {
         /// Interval between stored carries, in steps.
         every: usize,
     },
+    /// Checkpointed-reversible with the interval chosen from a drift tolerance: reconstruction
+    /// first runs unchecked; when the measured drift δ over a span of L steps exceeds the
+    /// tolerance, the per-step amplification `a = (δ/ε)^{1/L}` it implies gives the interval
+    /// `k = 0.8·ln(tol/ε)/ln a`, and the gradient is recomputed with it (repeated until the
+    /// measured drift is within tolerance). The chosen k and the passes are in the stats.
+    CheckpointedReversibleAuto {
+        /// Largest acceptable relative drift of a reconstructed state.
+        tolerance: f64,
+    },
 }
 
 impl GradientMethod {
@@ -42,6 +51,9 @@ impl GradientMethod {
             GradientMethod::Backsolve => "backsolve".into(),
             GradientMethod::CheckpointedReversible { every } => {
                 format!("checkpointed-reversible({every})")
+            }
+            GradientMethod::CheckpointedReversibleAuto { tolerance } => {
+                format!("checkpointed-reversible(auto, {tolerance:e})")
             }
         }
     }
@@ -130,6 +142,87 @@ where
     S: Scheme,
     L: FnMut(&[f64], &[StateOf<S::Map>], &mut [StateOf<S::Map>]) -> f64,
 {
+    let GradientMethod::CheckpointedReversibleAuto { tolerance } = grad.method else {
+        let mut g = gradient_once(scheme, y0, times, opts, grad, &mut loss)?;
+        g.stats.attempts = 1;
+        if let GradientMethod::CheckpointedReversible { every } = grad.method {
+            g.stats.checkpoint_interval = Some(every);
+        }
+        return Ok(g);
+    };
+    if !(tolerance > 0.0 && tolerance.is_finite()) {
+        return Err(Error::config(
+            "tolerance",
+            format!("{tolerance} must be positive and finite"),
+        ));
+    }
+    let eps = <ScalarOf<S::Map> as Real>::EPS.as_f64();
+    let mut every: Option<usize> = None;
+    // Steps of a fixed-step solve are known in advance; adaptive ones after the first pass.
+    let mut span = match opts.step {
+        crate::StepControl::Fixed { h } => Grid::uniform_len(times, h).unwrap_or(usize::MAX),
+        crate::StepControl::Adaptive(_) => usize::MAX,
+    };
+    for attempt in 1..=12u32 {
+        let sub = GradientOptions {
+            method: match every {
+                None => GradientMethod::Reversible,
+                Some(k) => GradientMethod::CheckpointedReversible { every: k },
+            },
+            drift_tolerance: None,
+            observe_steps: grad.observe_steps,
+        };
+        let (drift, steps) = match gradient_once(scheme, y0, times, opts, &sub, &mut loss) {
+            Ok(mut g) => {
+                let drift = g.stats.reconstruction_error.unwrap_or(0.0);
+                if drift <= tolerance {
+                    g.stats.checkpoint_interval = Some(every.unwrap_or(g.steps).min(g.steps));
+                    g.stats.attempts = attempt;
+                    return Ok(g);
+                }
+                (drift, g.steps)
+            }
+            // Unchecked reconstruction of a stiff problem may overflow.
+            Err(Error::NonFiniteGradient { .. } | Error::NonFiniteState { .. })
+                if span != usize::MAX =>
+            {
+                (f64::INFINITY, span)
+            }
+            Err(e) => return Err(e),
+        };
+        span = every.unwrap_or(steps).min(steps.max(1));
+        if span <= 1 {
+            return Err(Error::ReconstructionDrift {
+                error: drift,
+                tolerance,
+            });
+        }
+        let next = if drift.is_finite() && drift > eps {
+            let ln_a = (drift / eps).ln() / span as f64;
+            (0.8 * (tolerance / eps).ln() / ln_a).floor() as usize
+        } else {
+            span / 16
+        };
+        every = Some(next.clamp(1, span - 1));
+    }
+    Err(Error::ReconstructionDrift {
+        error: f64::NAN,
+        tolerance,
+    })
+}
+
+/// A loss of the observation times, the outputs, and the cotangent buffers it fills.
+type ObservedLoss<'l, V> = dyn FnMut(&[f64], &[V], &mut [V]) -> f64 + 'l;
+
+/// One gradient pass with a fixed method (everything but the automatic interval search).
+fn gradient_once<S: Scheme>(
+    scheme: &S,
+    y0: &StateOf<S::Map>,
+    times: &[f64],
+    opts: &SolveOptions,
+    grad: &GradientOptions,
+    loss: &mut ObservedLoss<'_, StateOf<S::Map>>,
+) -> Result<GradientOf<S>> {
     validate(scheme, y0, times, opts)?;
     if let Some(tol) = grad.drift_tolerance {
         if tol.is_nan() || tol <= 0.0 {
@@ -184,6 +277,9 @@ where
             run.checkpointed(y0, times, opts, *snapshots, &mut evaluate)?
         }
         GradientMethod::Backsolve => run.backsolve(y0, times, opts, &mut evaluate)?,
+        GradientMethod::CheckpointedReversibleAuto { .. } => {
+            unreachable!("resolved by gradient_observed")
+        }
     };
     if !y0_bar.all_finite() {
         return Err(Error::NonFiniteGradient {

@@ -32,6 +32,11 @@ pub struct Stats {
     pub peak_stored_states: usize,
     /// Relative reconstruction error of the initial state, when the method reconstructs.
     pub reconstruction_error: Option<f64>,
+    /// The checkpoint interval a checkpointed-reversible gradient used (chosen by
+    /// [`crate::GradientMethod::CheckpointedReversibleAuto`] or given).
+    pub checkpoint_interval: Option<usize>,
+    /// Full gradient passes run (more than one when the interval was refined).
+    pub attempts: u32,
     /// Diagnostics that did not stop the computation.
     pub warnings: Vec<Warning>,
 }

@@ -1,4 +1,22 @@
-//! revode-pde: in progress (see the issues); builds on revode-core.
+//! revode-pde: method-of-lines PDEs and neural surrogates trained with constant-memory
+//! gradients.
+//!
+//! A discretised PDE is a core vector field: [`Heat`], [`Advection`], [`Burgers`],
+//! [`FisherKpp`] and [`GrayScott`] act on batched fields over a [`Grid1d`] / [`Grid2d`] through
+//! flux-form [`ops`] with hand-written pullbacks. [`step_options`] picks h from the explicit
+//! stability limit (and refuses a user h beyond it). [`CrankNicolson`] gives diffusion
+//! references. Stepping and gradients are the core's, unchanged.
 #![deny(missing_docs)]
 
+mod grid;
+pub mod ops;
+mod reference;
+mod stability;
+pub mod surrogate;
+mod terms;
+
+pub use grid::{Boundary, Grid1d, Grid2d};
+pub use reference::CrankNicolson;
 pub use revode_core;
+pub use stability::{max_step, step_options};
+pub use terms::{Advection, Burgers, FisherKpp, GrayScott, Heat, Pde};

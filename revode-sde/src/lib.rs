@@ -9,6 +9,8 @@
 #![deny(missing_docs)]
 
 mod brownian;
+pub mod gan;
+pub mod lorenz;
 mod solver;
 pub mod stats;
 mod term;

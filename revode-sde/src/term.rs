@@ -224,7 +224,7 @@ impl<S: Real, F: VectorField<Scalar = S>, G: Diffusion<Scalar = S>> SdeTerm<F, G
     /// Combines drift, diffusion and path; checks that their shapes agree.
     pub fn new(drift: F, diffusion: G, path: BrownianPath, calculus: Calculus) -> Result<Self> {
         let batch = path.batch();
-        if drift.dim() % batch != 0 || drift.dim() == 0 {
+        if !drift.dim().is_multiple_of(batch) || drift.dim() == 0 {
             return Err(Error::ShapeMismatch {
                 what: "drift dimension vs Brownian batch (drift must act on batch × dim)".into(),
                 expected: batch,

@@ -1,0 +1,62 @@
+//! Explicit stability limits from the grid: the default step, and a clear error past it.
+
+use crate::Pde;
+use revode_core::stability::{max_stable_step, max_stable_step_plain};
+use revode_core::{Error, Result, SolveOptions, Tableau};
+
+/// The largest stable fixed step for `pde` with `tableau`, plain (`lambda = None`) or in the
+/// reversible coupling with `lambda`: every eigenvalue bound `α` must keep `hα` in the
+/// method's stability region. Points with a positive real part (growth, e.g. a reaction's
+/// linearisation) are physical instabilities no step should damp; they are left out.
+pub fn max_step<P: Pde>(pde: &P, tableau: &Tableau, lambda: Option<f64>) -> Result<f64> {
+    let spectrum: Vec<_> = pde.spectrum().into_iter().filter(|z| z.re <= 0.0).collect();
+    let scale = spectrum.iter().map(|z| z.norm()).fold(0.0, f64::max);
+    let cap = if scale > 0.0 { 100.0 / scale } else { 1e6 };
+    let h = match lambda {
+        Some(l) => max_stable_step(tableau, l, &spectrum, cap)?,
+        None => max_stable_step_plain(tableau, &spectrum, cap)?,
+    };
+    h.ok_or_else(|| {
+        Error::Unsupported(format!(
+            "no explicit step is stable for this problem with {} (λ = {lambda:?}): its spectrum \
+             touches the imaginary axis; use a dissipative discretisation or smaller λ",
+            tableau.name()
+        ))
+    })
+}
+
+/// Fixed-step options for `pde`: `h` when it is within the stability limit (an error naming
+/// the limit and the step numbers otherwise), or 0.9 × the limit by default.
+pub fn step_options<P: Pde>(
+    pde: &P,
+    tableau: &Tableau,
+    lambda: Option<f64>,
+    h: Option<f64>,
+) -> Result<SolveOptions> {
+    let limit = max_step(pde, tableau, lambda)?;
+    let h =
+        match h {
+            None => 0.9 * limit,
+            Some(h) if !(h > 0.0 && h.is_finite()) => {
+                return Err(Error::InvalidStepSize {
+                    h,
+                    reason: "must be positive and finite".into(),
+                })
+            }
+            Some(h) if h > limit => {
+                return Err(Error::InvalidStepSize {
+                    h,
+                    reason: format!(
+                    "exceeds the explicit stability limit h ≤ {limit:.4e} of {}{} on this grid \
+                     ({}; at the limit: {})",
+                    tableau.name(),
+                    lambda.map(|l| format!(" coupled with λ = {l}")).unwrap_or_default(),
+                    pde.step_numbers(h),
+                    pde.step_numbers(limit)
+                ),
+                })
+            }
+            Some(h) => h,
+        };
+    Ok(SolveOptions::fixed(h))
+}

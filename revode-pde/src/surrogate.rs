@@ -1,0 +1,499 @@
+//! Neural surrogates: learn an unknown part of the dynamics from reference trajectories.
+//!
+//! - [`FisherSurrogate`]: `u_t = ν u_xx + g_θ(u)` with the reaction `g_θ` a pointwise MLP.
+//! - [`BurgersClosure`]: coarse-grid Burgers plus a learned conservative closure flux
+//!   `G_θ(u_L, u_R)` at every face, so mass stays conserved exactly.
+//!
+//! Both are core vector fields: training uses the core's gradient methods unchanged.
+
+use crate::grid::{Grid1d, Source};
+use crate::ops::{self, Rusanov};
+use crate::Pde;
+use num_complex::Complex64;
+use revode_core::stability::Spectrum;
+use revode_core::train::AdamW;
+use revode_core::{
+    gradient, solve, Error, GradientMethod, GradientOptions, OdeTerm, Result, Reversible, Rk,
+    SolveOptions, Tableau, VectorField,
+};
+
+/// A pointwise MLP `ℝ^k → ℝ`: one tanh hidden layer of width `w`.
+/// Parameters: `W1 (w × k, row-major) | b1 (w) | w2 (w) | b2`.
+#[derive(Clone, Debug)]
+pub struct PointMlp {
+    inputs: usize,
+    width: usize,
+    params: Vec<f64>,
+}
+
+impl PointMlp {
+    /// Uniform ±1/√fan_in initialisation from `seed`.
+    pub fn new(inputs: usize, width: usize, seed: u64) -> Result<Self> {
+        if inputs == 0 || width == 0 {
+            return Err(Error::config(
+                "point mlp",
+                "inputs and width must be positive",
+            ));
+        }
+        let mut rng = revode_core::random::SplitMix64::new(seed);
+        let mut params = Vec::with_capacity(width * (inputs + 2) + 1);
+        let b1 = 1.0 / (inputs as f64).sqrt();
+        params.extend((0..width * (inputs + 1)).map(|_| rng.symmetric(b1)));
+        let b2 = 1.0 / (width as f64).sqrt();
+        params.extend((0..=width).map(|_| rng.symmetric(b2)));
+        Ok(PointMlp {
+            inputs,
+            width,
+            params,
+        })
+    }
+    /// Number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.params.len()
+    }
+    /// `g(x)`; writes the hidden activations into `act` (length `width`).
+    #[inline]
+    pub fn forward(&self, x: &[f64], act: &mut [f64]) -> f64 {
+        let (k, w) = (self.inputs, self.width);
+        let p = &self.params;
+        let mut out = p[w * (k + 2)];
+        for j in 0..w {
+            let row = &p[j * k..(j + 1) * k];
+            let z = p[w * k + j] + row.iter().zip(x).map(|(a, b)| a * b).sum::<f64>();
+            let a = z.tanh();
+            act[j] = a;
+            out += p[w * (k + 1) + j] * a;
+        }
+        out
+    }
+    /// Pullback at `x` with activations `act`: `x_bar += g_bar·∂g/∂x`, `p_bar += g_bar·∂g/∂θ`.
+    #[inline]
+    pub fn backward(
+        &self,
+        x: &[f64],
+        act: &[f64],
+        g_bar: f64,
+        x_bar: &mut [f64],
+        p_bar: &mut [f64],
+    ) {
+        let (k, w) = (self.inputs, self.width);
+        let p = &self.params;
+        p_bar[w * (k + 2)] += g_bar;
+        for j in 0..w {
+            let a = act[j];
+            p_bar[w * (k + 1) + j] += g_bar * a;
+            let dz = g_bar * p[w * (k + 1) + j] * (1.0 - a * a);
+            p_bar[w * k + j] += dz;
+            for i in 0..k {
+                p_bar[j * k + i] += dz * x[i];
+                x_bar[i] += dz * p[j * k + i];
+            }
+        }
+    }
+}
+
+/// Fisher–KPP with a learned reaction: `u_t = ν u_xx + g_θ(u)`. Parameters: the MLP's.
+#[derive(Clone, Debug)]
+pub struct FisherSurrogate {
+    /// The grid.
+    pub grid: Grid1d,
+    /// Fields in the batch.
+    pub batch: usize,
+    /// The known diffusivity.
+    pub nu: f64,
+    /// Bound on |g'(u)| used for the stability limit.
+    pub reaction_bound: f64,
+    /// The reaction network.
+    pub reaction: PointMlp,
+}
+
+impl VectorField for FisherSurrogate {
+    type Scalar = f64;
+    fn dim(&self) -> usize {
+        self.batch * self.grid.n
+    }
+    fn params(&self) -> &[f64] {
+        &self.reaction.params
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        &mut self.reaction.params
+    }
+    fn eval(&self, _t: f64, y: &[f64], out: &mut [f64]) {
+        let mut act = vec![0.0; self.reaction.width];
+        for (o, &u) in out.iter_mut().zip(y) {
+            *o = self.reaction.forward(&[u], &mut act);
+        }
+        ops::laplacian(&self.grid, self.nu, y, out);
+    }
+    fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
+        let mut cache = vec![0.0; self.cache_len()];
+        let mut out = vec![0.0; y.len()];
+        self.eval_cached(t, y, &mut out, &mut cache);
+        self.vjp_cached(t, y, &cache, cot, s, yb, pb);
+    }
+    fn cache_len(&self) -> usize {
+        self.dim() * self.reaction.width
+    }
+    fn eval_cached(&self, _t: f64, y: &[f64], out: &mut [f64], cache: &mut [f64]) {
+        let w = self.reaction.width;
+        for ((o, &u), act) in out.iter_mut().zip(y).zip(cache.chunks_exact_mut(w)) {
+            *o = self.reaction.forward(&[u], act);
+        }
+        ops::laplacian(&self.grid, self.nu, y, out);
+    }
+    fn vjp_cached(
+        &self,
+        _t: f64,
+        y: &[f64],
+        cache: &[f64],
+        cot: &[f64],
+        s: f64,
+        yb: &mut [f64],
+        pb: &mut [f64],
+    ) {
+        let w = self.reaction.width;
+        for (((&u, &c), act), b) in y
+            .iter()
+            .zip(cot)
+            .zip(cache.chunks_exact(w))
+            .zip(yb.iter_mut())
+        {
+            let mut xb = [0.0];
+            self.reaction.backward(&[u], act, s * c, &mut xb, pb);
+            *b += xb[0];
+        }
+        ops::laplacian_vjp(&self.grid.homogeneous(), s * self.nu, cot, yb);
+    }
+}
+
+impl Pde for FisherSurrogate {
+    fn spectrum(&self) -> Vec<Complex64> {
+        let dx = self.grid.dx();
+        let r = self.reaction_bound;
+        Spectrum::real_interval(-4.0 * self.nu / (dx * dx) - r, r, 64)
+    }
+    fn step_numbers(&self, h: f64) -> String {
+        let dx = self.grid.dx();
+        format!("diffusion number νh/Δx² = {:.4}", self.nu * h / (dx * dx))
+    }
+}
+
+/// Coarse-grid viscous Burgers with a learned closure flux:
+/// `u_t = −∂_x(u²/2)_Rusanov + ν u_xx − ∂_x G_θ(u_L, u_R)`. Parameters: the MLP's.
+#[derive(Clone, Debug)]
+pub struct BurgersClosure {
+    /// The (coarse) grid.
+    pub grid: Grid1d,
+    /// Fields in the batch.
+    pub batch: usize,
+    /// Viscosity.
+    pub nu: f64,
+    /// Bound on |u| (CFL limit).
+    pub max_speed: f64,
+    /// The closure flux network (2 inputs).
+    pub closure: PointMlp,
+}
+
+impl BurgersClosure {
+    fn faces(&self) -> usize {
+        self.grid.n + 1
+    }
+    fn face_states(&self, u: &[f64], f: usize) -> ([f64; 2], [Option<usize>; 2]) {
+        let (l, r) = self.grid.face(f);
+        let val = |s: Source| match s {
+            Source::Cell(k) => (u[k], Some(k)),
+            Source::Fixed(v) => (v, None),
+        };
+        let ((a, ia), (b, ib)) = (val(l), val(r));
+        ([a, b], [ia, ib])
+    }
+}
+
+impl VectorField for BurgersClosure {
+    type Scalar = f64;
+    fn dim(&self) -> usize {
+        self.batch * self.grid.n
+    }
+    fn params(&self) -> &[f64] {
+        &self.closure.params
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        &mut self.closure.params
+    }
+    fn eval(&self, t: f64, y: &[f64], out: &mut [f64]) {
+        let mut cache = vec![0.0; self.cache_len()];
+        self.eval_cached(t, y, out, &mut cache);
+    }
+    fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
+        let mut cache = vec![0.0; self.cache_len()];
+        let mut out = vec![0.0; y.len()];
+        self.eval_cached(t, y, &mut out, &mut cache);
+        self.vjp_cached(t, y, &cache, cot, s, yb, pb);
+    }
+    fn cache_len(&self) -> usize {
+        self.batch * self.faces() * self.closure.width
+    }
+    fn eval_cached(&self, _t: f64, y: &[f64], out: &mut [f64], cache: &mut [f64]) {
+        out.fill(0.0);
+        ops::divergence(&self.grid, &Rusanov, -1.0, y, out);
+        ops::laplacian(&self.grid, self.nu, y, out);
+        let (n, w, nf) = (self.grid.n, self.closure.width, self.faces());
+        let inv = 1.0 / self.grid.dx();
+        for b in 0..self.batch {
+            let (u, o) = (&y[b * n..(b + 1) * n], &mut out[b * n..(b + 1) * n]);
+            let c = &mut cache[b * nf * w..(b + 1) * nf * w];
+            let mut prev = 0.0;
+            for f in 0..nf {
+                let (x, _) = self.face_states(u, f);
+                let g = self.closure.forward(&x, &mut c[f * w..(f + 1) * w]);
+                if f > 0 {
+                    o[f - 1] -= inv * (g - prev);
+                }
+                prev = g;
+            }
+        }
+    }
+    fn vjp_cached(
+        &self,
+        _t: f64,
+        y: &[f64],
+        cache: &[f64],
+        cot: &[f64],
+        s: f64,
+        yb: &mut [f64],
+        pb: &mut [f64],
+    ) {
+        ops::divergence_vjp(&self.grid, &Rusanov, -s, y, cot, yb);
+        ops::laplacian_vjp(&self.grid.homogeneous(), s * self.nu, cot, yb);
+        let (n, w, nf) = (self.grid.n, self.closure.width, self.faces());
+        let inv = 1.0 / self.grid.dx();
+        for b in 0..self.batch {
+            let u = &y[b * n..(b + 1) * n];
+            let cb = &cot[b * n..(b + 1) * n];
+            let c = &cache[b * nf * w..(b + 1) * nf * w];
+            let ub = &mut yb[b * n..(b + 1) * n];
+            for f in 0..nf {
+                // out_i −= (G_{i+1} − G_i)/Δx: G_f enters out_f with +1/Δx, out_{f−1} with −1/Δx.
+                let mut gbar = 0.0;
+                if f < n {
+                    gbar += cb[f];
+                }
+                if f > 0 {
+                    gbar -= cb[f - 1];
+                }
+                if gbar == 0.0 {
+                    continue;
+                }
+                let (x, idx) = self.face_states(u, f);
+                let mut xb = [0.0; 2];
+                self.closure
+                    .backward(&x, &c[f * w..(f + 1) * w], s * inv * gbar, &mut xb, pb);
+                for (i, v) in idx.iter().zip(xb) {
+                    if let Some(k) = i {
+                        ub[*k] += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Pde for BurgersClosure {
+    fn spectrum(&self) -> Vec<Complex64> {
+        let dx = self.grid.dx();
+        // Rusanov + viscosity, with room for the closure's own numerical viscosity.
+        let r = 1.5 * self.max_speed / dx + 2.0 * self.nu / (dx * dx);
+        Spectrum::disc(Complex64::new(-r, 0.0), r, 64)
+    }
+    fn step_numbers(&self, h: f64) -> String {
+        let dx = self.grid.dx();
+        format!(
+            "CFL number max|u|h/Δx = {:.4}, diffusion number νh/Δx² = {:.4}",
+            self.max_speed * h / dx,
+            self.nu * h / (dx * dx)
+        )
+    }
+}
+
+/// Reference trajectories: fields `batch × n` at each observation time.
+#[derive(Clone, Debug)]
+pub struct Trajectories {
+    /// Observation times.
+    pub times: Vec<f64>,
+    /// The state at each observation time (the first is the initial condition).
+    pub states: Vec<Vec<f64>>,
+}
+
+/// Rollout errors against a reference.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Metrics {
+    /// `‖pred − ref‖₂ / ‖ref‖₂` over every observation after the first.
+    pub nrmse: f64,
+    /// Largest pointwise error.
+    pub max_error: f64,
+    /// Largest relative change of the total mass `Σu` between the first and any later
+    /// observation, prediction minus reference.
+    pub mass_error: f64,
+}
+
+/// Errors of `pred` against `reference` (same times and shapes).
+pub fn metrics(pred: &[Vec<f64>], reference: &[Vec<f64>]) -> Metrics {
+    let (mut num, mut den, mut max) = (0.0, 0.0, 0.0f64);
+    let mass = |v: &[f64]| v.iter().sum::<f64>();
+    let m0 = mass(&reference[0]).abs().max(1e-300);
+    let mut mass_error = 0.0f64;
+    for (p, r) in pred.iter().zip(reference).skip(1) {
+        for (a, b) in p.iter().zip(r) {
+            num += (a - b) * (a - b);
+            den += b * b;
+            max = max.max((a - b).abs());
+        }
+        mass_error = mass_error.max((mass(p) - mass(r)).abs() / m0);
+    }
+    Metrics {
+        nrmse: (num / den.max(1e-300)).sqrt(),
+        max_error: max,
+        mass_error,
+    }
+}
+
+/// Settings of a surrogate fit.
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    /// Gradient method (reversible, checkpointed-reversible…).
+    pub method: GradientMethod,
+    /// Base tableau of the reversible scheme.
+    pub tableau: Tableau,
+    /// Coupling λ.
+    pub lambda: f64,
+    /// Adam iterations.
+    pub iterations: usize,
+    /// Initial learning rate (cosine-decayed to 1 % of it).
+    pub lr: f64,
+}
+
+/// What a fit did.
+#[derive(Clone, Debug)]
+pub struct FitReport {
+    /// Loss per iteration.
+    pub losses: Vec<f64>,
+    /// Peak stored states of the last gradient.
+    pub stored_states: usize,
+    /// Checkpoint interval used (checkpointed-reversible).
+    pub checkpoint_interval: Option<usize>,
+    /// Solver steps per gradient.
+    pub steps: usize,
+}
+
+/// The reversible scheme over a PDE field.
+pub fn scheme<F: Pde>(
+    field: F,
+    tableau: &Tableau,
+    lambda: f64,
+) -> Result<Reversible<Rk<OdeTerm<F>>>> {
+    Reversible::new(Rk::new(OdeTerm::new(field), tableau.clone()), lambda)
+}
+
+/// Fits `field`'s parameters to `data` (mean squared error at the observation times, relative
+/// to the data's mean square) with AdamW; `opts.h` from the stability limit.
+pub fn fit<F: Pde + Clone>(
+    field: &mut F,
+    data: &Trajectories,
+    opts: &FitOptions,
+) -> Result<FitReport> {
+    let mut params = field.params().to_vec();
+    let mut adam = AdamW::new(params.len(), opts.lr, 0.0)?;
+    let scale: f64 = data.states[1..]
+        .iter()
+        .flat_map(|s| s.iter())
+        .map(|v| v * v)
+        .sum::<f64>()
+        .max(1e-300);
+    let mut report = FitReport {
+        losses: Vec::with_capacity(opts.iterations),
+        stored_states: 0,
+        checkpoint_interval: None,
+        steps: 0,
+    };
+    let solve_opts = crate::step_options(&*field, &opts.tableau, Some(opts.lambda), None)?;
+    for it in 0..opts.iterations {
+        field.params_mut().copy_from_slice(&params);
+        let s = scheme(field.clone(), &opts.tableau, opts.lambda)?;
+        let g = gradient(
+            &s,
+            &data.states[0],
+            &data.times,
+            &solve_opts,
+            &GradientOptions::from(opts.method.clone()),
+            |ys, cots| {
+                let mut l = 0.0;
+                for ((y, r), c) in ys.iter().zip(&data.states).zip(cots.iter_mut()).skip(1) {
+                    for ((&a, &b), c) in y.iter().zip(r).zip(c.iter_mut()) {
+                        l += (a - b) * (a - b) / scale;
+                        *c = 2.0 * (a - b) / scale;
+                    }
+                }
+                l
+            },
+        )?;
+        report.losses.push(g.loss);
+        report.stored_states = g.stats.peak_stored_states;
+        report.checkpoint_interval = g.stats.checkpoint_interval;
+        report.steps = g.steps;
+        let progress = it as f64 / opts.iterations.max(1) as f64;
+        adam.lr = opts.lr * (0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+        adam.step(&mut params, &g.params)?;
+    }
+    field.params_mut().copy_from_slice(&params);
+    Ok(report)
+}
+
+/// Rolls `field` out from `data`'s initial state through its times.
+pub fn rollout<F: Pde + Clone>(
+    field: &F,
+    data: &Trajectories,
+    opts: &SolveOptions,
+) -> Result<Vec<Vec<f64>>> {
+    let s = revode_core::Plain::new(Rk::new(OdeTerm::new(field.clone()), Tableau::rk4()));
+    Ok(solve(&s, &data.states[0], &data.times, opts)?.ys)
+}
+
+/// Smooth random initial conditions in `[0, 1]`: one to three Gaussian bumps per field.
+pub fn random_bumps(grid: &Grid1d, batch: usize, seed: u64) -> Vec<f64> {
+    let mut rng = revode_core::random::SplitMix64::new(seed);
+    let xs = grid.points();
+    let (lo, len) = (grid.lo, grid.hi - grid.lo);
+    let mut out = Vec::with_capacity(batch * xs.len());
+    for _ in 0..batch {
+        let bumps = 1 + (rng.next_u64() % 3) as usize;
+        let spec: Vec<(f64, f64, f64)> = (0..bumps)
+            .map(|_| {
+                (
+                    lo + len * (0.15 + 0.7 * rng.uniform()),
+                    len * (0.03 + 0.07 * rng.uniform()),
+                    0.3 + 0.6 * rng.uniform(),
+                )
+            })
+            .collect();
+        out.extend(xs.iter().map(|&x| {
+            let v: f64 = spec
+                .iter()
+                .map(|&(c, w, a)| a * (-(x - c).powi(2) / (2.0 * w * w)).exp())
+                .sum();
+            v.min(1.0)
+        }));
+    }
+    out
+}
+
+/// Reference trajectories of `truth` from `u0` at `times`: classical RK4 at a tenth of its
+/// explicit stability limit.
+pub fn reference<F: Pde + Clone>(truth: &F, u0: &[f64], times: &[f64]) -> Result<Trajectories> {
+    let h = 0.1 * crate::max_step(truth, &Tableau::rk4(), None)?;
+    let s = revode_core::Plain::new(Rk::new(OdeTerm::new(truth.clone()), Tableau::rk4()));
+    let sol = solve(&s, &u0.to_vec(), times, &SolveOptions::fixed(h))?;
+    Ok(Trajectories {
+        times: times.to_vec(),
+        states: sol.ys,
+    })
+}
