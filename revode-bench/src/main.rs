@@ -10,7 +10,9 @@ mod compute;
 mod data;
 mod measure;
 mod ode;
+mod pde;
 mod report;
+mod sde;
 mod training;
 
 use clap::{Parser, Subcommand};
@@ -72,6 +74,22 @@ enum Command {
     Spirals,
     /// EXPERIMENTS.md 7: neural CDE on JapaneseVowels, full and with points dropped.
     JapaneseVowels,
+    /// Brownian path queries per second: forward, reversed and random order vs stored increments.
+    Brownian,
+    /// EXPERIMENTS.md 8: SDE-GAN on a time-dependent Ornstein–Uhlenbeck process.
+    SdeGan {
+        /// Training time budget in minutes.
+        #[arg(long, default_value_t = 5.0)]
+        minutes: f64,
+    },
+    /// EXPERIMENTS.md 9: stochastic Lorenz parameters by moment matching.
+    SdeFit,
+    /// Reconstruction drift of a diffusive PDE over 10 000 steps, plain and auto-checkpointed.
+    PdeDrift,
+    /// Peak memory of PDE gradients against grid size × steps (reversible vs direct).
+    PdeMemory,
+    /// EXPERIMENTS.md 12: Fisher–KPP reaction surrogate.
+    PdeSurrogate,
     /// Everything above plus the cross-family benchmark.
     All,
 }
@@ -120,6 +138,8 @@ fn cross_family(ctx: &Ctx) -> BenchResult<()> {
     let mut rows: Vec<Row> = Vec::new();
     rows.extend(ode::family_rows(ctx)?);
     rows.extend(cde::family_rows(ctx)?);
+    rows.extend(sde::family_rows(ctx)?);
+    rows.extend(pde::family_rows(ctx)?);
     let mut table = Table::new(&[
         "family",
         "N",
@@ -164,7 +184,7 @@ fn cross_family(ctx: &Ctx) -> BenchResult<()> {
     ctx.emit(
         "cross-family",
         &format!(
-            "## Cross-family benchmark\n\nFamilies measured: ODE, CDE (the SDE and PDE crates are not implemented yet).\n\
+            "## Cross-family benchmark\n\nFamilies: ODE, CDE, SDE, PDE (one representative neural problem each).\n\
              Grad err: relative max-norm difference of (dL/dy0, dL/dθ) from the full tape of the same scheme.\n\
              Schemes: {}.\n\n{}\n",
             schemes.join("; "),
@@ -261,6 +281,17 @@ fn run(cli: Cli) -> BenchResult<()> {
         Some(Command::Pendulum) => training::pendulum(&ctx)?,
         Some(Command::Spirals) => cde::spirals_experiment(&ctx)?,
         Some(Command::JapaneseVowels) => cde::japanese_vowels(&ctx)?,
+        Some(Command::Brownian) => sde::brownian(&ctx)?,
+        Some(Command::SdeGan { minutes }) => {
+            if !(minutes > 0.0 && minutes <= 600.0) {
+                return Err(format!("--minutes must be in (0, 600], not {minutes}"));
+            }
+            sde::sde_gan(&ctx, minutes)?
+        }
+        Some(Command::SdeFit) => sde::sde_fit(&ctx)?,
+        Some(Command::PdeDrift) => pde::drift(&ctx)?,
+        Some(Command::PdeMemory) => pde::memory(&ctx)?,
+        Some(Command::PdeSurrogate) => pde::surrogate(&ctx)?,
         Some(Command::All) => {
             cross_family(&ctx)?;
             ode::complexity(&ctx)?;
@@ -274,6 +305,12 @@ fn run(cli: Cli) -> BenchResult<()> {
             training::pendulum(&ctx)?;
             cde::spirals_experiment(&ctx)?;
             cde::japanese_vowels(&ctx)?;
+            sde::brownian(&ctx)?;
+            sde::sde_gan(&ctx, if ctx.full { 25.0 } else { 2.0 })?;
+            sde::sde_fit(&ctx)?;
+            pde::drift(&ctx)?;
+            pde::memory(&ctx)?;
+            pde::surrogate(&ctx)?;
         }
     }
     let text = ctx.report.lock().map(|r| r.clone()).unwrap_or_default();

@@ -211,6 +211,16 @@ where
     })
 }
 
+/// The larger of two drifts, NaN when either is (an overflowed reconstruction must not read
+/// as exact).
+fn worst(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
 /// A loss of the observation times, the outputs, and the cotangent buffers it fills.
 type ObservedLoss<'l, V> = dyn FnMut(&[f64], &[V], &mut [V]) -> f64 + 'l;
 
@@ -458,17 +468,17 @@ impl<'a, S: Scheme> Run<'a, S> {
             )?;
             if stored.last().is_some_and(|(m, _)| *m == n) {
                 if let Some((_, c)) = stored.pop() {
-                    drift = drift.max(Self::relative_drift(&carry, &c));
+                    drift = worst(drift, Self::relative_drift(&carry, &c));
                     carry = c;
                 }
             }
             obs.add(self.scheme, n, &self.cots, &mut bar);
         }
         let start = self.scheme.init(y0);
-        drift = drift.max(Self::relative_drift(&carry, &start));
+        drift = worst(drift, Self::relative_drift(&carry, &start));
         self.stats.reconstruction_error = Some(drift);
         if let Some(tol) = grad.drift_tolerance {
-            if drift > tol {
+            if drift.is_nan() || drift > tol {
                 return Err(Error::ReconstructionDrift {
                     error: drift,
                     tolerance: tol,

@@ -1,7 +1,6 @@
 //! The vector-space operations the solvers need, for CPU vectors and pairs of states.
 
 use crate::Real;
-use num_traits::Float;
 
 /// A solver state: a vector in a real vector space, updated in place.
 ///
@@ -35,8 +34,9 @@ pub trait State: Clone + Send + Sync {
     /// True when every entry is finite.
     fn all_finite(&self) -> bool;
     /// Largest absolute entry (0 for an empty state).
+    /// (NaN when any entry is NaN: an overflowed state must never read as small.)
     fn max_abs(&self) -> Self::Scalar;
-    /// Largest absolute entrywise difference to `other`.
+    /// Largest absolute entrywise difference to `other` (NaN when any difference is NaN).
     fn max_abs_diff(&self, other: &Self) -> Self::Scalar;
     /// Scaled RMS norm of an error estimate `self`:
     /// `sqrt(mean((e_i / (atol + rtol·max(|a_i|, |b_i|)))²))`.
@@ -95,12 +95,12 @@ impl<S: Real> State for Vec<S> {
         self.iter().all(|v| v.is_finite())
     }
     fn max_abs(&self) -> S {
-        self.iter().fold(S::zero(), |m, v| m.max(v.abs()))
+        self.iter().fold(S::zero(), |m, v| nan_max(m, v.abs()))
     }
     fn max_abs_diff(&self, other: &Self) -> S {
         self.iter()
             .zip(other)
-            .fold(S::zero(), |m, (a, b)| m.max((*a - *b).abs()))
+            .fold(S::zero(), |m, (a, b)| nan_max(m, (*a - *b).abs()))
     }
     fn scaled_rms(&self, a: &Self, b: &Self, atol: f64, rtol: f64) -> f64 {
         if self.is_empty() {
@@ -185,10 +185,10 @@ impl<V: State> State for Pair<V> {
         self.y.all_finite() && self.z.all_finite()
     }
     fn max_abs(&self) -> Self::Scalar {
-        self.y.max_abs().max(self.z.max_abs())
+        nan_max(self.y.max_abs(), self.z.max_abs())
     }
     fn max_abs_diff(&self, o: &Self) -> Self::Scalar {
-        self.y.max_abs_diff(&o.y).max(self.z.max_abs_diff(&o.z))
+        nan_max(self.y.max_abs_diff(&o.y), self.z.max_abs_diff(&o.z))
     }
     fn scaled_rms(&self, a: &Self, b: &Self, atol: f64, rtol: f64) -> f64 {
         let (ny, nz) = (self.y.len() as f64, self.z.len() as f64);
@@ -207,5 +207,15 @@ impl<V: State> State for Pair<V> {
         }
         let (a, b) = values.split_at(self.y.len());
         self.y.set_from_f64(a) && self.z.set_from_f64(b)
+    }
+}
+
+/// `max` that propagates NaN (`f64::max` drops it).
+#[inline]
+fn nan_max<S: crate::Real>(a: S, b: S) -> S {
+    if a.is_nan() || b.is_nan() {
+        S::nan()
+    } else {
+        a.max(b)
     }
 }

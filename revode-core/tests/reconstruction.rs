@@ -97,3 +97,43 @@ fn reversible_gradient_reports_drift_and_honours_the_tolerance() {
     let g = gradient(&scheme, &y0_3(), &times, &opts, &capped, loss).unwrap();
     assert!(g.stats.reconstruction_error.unwrap() < 1e-9);
 }
+
+#[test]
+fn a_drifted_reconstruction_reports_its_drift() {
+    // y′ = −50 y at h = 0.02 with λ = 0.5: each backward step amplifies round-off; after 2000
+    // steps the reconstruction overflows. The drift must say so (NaN or ∞), not read as exact.
+    let scheme = Reversible::new(
+        Rk::new(OdeTerm::new(Scalar1 { k: -50.0 }), Tableau::midpoint()),
+        0.5,
+    )
+    .unwrap();
+    let opts = SolveOptions::fixed(0.02);
+    let g = gradient(
+        &scheme,
+        &vec![1.0],
+        &[0.0, 400.0],
+        &opts,
+        &GradientMethod::Reversible.into(),
+        |ys, c| {
+            c[1][0] = 2.0 * ys[1][0];
+            ys[1][0] * ys[1][0]
+        },
+    );
+    let g = g.expect("the forward solve is stable (x = −1)");
+    {
+        let d = g.stats.reconstruction_error.unwrap();
+        assert!(d > 1e-8, "drift {d}");
+    }
+    // With a tolerance the same run is an error.
+    let tol = GradientOptions {
+        drift_tolerance: Some(1e-8),
+        ..GradientMethod::Reversible.into()
+    };
+    assert!(
+        gradient(&scheme, &vec![1.0], &[0.0, 400.0], &opts, &tol, |ys, c| {
+            c[1][0] = 2.0 * ys[1][0];
+            ys[1][0] * ys[1][0]
+        })
+        .is_err()
+    );
+}

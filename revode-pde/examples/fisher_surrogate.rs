@@ -32,6 +32,7 @@ fn main() -> revode_core::Result<()> {
         batch: nt,
         nu,
         reaction_bound: 2.0 * rho,
+        through_origin: std::env::var("ORIGIN").is_ok(),
         reaction: PointMlp::new(
             1,
             std::env::var("W")

@@ -66,6 +66,18 @@ impl PointMlp {
         }
         out
     }
+    /// The output given the hidden activations of a forward pass.
+    #[inline]
+    pub fn output_from(&self, act: &[f64]) -> f64 {
+        let (k, w) = (self.inputs, self.width);
+        let p = &self.params;
+        p[w * (k + 2)]
+            + act
+                .iter()
+                .zip(&p[w * (k + 1)..w * (k + 2)])
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+    }
     /// Pullback at `x` with activations `act`: `x_bar += g_bar·∂g/∂x`, `p_bar += g_bar·∂g/∂θ`.
     #[inline]
     pub fn backward(
@@ -105,6 +117,34 @@ pub struct FisherSurrogate {
     pub reaction_bound: f64,
     /// The reaction network.
     pub reaction: PointMlp,
+    /// `g(u) = u·MLP(u)` (no reaction without population) instead of `g(u) = MLP(u)`.
+    pub through_origin: bool,
+}
+
+impl FisherSurrogate {
+    #[inline]
+    fn g(&self, u: f64, act: &mut [f64]) -> f64 {
+        let m = self.reaction.forward(&[u], act);
+        if self.through_origin {
+            u * m
+        } else {
+            m
+        }
+    }
+    /// Adds `g_bar·∂g/∂u` to `u_bar` and `g_bar·∂g/∂θ` to `p_bar`.
+    #[inline]
+    fn g_vjp(&self, u: f64, act: &[f64], g_bar: f64, u_bar: &mut f64, p_bar: &mut [f64]) {
+        let mut xb = [0.0];
+        if self.through_origin {
+            // g = u·m(u): ∂g/∂u = m + u·m', ∂g/∂θ = u·∂m/∂θ.
+            let m = self.reaction.output_from(act);
+            self.reaction.backward(&[u], act, g_bar * u, &mut xb, p_bar);
+            *u_bar += xb[0] + g_bar * m;
+        } else {
+            self.reaction.backward(&[u], act, g_bar, &mut xb, p_bar);
+            *u_bar += xb[0];
+        }
+    }
 }
 
 impl VectorField for FisherSurrogate {
@@ -121,7 +161,7 @@ impl VectorField for FisherSurrogate {
     fn eval(&self, _t: f64, y: &[f64], out: &mut [f64]) {
         let mut act = vec![0.0; self.reaction.width];
         for (o, &u) in out.iter_mut().zip(y) {
-            *o = self.reaction.forward(&[u], &mut act);
+            *o = self.g(u, &mut act);
         }
         ops::laplacian(&self.grid, self.nu, y, out);
     }
@@ -137,7 +177,7 @@ impl VectorField for FisherSurrogate {
     fn eval_cached(&self, _t: f64, y: &[f64], out: &mut [f64], cache: &mut [f64]) {
         let w = self.reaction.width;
         for ((o, &u), act) in out.iter_mut().zip(y).zip(cache.chunks_exact_mut(w)) {
-            *o = self.reaction.forward(&[u], act);
+            *o = self.g(u, act);
         }
         ops::laplacian(&self.grid, self.nu, y, out);
     }
@@ -158,9 +198,7 @@ impl VectorField for FisherSurrogate {
             .zip(cache.chunks_exact(w))
             .zip(yb.iter_mut())
         {
-            let mut xb = [0.0];
-            self.reaction.backward(&[u], act, s * c, &mut xb, pb);
-            *b += xb[0];
+            self.g_vjp(u, act, s * c, b, pb);
         }
         ops::laplacian_vjp(&self.grid.homogeneous(), s * self.nu, cot, yb);
     }

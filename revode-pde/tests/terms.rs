@@ -265,3 +265,34 @@ fn automatic_checkpointing_keeps_diffusive_reconstruction_within_tolerance() {
         auto.stats.attempts
     );
 }
+
+#[test]
+fn an_overflowed_reconstruction_is_never_reported_as_exact() {
+    // Heat at λ = 0.5 over 10 000 steps: the backward coupling overflows. The drift must read as
+    // NaN (not 0), and the automatic interval must then checkpoint.
+    let g = Grid1d::new(64, 0.0, 1.0, Boundary::Periodic).unwrap();
+    let heat = Heat::new(g, 2, 0.05).unwrap();
+    let opts = step_options(&heat, &Tableau::rk4(), Some(0.5), None).unwrap();
+    let h = match opts.step {
+        StepControl::Fixed { h } => h,
+        _ => unreachable!(),
+    };
+    let times = [0.0, 10_000.0 * h];
+    let s = Reversible::new(Rk::new(OdeTerm::new(heat), Tableau::rk4()), 0.5).unwrap();
+    let y0 = bumps(&g, 2);
+    if let Ok(r) = gradient(
+        &s,
+        &y0,
+        &times,
+        &opts,
+        &GradientMethod::Reversible.into(),
+        loss,
+    ) {
+        let d = r.stats.reconstruction_error.unwrap();
+        assert!(d.is_nan() || d > 1e-8, "drift {d}");
+    }
+    let auto = GradientMethod::CheckpointedReversibleAuto { tolerance: 1e-10 };
+    let r = gradient(&s, &y0, &times, &opts, &auto.into(), loss).unwrap();
+    assert!(r.stats.reconstruction_error.unwrap() <= 1e-10);
+    assert!(r.stats.checkpoint_interval.unwrap() < 10_000);
+}

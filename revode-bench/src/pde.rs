@@ -1,0 +1,492 @@
+//! PDE rows of the cross-family benchmark and the PDE experiments: reconstruction drift,
+//! memory against grid size × steps, and surrogate training.
+
+use crate::alloc;
+use crate::measure::{gradient_row, tape_reference, Row, Setup};
+use crate::report::{self, fmt_bytes, fmt_time, plot_loglog, BenchResult, Series, Table};
+use crate::Ctx;
+use revode_core::{
+    gradient, GradientMethod, OdeTerm, Plain, Reversible, Rk, SolveOptions, StepControl, Tableau,
+};
+use revode_pde::surrogate::{
+    fit, metrics, random_bumps, reference, rollout, FisherSurrogate, FitOptions, PointMlp,
+};
+use revode_pde::{step_options, Boundary, FisherKpp, Grid1d, Heat};
+use serde::Serialize;
+use std::time::Instant;
+
+fn e(e: revode_core::Error) -> String {
+    e.to_string()
+}
+
+fn step_of(opts: &SolveOptions) -> f64 {
+    match opts.step {
+        StepControl::Fixed { h } => h,
+        StepControl::Adaptive(_) => f64::NAN,
+    }
+}
+
+/// The drift tolerance of every checkpointed-reversible PDE gradient.
+const DRIFT: f64 = 1e-10;
+
+/// Fisher–KPP with a neural reaction (grid 64, batch 8) × every gradient method;
+/// reversible(Heun, λ = 0.5) for the reversible methods (λ near 1 shrinks the stable step).
+pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
+    let ns: Vec<usize> = if ctx.full {
+        vec![32, 128, 512, 2048]
+    } else {
+        vec![32, 128, 512]
+    };
+    let grid = Grid1d::new(64, 0.0, 1.0, Boundary::Neumann).map_err(e)?;
+    let field = FisherSurrogate {
+        grid,
+        batch: 8,
+        nu: 0.002,
+        reaction_bound: 10.0,
+        through_origin: false,
+        reaction: PointMlp::new(1, 16, 3).map_err(e)?,
+    };
+    let u0 = random_bumps(&grid, 8, 1);
+    let tableau = Tableau::heun();
+    let lambda = 0.5;
+    let opts = step_options(&field, &tableau, Some(lambda), None).map_err(e)?;
+    let h = step_of(&opts);
+    let bar = ctx.bar(ns.len() as u64, "PDE");
+    let mut rows = Vec::new();
+    for &n in &ns {
+        let times = [0.0, n as f64 * h];
+        let map = Rk::new(OdeTerm::new(field.clone()), tableau.clone());
+        let rev = Reversible::new(map.clone(), lambda).map_err(e)?;
+        let rev_ref = tape_reference(&rev, &u0, &times, &opts, crate::ode::final_square)?;
+        let setup = Setup {
+            family: "PDE",
+            problem: "Fisher-KPP neural reaction, 64 × 8",
+            reference: Some(&rev_ref),
+            min_time: ctx.min_time,
+            max_reps: 20,
+        };
+        for m in [
+            GradientMethod::Reversible,
+            GradientMethod::CheckpointedReversibleAuto { tolerance: DRIFT },
+        ] {
+            rows.push(
+                gradient_row(
+                    &setup,
+                    &rev,
+                    &u0,
+                    &times,
+                    &opts,
+                    m,
+                    crate::ode::final_square,
+                )
+                .0,
+            );
+        }
+        let plain = Plain::new(map);
+        let plain_ref = tape_reference(&plain, &u0, &times, &opts, crate::ode::final_square)?;
+        let setup = Setup {
+            reference: Some(&plain_ref),
+            ..setup
+        };
+        for m in [
+            GradientMethod::Direct,
+            GradientMethod::Checkpointed { snapshots: None },
+            GradientMethod::Backsolve,
+        ] {
+            rows.push(
+                gradient_row(
+                    &setup,
+                    &plain,
+                    &u0,
+                    &times,
+                    &opts,
+                    m,
+                    crate::ode::final_square,
+                )
+                .0,
+            );
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
+#[derive(Serialize)]
+struct DriftRow {
+    lambda: f64,
+    h: f64,
+    steps: usize,
+    plain_drift: Option<f64>,
+    plain_note: String,
+    auto_drift: Option<f64>,
+    auto_interval: Option<usize>,
+    auto_stored_states: usize,
+    auto_passes: u32,
+    state_bytes: usize,
+}
+
+/// Reconstruction drift over 10 000 steps of heat (periodic, 64 points, batch 4), plain and
+/// with the automatically chosen checkpoint interval, for λ ∈ {0.5, 0.9, 0.999}.
+pub fn drift(ctx: &Ctx) -> BenchResult<()> {
+    let grid = Grid1d::new(64, 0.0, 1.0, Boundary::Periodic).map_err(e)?;
+    let heat = Heat::new(grid, 4, 0.05).map_err(e)?;
+    let u0 = random_bumps(&grid, 4, 5);
+    let steps = 10_000;
+    let tableau = Tableau::rk4();
+    let mut rows = Vec::new();
+    let bar = ctx.bar(3, "drift");
+    for lambda in [0.5, 0.9, 0.999] {
+        let opts = step_options(&heat, &tableau, Some(lambda), None).map_err(e)?;
+        let h = step_of(&opts);
+        let times = [0.0, steps as f64 * h];
+        let s = Reversible::new(Rk::new(OdeTerm::new(heat.clone()), tableau.clone()), lambda)
+            .map_err(e)?;
+        let g = |m: GradientMethod| {
+            gradient(&s, &u0, &times, &opts, &m.into(), crate::ode::final_square)
+        };
+        let (plain_drift, plain_note) = match g(GradientMethod::Reversible) {
+            Ok(r) => (r.stats.reconstruction_error, String::new()),
+            Err(err) => (None, format!("{err}")),
+        };
+        let auto = g(GradientMethod::CheckpointedReversibleAuto { tolerance: DRIFT }).map_err(e)?;
+        rows.push(DriftRow {
+            lambda,
+            h,
+            steps,
+            plain_drift,
+            plain_note,
+            auto_drift: auto.stats.reconstruction_error,
+            auto_interval: auto.stats.checkpoint_interval,
+            auto_stored_states: auto.stats.peak_stored_states,
+            auto_passes: auto.stats.attempts,
+            state_bytes: 2 * u0.len() * 8,
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut t = Table::new(&[
+        "λ",
+        "h (0.9 × limit)",
+        "plain drift",
+        "auto k",
+        "auto drift",
+        "stored carries",
+        "memory",
+        "passes",
+    ]);
+    for r in &rows {
+        t.row(vec![
+            r.lambda.to_string(),
+            format!("{:.2e}", r.h),
+            r.plain_drift.map_or_else(
+                || {
+                    format!(
+                        "failed ({})",
+                        r.plain_note.chars().take(40).collect::<String>()
+                    )
+                },
+                |d| format!("{d:.1e}"),
+            ),
+            r.auto_interval.map_or("—".into(), |k| k.to_string()),
+            r.auto_drift.map_or("—".into(), |d| format!("{d:.1e}")),
+            r.auto_stored_states.to_string(),
+            fmt_bytes(r.auto_stored_states * r.state_bytes),
+            r.auto_passes.to_string(),
+        ]);
+    }
+    ctx.emit(
+        "pde-drift",
+        &format!(
+            "## Reconstruction drift of a diffusive problem (heat, 64 points × 4, RK4, 10 000 steps)\n\n\
+             Plain reversible reconstruction runs the coupling backwards, amplifying round-off by \
+             about λ^(-1/2) per step on damped modes; checkpointed-reversible(auto) measures that \
+             growth and stores the carry every k steps so reconstructed states stay within \
+             {DRIFT:e} (relative).\n\n{}\n",
+            t.render()
+        ),
+    )?;
+    report::write_json(&ctx.out, "pde_drift.json", &rows)?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct MemoryRow {
+    points: usize,
+    batch: usize,
+    steps: usize,
+    reversible_bytes: usize,
+    reversible_interval: Option<usize>,
+    reversible_seconds: f64,
+    direct_bytes: usize,
+    direct_measured: bool,
+    ratio: f64,
+}
+
+/// Peak heap of one gradient of Fisher–KPP (batch 16) over grid size × steps: reversible
+/// (checkpointed-reversible with the automatic interval) measured; direct measured where it
+/// fits the budget, otherwise computed from its measured bytes per step.
+pub fn memory(ctx: &Ctx) -> BenchResult<()> {
+    let batch = 16;
+    let points: Vec<usize> = vec![256, 1024, 4096];
+    let steps: Vec<usize> = if ctx.full {
+        vec![100, 1000, 10_000]
+    } else {
+        vec![100, 1000]
+    };
+    let budget: usize = 2 << 30;
+    let tableau = Tableau::heun();
+    let lambda = 0.5;
+    let mut rows = Vec::new();
+    let bar = ctx.bar((points.len() * steps.len()) as u64, "memory");
+    for &n in &points {
+        let grid = Grid1d::new(n, 0.0, 1.0, Boundary::Neumann).map_err(e)?;
+        // ν scaled with the grid so the diffusion number (and h) stays comparable.
+        let field = FisherKpp::new(grid, batch, 0.5 / (n * n) as f64, 2.0).map_err(e)?;
+        let u0 = random_bumps(&grid, batch, 9);
+        let opts = step_options(&field, &tableau, Some(lambda), None).map_err(e)?;
+        let h = step_of(&opts);
+        let s = Reversible::new(
+            Rk::new(OdeTerm::new(field.clone()), tableau.clone()),
+            lambda,
+        )
+        .map_err(e)?;
+        let mut per_step: Option<f64> = None;
+        for &m in &steps {
+            let times = [0.0, m as f64 * h];
+            let start = Instant::now();
+            let (rev, rev_bytes, _) = alloc::measure(|| {
+                gradient(
+                    &s,
+                    &u0,
+                    &times,
+                    &opts,
+                    &GradientMethod::CheckpointedReversibleAuto { tolerance: DRIFT }.into(),
+                    crate::ode::final_square,
+                )
+            });
+            let rev = rev.map_err(e)?;
+            let rev_s = start.elapsed().as_secs_f64();
+            let predicted = per_step.map(|b| b * m as f64);
+            let (direct_bytes, measured) = if predicted.is_none_or(|p| p < budget as f64) {
+                let (r, bytes, _) = alloc::measure(|| {
+                    gradient(
+                        &s,
+                        &u0,
+                        &times,
+                        &opts,
+                        &GradientMethod::Direct.into(),
+                        crate::ode::final_square,
+                    )
+                });
+                r.map_err(e)?;
+                per_step = Some(bytes as f64 / m as f64);
+                (bytes, true)
+            } else {
+                (predicted.unwrap_or(0.0) as usize, false)
+            };
+            rows.push(MemoryRow {
+                points: n,
+                batch,
+                steps: m,
+                reversible_bytes: rev_bytes,
+                reversible_interval: rev.stats.checkpoint_interval,
+                reversible_seconds: rev_s,
+                direct_bytes,
+                direct_measured: measured,
+                ratio: direct_bytes as f64 / rev_bytes.max(1) as f64,
+            });
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    let mut t = Table::new(&[
+        "grid × batch",
+        "steps",
+        "reversible peak",
+        "k",
+        "time",
+        "direct peak",
+        "direct ÷ reversible",
+    ]);
+    for r in &rows {
+        t.row(vec![
+            format!("{} × {}", r.points, r.batch),
+            r.steps.to_string(),
+            fmt_bytes(r.reversible_bytes),
+            r.reversible_interval.map_or("—".into(), |k| k.to_string()),
+            fmt_time(r.reversible_seconds),
+            format!(
+                "{}{}",
+                fmt_bytes(r.direct_bytes),
+                if r.direct_measured { "" } else { " (computed)" }
+            ),
+            format!("{:.0}", r.ratio),
+        ]);
+    }
+    ctx.emit(
+        "pde-memory",
+        &format!(
+            "## Memory of one gradient: Fisher–KPP, reversible(Heun, λ = {lambda}), batch {batch}\n\n\
+             Reversible: checkpointed-reversible with the interval chosen for drift ≤ {DRIFT:e}, \
+             measured with the counting allocator. Direct: measured up to a {} budget, beyond it \
+             computed from its measured bytes per step.\n\n{}\n",
+            fmt_bytes(budget),
+            t.render()
+        ),
+    )?;
+    report::write_json(&ctx.out, "pde_memory.json", &rows)?;
+    let series = |f: &dyn Fn(&MemoryRow) -> f64, label: &str| -> Vec<Series> {
+        points
+            .iter()
+            .map(|&n| Series {
+                label: format!("{label}, {n} points"),
+                points: rows
+                    .iter()
+                    .filter(|r| r.points == n)
+                    .map(|r| (r.steps as f64, f(r)))
+                    .collect(),
+            })
+            .collect()
+    };
+    let mut all = series(&|r| r.reversible_bytes as f64, "reversible");
+    all.extend(series(&|r| r.direct_bytes as f64, "direct"));
+    plot_loglog(
+        &ctx.out.join("pde_memory.svg"),
+        "Peak heap per gradient (Fisher–KPP)",
+        "steps",
+        "bytes",
+        &all,
+    )?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SurrogateRow {
+    method: String,
+    iterations: usize,
+    seconds: f64,
+    final_loss: f64,
+    stored_states: usize,
+    interval: Option<usize>,
+    steps: usize,
+    test: revode_pde::surrogate::Metrics,
+}
+
+/// EXPERIMENTS.md 12: learn Fisher–KPP's reaction from trajectories; held-out rollouts.
+pub fn surrogate(ctx: &Ctx) -> BenchResult<()> {
+    let grid = Grid1d::new(64, 0.0, 1.0, Boundary::Neumann).map_err(e)?;
+    let (nu, rho) = (0.002, 5.0);
+    let times: Vec<f64> = (0..=10).map(|k| 0.1 * k as f64).collect();
+    let (nt, ntest) = (8, 8);
+    let train = reference(
+        &FisherKpp::new(grid, nt, nu, rho).map_err(e)?,
+        &random_bumps(&grid, nt, 1),
+        &times,
+    )
+    .map_err(e)?;
+    let test = reference(
+        &FisherKpp::new(grid, ntest, nu, rho).map_err(e)?,
+        &random_bumps(&grid, ntest, 2),
+        &times,
+    )
+    .map_err(e)?;
+    let iterations = if ctx.full { 4000 } else { 1500 };
+    let mut rows = Vec::new();
+    let mut curves = Vec::new();
+    for method in [
+        GradientMethod::Reversible,
+        GradientMethod::CheckpointedReversibleAuto { tolerance: DRIFT },
+    ] {
+        let mut model = FisherSurrogate {
+            grid,
+            batch: nt,
+            nu,
+            reaction_bound: 2.0 * rho,
+            through_origin: true,
+            reaction: PointMlp::new(1, 16, 3).map_err(e)?,
+        };
+        let start = Instant::now();
+        let report = fit(
+            &mut model,
+            &train,
+            &FitOptions {
+                method: method.clone(),
+                tableau: Tableau::heun(),
+                lambda: 0.5,
+                iterations,
+                lr: 0.03,
+            },
+        )
+        .map_err(e)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let tester = FisherSurrogate {
+            batch: ntest,
+            ..model
+        };
+        let ropts = step_options(&tester, &Tableau::rk4(), None, None).map_err(e)?;
+        let pred = rollout(&tester, &test, &ropts).map_err(e)?;
+        curves.push(Series {
+            label: method.label(),
+            points: report
+                .losses
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| (i as f64 + 1.0, l))
+                .collect(),
+        });
+        rows.push(SurrogateRow {
+            method: method.label(),
+            iterations,
+            seconds,
+            final_loss: report.losses[report.losses.len() - 1],
+            stored_states: report.stored_states,
+            interval: report.checkpoint_interval,
+            steps: report.steps,
+            test: metrics(&pred, &test.states),
+        });
+    }
+    let mut t = Table::new(&[
+        "method",
+        "iterations",
+        "time",
+        "final loss",
+        "stored",
+        "test nRMSE",
+        "test max err",
+        "mass err",
+    ]);
+    for r in &rows {
+        t.row(vec![
+            r.method.clone(),
+            r.iterations.to_string(),
+            fmt_time(r.seconds),
+            format!("{:.2e}", r.final_loss),
+            r.stored_states.to_string(),
+            format!("{:.2e}", r.test.nrmse),
+            format!("{:.2e}", r.test.max_error),
+            format!("{:.2e}", r.test.mass_error),
+        ]);
+    }
+    ctx.emit(
+        "pde-surrogate",
+        &format!(
+            "## Fisher–KPP reaction surrogate (EXPERIMENTS.md 12)\n\n\
+             u_t = ν u_xx + ρu(1 − u), ν = {nu}, ρ = {rho}, 64 Neumann cells, {} observation \
+             times on [0, 1]. The model knows ν and learns g(u) = u·MLP(u) (1 → 16 → 1, tanh) \
+             from {nt} reference trajectories (RK4 at a tenth of its stability limit); \
+             rollouts on {ntest} held-out initial conditions with RK4.\n\n{}\n",
+            times.len(),
+            t.render()
+        ),
+    )?;
+    report::write_json(&ctx.out, "pde_surrogate.json", &rows)?;
+    plot_loglog(
+        &ctx.out.join("pde_surrogate_loss.svg"),
+        "Fisher–KPP surrogate training loss",
+        "iteration",
+        "loss",
+        &curves,
+    )?;
+    Ok(())
+}

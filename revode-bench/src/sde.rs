@@ -1,0 +1,422 @@
+//! SDE rows of the cross-family benchmark, the Brownian path benchmark and the SDE experiments.
+
+use crate::measure::{gradient_row, tape_reference, Row, Setup};
+use crate::report::{self, fmt_time, plot_loglog, BenchResult, Series, Table};
+use crate::Ctx;
+use revode_core::mlp::{Activation, MlpSpec};
+use revode_core::{GradientMethod, Mlp, Plain, SolveOptions};
+use revode_sde::gan::{GanConfig, OuProcess, SdeGan};
+use revode_sde::lorenz::{fit_lorenz, LorenzFitOptions};
+use revode_sde::stats::{ks_two_sample, mean_var};
+use revode_sde::{reversible_heun, step_map, BrownianPath, Calculus, Diagonal, SdeSolver, SdeTerm};
+use serde::Serialize;
+use std::time::Instant;
+
+const BATCH: usize = 32;
+const DIM: usize = 4;
+
+type NeuralSde = SdeTerm<Mlp<f64>, Diagonal<Mlp<f64>>>;
+
+fn neural_sde(seed: u64) -> BenchResult<NeuralSde> {
+    let spec = MlpSpec {
+        dim: DIM,
+        hidden: 16,
+        depth: 1,
+        activation: Activation::Tanh,
+        time: true,
+    };
+    let e = |e: revode_core::Error| e.to_string();
+    let drift = Mlp::from_spec(spec.clone(), BATCH)
+        .map_err(e)?
+        .init_uniform(seed);
+    let diff = Mlp::from_spec(spec, BATCH)
+        .map_err(e)?
+        .init_uniform(seed + 1);
+    let path = BrownianPath::new(0.0, 1.0, BATCH, DIM, seed + 2).map_err(e)?;
+    SdeTerm::new(drift, Diagonal(diff), path, Calculus::Stratonovich).map_err(e)
+}
+
+/// Neural SDE (drift and diagonal diffusion MLPs 4-16-4, batch 32) × every gradient method:
+/// reversible Heun for the reversible methods, Stratonovich Heun for the others.
+pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
+    let ns: Vec<usize> = if ctx.full {
+        vec![64, 256, 1024, 4096]
+    } else {
+        vec![64, 256, 1024]
+    };
+    let y0: Vec<f64> = (0..BATCH * DIM)
+        .map(|i| 0.3 * ((i as f64) * 0.61).sin())
+        .collect();
+    let times = [0.0, 1.0];
+    let bar = ctx.bar(ns.len() as u64, "SDE");
+    let mut rows = Vec::new();
+    for &n in &ns {
+        let opts = SolveOptions::fixed(1.0 / n as f64);
+        let rev = reversible_heun(neural_sde(5)?).map_err(|e| e.to_string())?;
+        let rev_ref = tape_reference(&rev, &y0, &times, &opts, crate::ode::final_square)?;
+        let setup = Setup {
+            family: "SDE",
+            problem: "neural SDE 4-16-4 ×2, batch 32",
+            reference: Some(&rev_ref),
+            min_time: ctx.min_time,
+            max_reps: 20,
+        };
+        let every = (n as f64).sqrt().ceil() as usize;
+        for m in [
+            GradientMethod::Reversible,
+            GradientMethod::CheckpointedReversible { every },
+        ] {
+            rows.push(
+                gradient_row(
+                    &setup,
+                    &rev,
+                    &y0,
+                    &times,
+                    &opts,
+                    m,
+                    crate::ode::final_square,
+                )
+                .0,
+            );
+        }
+        let plain =
+            Plain::new(step_map(neural_sde(5)?, SdeSolver::Heun).map_err(|e| e.to_string())?);
+        let plain_ref = tape_reference(&plain, &y0, &times, &opts, crate::ode::final_square)?;
+        let setup = Setup {
+            reference: Some(&plain_ref),
+            ..setup
+        };
+        for m in [
+            GradientMethod::Direct,
+            GradientMethod::Checkpointed { snapshots: None },
+            GradientMethod::Backsolve,
+        ] {
+            rows.push(
+                gradient_row(
+                    &setup,
+                    &plain,
+                    &y0,
+                    &times,
+                    &opts,
+                    m,
+                    crate::ode::final_square,
+                )
+                .0,
+            );
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
+#[derive(Serialize)]
+struct BrownianRow {
+    order: String,
+    queries: usize,
+    seconds: f64,
+    queries_per_second: f64,
+    node_draws: u64,
+    ratio_to_forward: f64,
+}
+
+/// Queries per second of the Brownian path: forward sweep, reversed sweep and random order,
+/// against a baseline that reads pre-drawn increments from memory.
+pub fn brownian(ctx: &Ctx) -> BenchResult<()> {
+    let (batch, channels) = (32, 4);
+    let n: usize = if ctx.full { 1 << 16 } else { 1 << 13 };
+    let h = 1.0 / n as f64;
+    let mut out = vec![0.0; batch * channels];
+    let mut rows = Vec::new();
+    let mut rng = revode_core::random::SplitMix64::new(3);
+    let random: Vec<(f64, f64)> = (0..n)
+        .map(|_| {
+            let k = (rng.next_u64() % n as u64) as f64;
+            (k * h, (k + 1.0) * h)
+        })
+        .collect();
+    type Query<'q> = Box<dyn Fn(usize) -> (f64, f64) + 'q>;
+    let orders: [(&str, Query); 3] = [
+        (
+            "forward sweep",
+            Box::new(|i| (i as f64 * h, (i + 1) as f64 * h)),
+        ),
+        (
+            "reversed sweep",
+            Box::new(|i| {
+                let j = n - 1 - i;
+                ((j + 1) as f64 * h, j as f64 * h)
+            }),
+        ),
+        ("random order", Box::new(|i| random[i])),
+    ];
+    let mut forward = f64::NAN;
+    for (name, q) in orders.iter() {
+        let path = BrownianPath::new(0.0, 1.0, batch, channels, 1).map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        for i in 0..n {
+            let (a, b) = q(i);
+            path.increment(a, b, &mut out).map_err(|e| e.to_string())?;
+        }
+        let s = start.elapsed().as_secs_f64();
+        if forward.is_nan() {
+            forward = s;
+        }
+        rows.push(BrownianRow {
+            order: name.to_string(),
+            queries: n,
+            seconds: s,
+            queries_per_second: n as f64 / s,
+            node_draws: path.node_draws(),
+            ratio_to_forward: s / forward,
+        });
+    }
+    // Baseline: increments drawn once and stored (memory grows with the number of steps).
+    let stored: Vec<f64> = (0..n * batch * channels)
+        .map(|i| (i as f64 * 0.7).sin())
+        .collect();
+    let start = Instant::now();
+    let mut acc = 0.0;
+    for i in 0..n {
+        out.copy_from_slice(&stored[i * batch * channels..(i + 1) * batch * channels]);
+        acc += out[0];
+    }
+    let s = start.elapsed().as_secs_f64().max(1e-9);
+    std::hint::black_box(acc);
+    rows.push(BrownianRow {
+        order: "pre-drawn increments (stored)".into(),
+        queries: n,
+        seconds: s,
+        queries_per_second: n as f64 / s,
+        node_draws: 0,
+        ratio_to_forward: s / forward,
+    });
+    let mut t = Table::new(&[
+        "order",
+        "queries",
+        "time",
+        "queries/s",
+        "node draws",
+        "÷ forward",
+    ]);
+    for r in &rows {
+        t.row(vec![
+            r.order.clone(),
+            r.queries.to_string(),
+            fmt_time(r.seconds),
+            format!("{:.3e}", r.queries_per_second),
+            r.node_draws.to_string(),
+            format!("{:.2}", r.ratio_to_forward),
+        ]);
+    }
+    ctx.emit(
+        "brownian",
+        &format!(
+            "## Brownian path queries (batch {batch} × {channels} channels, h = 2^-{})\n\n\
+             Each query is W(t_b) − W(t_a) over one step. The stored baseline keeps every \
+             increment in memory ({} KiB here, growing with N); the tree keeps \
+             O(levels × batch × channels).\n\n{}\n",
+            n.trailing_zeros(),
+            n * batch * channels * 8 / 1024,
+            t.render()
+        ),
+    )?;
+    report::write_json(&ctx.out, "brownian.json", &rows)?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Marginal {
+    time: f64,
+    ks: f64,
+    mean_real: f64,
+    mean_generated: f64,
+    var_real: f64,
+    var_generated: f64,
+}
+
+/// EXPERIMENTS.md 8: the SDE-GAN on the time-dependent Ornstein–Uhlenbeck process.
+pub fn sde_gan(ctx: &Ctx, minutes: f64) -> BenchResult<()> {
+    let e = |e: revode_core::Error| e.to_string();
+    let real = OuProcess::default().sample(8192, 1).map_err(e)?;
+    let config = GanConfig {
+        square_channel: false,
+        ..GanConfig::default()
+    };
+    let mut gan = SdeGan::new(config.clone(), &real, 7).map_err(e)?;
+    let budget = minutes * 60.0;
+    let bar = ctx.bar((budget as u64).max(1), "SDE-GAN s");
+    let start = Instant::now();
+    let mut curve = Vec::new();
+    let mut averaging = false;
+    let mut stored = 0;
+    while start.elapsed().as_secs_f64() < budget {
+        if !averaging && start.elapsed().as_secs_f64() > 0.5 * budget {
+            gan.start_averaging();
+            averaging = true;
+        }
+        let s = gan.train_step(&real, 3).map_err(e)?;
+        stored = s.stored_states;
+        curve.push((curve.len() as f64 + 1.0, s.wasserstein));
+        bar.set_position(start.elapsed().as_secs_f64() as u64);
+    }
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let fake = gan.sample(8192, 99).map_err(e)?;
+    let mut marginals = Vec::new();
+    let last = real.times.len() - 1;
+    for k in [0, last / 3, 2 * last / 3, last] {
+        let (r, f) = (real.marginal(k), fake.marginal(k));
+        let ((mr, vr), (mf, vf)) = (mean_var(&r), mean_var(&f));
+        marginals.push(Marginal {
+            time: real.times[k],
+            ks: ks_two_sample(&r, &f).statistic,
+            mean_real: mr,
+            mean_generated: mf,
+            var_real: vr,
+            var_generated: vf,
+        });
+    }
+    let mut t = Table::new(&["t", "KS", "mean real", "mean gen", "var real", "var gen"]);
+    for m in &marginals {
+        t.row(vec![
+            format!("{:.0}", m.time),
+            format!("{:.3}", m.ks),
+            format!("{:.3}", m.mean_real),
+            format!("{:.3}", m.mean_generated),
+            format!("{:.3}", m.var_real),
+            format!("{:.3}", m.var_generated),
+        ]);
+    }
+    let pass = marginals.iter().all(|m| {
+        m.ks <= 0.1
+            && (m.mean_generated - m.mean_real).abs()
+                <= 0.1 * m.var_real.sqrt().max(m.mean_real.abs())
+            && (m.var_generated - m.var_real).abs() <= 0.1 * m.var_real
+    });
+    ctx.emit(
+        "sde-gan",
+        &format!(
+            "## SDE-GAN on the Ornstein–Uhlenbeck process (EXPERIMENTS.md 8)\n\n\
+             dX = (0.02t − 0.1X)dt + 0.4(1 + t/63)dW, X0 ~ U[−1, 1], 8192 paths × 64 times on \
+             [0, 63]. Generator: neural SDE (hidden {}, MLPs width {}), reversible Heun, \
+             reversible gradient with the Brownian path regenerated backwards (peak stored states \
+             {stored}). Critic: neural CDE (hidden {}, width {}), weight clipping ±{}. \
+             {} steps in {:.0} s (batch {}).\n\n{}\nAcceptance (KS ≤ 0.1, mean and variance \
+             within 10 %): {}.\n",
+            config.hidden,
+            config.width,
+            config.disc_hidden,
+            config.disc_width,
+            config.clip,
+            curve.len(),
+            seconds,
+            config.batch,
+            t.render(),
+            if pass { "met" } else { "NOT met" }
+        ),
+    )?;
+    report::write_json(&ctx.out, "sde_gan.json", &marginals)?;
+    crate::report::plot_lines(
+        &ctx.out.join("sde_gan_loss.svg"),
+        "SDE-GAN critic estimate of the Wasserstein distance",
+        "step",
+        "mean D(real) − mean D(fake)",
+        &[Series {
+            label: "W estimate".into(),
+            points: curve,
+        }],
+    )?;
+    let paths = |s: &revode_sde::gan::Samples, label: &str, n: usize| -> Vec<Series> {
+        (0..n)
+            .map(|p| Series {
+                label: if p == 0 {
+                    label.to_string()
+                } else {
+                    String::new()
+                },
+                points: s
+                    .times
+                    .iter()
+                    .zip(&s.values[p * s.times.len()..(p + 1) * s.times.len()])
+                    .map(|(&t, &v)| (t, v))
+                    .collect(),
+            })
+            .collect()
+    };
+    let mut lines = paths(&real, "real", 8);
+    lines.extend(paths(&fake, "generated", 8));
+    crate::report::plot_lines(
+        &ctx.out.join("sde_gan_paths.svg"),
+        "Sample paths: real vs generated",
+        "t",
+        "X",
+        &lines,
+    )?;
+    Ok(())
+}
+
+/// EXPERIMENTS.md 9: stochastic Lorenz parameters by moment matching.
+pub fn sde_fit(ctx: &Ctx) -> BenchResult<()> {
+    let opts = LorenzFitOptions {
+        iterations: if ctx.full { 400 } else { 150 },
+        lr: 0.02,
+        ..LorenzFitOptions::default()
+    };
+    let start = Instant::now();
+    let fit = fit_lorenz(&opts).map_err(|e| e.to_string())?;
+    let seconds = start.elapsed().as_secs_f64();
+    let names = ["a", "b", "c", "σ₁", "σ₂", "σ₃"];
+    let mut t = Table::new(&["parameter", "truth", "initial", "fitted", "rel. error"]);
+    for (i, name) in names.iter().enumerate() {
+        t.row(vec![
+            name.to_string(),
+            format!("{:.3}", fit.truth[i]),
+            format!("{:.3}", fit.initial[i]),
+            format!("{:.3}", fit.fitted[i]),
+            format!(
+                "{:.1} %",
+                100.0 * (fit.fitted[i] - fit.truth[i]).abs() / fit.truth[i]
+            ),
+        ]);
+    }
+    ctx.emit(
+        "sde-fit",
+        &format!(
+            "## Stochastic Lorenz parameter fit (EXPERIMENTS.md 9)\n\n\
+             Mean and variance of each coordinate at {} times on [0, 2] of {} model paths matched \
+             to {} data paths; reversible(Heun, λ = {}) with {}; {} steps per gradient, peak stored \
+             states {} (interval {:?}); {} iterations in {:.1} s; loss {:.3e} → {:.3e}.\n\n{}\n",
+            opts.observations,
+            opts.model_paths,
+            opts.data_paths,
+            opts.lambda,
+            opts.method.label(),
+            fit.steps,
+            fit.stored_states,
+            fit.checkpoint_interval,
+            opts.iterations,
+            seconds,
+            fit.losses[0],
+            fit.losses[fit.losses.len() - 1],
+            t.render()
+        ),
+    )?;
+    report::write_json(&ctx.out, "sde_fit.json", &fit)?;
+    plot_loglog(
+        &ctx.out.join("sde_fit_loss.svg"),
+        "Lorenz moment-matching loss",
+        "iteration",
+        "loss",
+        &[Series {
+            label: "loss".into(),
+            points: fit
+                .losses
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| (i as f64 + 1.0, l))
+                .collect(),
+        }],
+    )?;
+    Ok(())
+}
