@@ -20,3 +20,8 @@ pub use reference::CrankNicolson;
 pub use revode_core;
 pub use stability::{max_step, step_options};
 pub use terms::{Advection, Burgers, FisherKpp, GrayScott, Heat, Pde};
+
+/// The PDE guide's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/src/pde.md")]
+pub struct GuideDoctests;

@@ -7,15 +7,19 @@ use revode_core::{Error, Result, SolveOptions, Tableau};
 /// The largest stable fixed step for `pde` with `tableau`, plain (`lambda = None`) or in the
 /// reversible coupling with `lambda`: every eigenvalue bound `α` must keep `hα` in the
 /// method's stability region. Points with a positive real part (growth, e.g. a reaction's
-/// linearisation) are physical instabilities no step should damp; they are left out.
+/// linearisation) are physical instabilities no step should damp; they only cap h so that a
+/// step grows such a mode by at most e^½ (accuracy, not stability).
 pub fn max_step<P: Pde>(pde: &P, tableau: &Tableau, lambda: Option<f64>) -> Result<f64> {
-    let spectrum: Vec<_> = pde.spectrum().into_iter().filter(|z| z.re <= 0.0).collect();
+    let all = pde.spectrum();
+    let growth = all.iter().map(|z| z.re).fold(0.0, f64::max);
+    let spectrum: Vec<_> = all.into_iter().filter(|z| z.re <= 0.0).collect();
     let scale = spectrum.iter().map(|z| z.norm()).fold(0.0, f64::max);
     let cap = if scale > 0.0 { 100.0 / scale } else { 1e6 };
     let h = match lambda {
         Some(l) => max_stable_step(tableau, l, &spectrum, cap)?,
         None => max_stable_step_plain(tableau, &spectrum, cap)?,
     };
+    let h = h.map(|h| if growth > 0.0 { h.min(0.5 / growth) } else { h });
     h.ok_or_else(|| {
         Error::Unsupported(format!(
             "no explicit step is stable for this problem with {} (λ = {lambda:?}): its spectrum \

@@ -122,6 +122,33 @@ fn gradients_of_every_pde_term() {
         .map(|i| 0.3 + 0.2 * (i as f64 * 0.7).sin())
         .collect();
     check(gs, &y0, "gray-scott");
+    use revode_pde::surrogate::{BurgersClosure, FisherSurrogate, PointMlp};
+    for through_origin in [false, true] {
+        let f = FisherSurrogate {
+            grid: neumann,
+            batch: 2,
+            nu: 0.01,
+            reaction_bound: 4.0,
+            through_origin,
+            reaction: PointMlp::new(1, 5, 2).unwrap(),
+        };
+        check(f, &bumps(&neumann, 2), "fisher surrogate");
+    }
+    let closure = BurgersClosure {
+        grid: periodic,
+        batch: 2,
+        nu: 0.02,
+        max_speed: 1.0,
+        closure: PointMlp::new(2, 4, 5).unwrap(),
+    };
+    check(closure.clone(), &bumps(&periodic, 2), "burgers closure");
+    // The closure is a flux: mass is conserved exactly on a periodic grid.
+    let u = bumps(&periodic, 2);
+    let mut out = vec![0.0; u.len()];
+    closure.eval(0.0, &u, &mut out);
+    let total: f64 = out[..24].iter().sum();
+    let scale: f64 = out[..24].iter().map(|v| v.abs()).sum();
+    assert!(total.abs() <= 1e-13 * scale, "closure mass {total:e}");
 }
 
 #[test]

@@ -19,3 +19,8 @@ pub use brownian::{BrownianPath, DEFAULT_LEVELS, MAX_LEVELS};
 pub use revode_core;
 pub use solver::{reversible_heun, step_map, SdeMap, SdeSolver};
 pub use term::{Additive, Calculus, Diagonal, Diffusion, Noise, SdeControl, SdeTerm};
+
+/// The SDE guide's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/src/sde.md")]
+pub struct GuideDoctests;
