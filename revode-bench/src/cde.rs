@@ -453,7 +453,7 @@ pub fn japanese_vowels(ctx: &Ctx) -> BenchResult<()> {
 /// The CDE rows of the cross-family benchmark: a neural CDE over 64 spirals (hidden 8, field
 /// 8 → 16 → 8 × 3), every gradient method, N steps over the path's 100 knots.
 pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<crate::measure::Row>> {
-    use crate::measure::{gradient_row, tape_reference, Setup};
+    use crate::measure::{family_rows, Family};
     use revode_core::{Plain, Reversible, Rk};
     let ns: Vec<usize> = if ctx.full {
         vec![99, 297, 990, 2970]
@@ -481,56 +481,26 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<crate::measure::Row>> {
     for &n in &ns {
         let opts = SolveOptions::fixed(1.0 / n as f64);
         let rev = Reversible::new(map.clone(), 0.999).map_err(|e| e.to_string())?;
-        let rev_ref = tape_reference(&rev, &z0, &times, &opts, crate::ode::final_square)?;
-        let setup = Setup {
+        let every = (n as f64).sqrt().ceil() as usize;
+        let family = Family {
             family: "CDE",
             problem: "spirals NCDE 8-16-8x3",
-            reference: Some(&rev_ref),
             min_time: ctx.min_time,
             max_reps: 20,
         };
-        let every = (n as f64).sqrt().ceil() as usize;
-        for m in [
-            GradientMethod::Reversible,
-            GradientMethod::CheckpointedReversible { every },
-        ] {
-            rows.push(
-                gradient_row(
-                    &setup,
-                    &rev,
-                    &z0,
-                    &times,
-                    &opts,
-                    m,
-                    crate::ode::final_square,
-                )
-                .0,
-            );
-        }
-        let plain = Plain::new(map.clone());
-        let plain_ref = tape_reference(&plain, &z0, &times, &opts, crate::ode::final_square)?;
-        let setup = Setup {
-            reference: Some(&plain_ref),
-            ..setup
-        };
-        for m in [
-            GradientMethod::Direct,
-            GradientMethod::Checkpointed { snapshots: None },
-            GradientMethod::Backsolve,
-        ] {
-            rows.push(
-                gradient_row(
-                    &setup,
-                    &plain,
-                    &z0,
-                    &times,
-                    &opts,
-                    m,
-                    crate::ode::final_square,
-                )
-                .0,
-            );
-        }
+        rows.extend(family_rows(
+            &family,
+            &rev,
+            &Plain::new(map.clone()),
+            &z0,
+            &times,
+            &opts,
+            &[
+                GradientMethod::Reversible,
+                GradientMethod::CheckpointedReversible { every },
+            ],
+            crate::ode::final_square,
+        )?);
         bar.inc(1);
     }
     bar.finish_and_clear();

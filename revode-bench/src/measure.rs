@@ -225,3 +225,64 @@ where
     }
     (row, Some(flat))
 }
+
+/// What one family contributes at one N: a reversible scheme and its plain base method.
+pub struct Family<'a> {
+    /// Family label.
+    pub family: &'a str,
+    /// Problem label.
+    pub problem: &'a str,
+    /// Minimum timing budget in seconds.
+    pub min_time: f64,
+    /// Maximum repetitions.
+    pub max_reps: usize,
+}
+
+/// Every gradient method at one N: `reversible_methods` on the reversible scheme (checked
+/// against its own tape), then direct, checkpointed (c ≈ √(2N)) and backsolve on the plain base
+/// method (checked against its tape).
+#[allow(clippy::too_many_arguments)]
+pub fn family_rows<R, P, L>(
+    f: &Family<'_>,
+    rev: &R,
+    plain: &P,
+    y0: &<R::Map as StepMap>::State,
+    times: &[f64],
+    opts: &SolveOptions,
+    reversible_methods: &[GradientMethod],
+    loss: L,
+) -> Result<Vec<Row>, String>
+where
+    R: Scheme,
+    P: Scheme<Map = R::Map>,
+    <R::Map as StepMap>::ParamGrad: Flat,
+    L: Fn(&[<R::Map as StepMap>::State], &mut [<R::Map as StepMap>::State]) -> f64 + Copy,
+{
+    let mut rows = Vec::new();
+    for (scheme_rows, reference) in [
+        (true, tape_reference(rev, y0, times, opts, loss)?),
+        (false, tape_reference(plain, y0, times, opts, loss)?),
+    ] {
+        let setup = Setup {
+            family: f.family,
+            problem: f.problem,
+            reference: Some(&reference),
+            min_time: f.min_time,
+            max_reps: f.max_reps,
+        };
+        if scheme_rows {
+            for m in reversible_methods {
+                rows.push(gradient_row(&setup, rev, y0, times, opts, m.clone(), loss).0);
+            }
+        } else {
+            for m in [
+                GradientMethod::Direct,
+                GradientMethod::Checkpointed { snapshots: None },
+                GradientMethod::Backsolve,
+            ] {
+                rows.push(gradient_row(&setup, plain, y0, times, opts, m, loss).0);
+            }
+        }
+    }
+    Ok(rows)
+}

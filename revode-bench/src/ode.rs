@@ -494,35 +494,27 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
         let times = [0.0, n as f64 * h];
         let opts = SolveOptions::fixed(h);
         let rev = Reversible::new(map.clone(), lambda).map_err(|e| e.to_string())?;
-        let rev_ref = crate::measure::tape_reference(&rev, &y0, &times, &opts, final_square)?;
-        let setup = Setup {
+        // The interval from the sampled spectrum, with a safety factor 4 for states between samples.
+        let every = (advice.interval / 4).clamp(1, n);
+        let family = crate::measure::Family {
             family: "ODE",
             problem: "MLP 2-32-2 midpoint",
-            reference: Some(&rev_ref),
             min_time: ctx.min_time,
             max_reps: 50,
         };
-        // The interval from the sampled spectrum, with a safety factor 4 for states between samples.
-        let every = (advice.interval / 4).clamp(1, n);
-        for m in [
-            GradientMethod::Reversible,
-            GradientMethod::CheckpointedReversible { every },
-        ] {
-            rows.push(gradient_row(&setup, &rev, &y0, &times, &opts, m, final_square).0);
-        }
-        let plain = Plain::new(map.clone());
-        let plain_ref = crate::measure::tape_reference(&plain, &y0, &times, &opts, final_square)?;
-        let setup = Setup {
-            reference: Some(&plain_ref),
-            ..setup
-        };
-        for m in [
-            GradientMethod::Direct,
-            GradientMethod::Checkpointed { snapshots: None },
-            GradientMethod::Backsolve,
-        ] {
-            rows.push(gradient_row(&setup, &plain, &y0, &times, &opts, m, final_square).0);
-        }
+        rows.extend(crate::measure::family_rows(
+            &family,
+            &rev,
+            &Plain::new(map.clone()),
+            &y0,
+            &times,
+            &opts,
+            &[
+                GradientMethod::Reversible,
+                GradientMethod::CheckpointedReversible { every },
+            ],
+            final_square,
+        )?);
         bar.inc(1);
     }
     bar.finish_and_clear();

@@ -2,7 +2,7 @@
 //! memory against grid size × steps, and surrogate training.
 
 use crate::alloc;
-use crate::measure::{gradient_row, tape_reference, Row, Setup};
+use crate::measure::{Family, Row};
 use crate::report::{self, fmt_bytes, fmt_time, plot_loglog, BenchResult, Series, Table};
 use crate::Ctx;
 use revode_core::{
@@ -57,55 +57,25 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
         let times = [0.0, n as f64 * h];
         let map = Rk::new(OdeTerm::new(field.clone()), tableau.clone());
         let rev = Reversible::new(map.clone(), lambda).map_err(e)?;
-        let rev_ref = tape_reference(&rev, &u0, &times, &opts, crate::ode::final_square)?;
-        let setup = Setup {
+        let family = Family {
             family: "PDE",
             problem: "Fisher-KPP neural reaction, 64 × 8",
-            reference: Some(&rev_ref),
             min_time: ctx.min_time,
             max_reps: 20,
         };
-        for m in [
-            GradientMethod::Reversible,
-            GradientMethod::CheckpointedReversibleAuto { tolerance: DRIFT },
-        ] {
-            rows.push(
-                gradient_row(
-                    &setup,
-                    &rev,
-                    &u0,
-                    &times,
-                    &opts,
-                    m,
-                    crate::ode::final_square,
-                )
-                .0,
-            );
-        }
-        let plain = Plain::new(map);
-        let plain_ref = tape_reference(&plain, &u0, &times, &opts, crate::ode::final_square)?;
-        let setup = Setup {
-            reference: Some(&plain_ref),
-            ..setup
-        };
-        for m in [
-            GradientMethod::Direct,
-            GradientMethod::Checkpointed { snapshots: None },
-            GradientMethod::Backsolve,
-        ] {
-            rows.push(
-                gradient_row(
-                    &setup,
-                    &plain,
-                    &u0,
-                    &times,
-                    &opts,
-                    m,
-                    crate::ode::final_square,
-                )
-                .0,
-            );
-        }
+        rows.extend(crate::measure::family_rows(
+            &family,
+            &rev,
+            &Plain::new(map),
+            &u0,
+            &times,
+            &opts,
+            &[
+                GradientMethod::Reversible,
+                GradientMethod::CheckpointedReversibleAuto { tolerance: DRIFT },
+            ],
+            crate::ode::final_square,
+        )?);
         bar.inc(1);
     }
     bar.finish_and_clear();

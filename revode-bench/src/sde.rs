@@ -1,6 +1,6 @@
 //! SDE rows of the cross-family benchmark, the Brownian path benchmark and the SDE experiments.
 
-use crate::measure::{gradient_row, tape_reference, Row, Setup};
+use crate::measure::{Family, Row};
 use crate::report::{self, fmt_time, plot_loglog, BenchResult, Series, Table};
 use crate::Ctx;
 use revode_core::mlp::{Activation, MlpSpec};
@@ -53,57 +53,28 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
     for &n in &ns {
         let opts = SolveOptions::fixed(1.0 / n as f64);
         let rev = reversible_heun(neural_sde(5)?).map_err(|e| e.to_string())?;
-        let rev_ref = tape_reference(&rev, &y0, &times, &opts, crate::ode::final_square)?;
-        let setup = Setup {
+        let plain =
+            Plain::new(step_map(neural_sde(5)?, SdeSolver::Heun).map_err(|e| e.to_string())?);
+        let every = (n as f64).sqrt().ceil() as usize;
+        let family = Family {
             family: "SDE",
             problem: "neural SDE 4-16-4 ×2, batch 32",
-            reference: Some(&rev_ref),
             min_time: ctx.min_time,
             max_reps: 20,
         };
-        let every = (n as f64).sqrt().ceil() as usize;
-        for m in [
-            GradientMethod::Reversible,
-            GradientMethod::CheckpointedReversible { every },
-        ] {
-            rows.push(
-                gradient_row(
-                    &setup,
-                    &rev,
-                    &y0,
-                    &times,
-                    &opts,
-                    m,
-                    crate::ode::final_square,
-                )
-                .0,
-            );
-        }
-        let plain =
-            Plain::new(step_map(neural_sde(5)?, SdeSolver::Heun).map_err(|e| e.to_string())?);
-        let plain_ref = tape_reference(&plain, &y0, &times, &opts, crate::ode::final_square)?;
-        let setup = Setup {
-            reference: Some(&plain_ref),
-            ..setup
-        };
-        for m in [
-            GradientMethod::Direct,
-            GradientMethod::Checkpointed { snapshots: None },
-            GradientMethod::Backsolve,
-        ] {
-            rows.push(
-                gradient_row(
-                    &setup,
-                    &plain,
-                    &y0,
-                    &times,
-                    &opts,
-                    m,
-                    crate::ode::final_square,
-                )
-                .0,
-            );
-        }
+        rows.extend(crate::measure::family_rows(
+            &family,
+            &rev,
+            &plain,
+            &y0,
+            &times,
+            &opts,
+            &[
+                GradientMethod::Reversible,
+                GradientMethod::CheckpointedReversible { every },
+            ],
+            crate::ode::final_square,
+        )?);
         bar.inc(1);
     }
     bar.finish_and_clear();
