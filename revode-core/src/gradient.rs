@@ -33,7 +33,9 @@ pub enum GradientMethod {
     /// first runs unchecked; when the measured drift δ over a span of L steps exceeds the
     /// tolerance, the per-step amplification `a = (δ/ε)^{1/L}` it implies gives the interval
     /// `k = 0.8·ln(tol/ε)/ln a`, and the gradient is recomputed with it (repeated until the
-    /// measured drift is within tolerance). The chosen k and the passes are in the stats.
+    /// measured drift is within tolerance). When the accepted drift implies an interval at least
+    /// 25 % longer, that interval is tried once and kept if it also meets the tolerance. The
+    /// chosen k and the passes are in the stats; the loss may be evaluated once per pass.
     CheckpointedReversibleAuto {
         /// Largest acceptable relative drift of a reconstructed state.
         tolerance: f64,
@@ -184,7 +186,7 @@ where
                     // drift implies allows a longer interval; try it once (fewer stored carries).
                     let longer = (drift > eps && k < g.steps && accepted.is_none())
                         .then(|| interval_for(drift, k, tolerance, eps))
-                        .filter(|&l| l >= 2 * k);
+                        .filter(|&l| 4 * l >= 5 * k);
                     match longer {
                         Some(l) => {
                             accepted = Some(g);
