@@ -88,8 +88,12 @@ enum Command {
     PdeDrift,
     /// Peak memory of PDE gradients against grid size × steps (reversible vs direct).
     PdeMemory,
-    /// EXPERIMENTS.md 12: Fisher–KPP reaction surrogate.
-    PdeSurrogate,
+    /// EXPERIMENTS.md 12: Fisher–KPP reaction and Burgers closure surrogates.
+    PdeSurrogate {
+        /// Which surrogate: fisher, burgers or both.
+        #[arg(long, default_value = "both", value_parser = ["fisher", "burgers", "both"])]
+        problem: String,
+    },
     /// Everything above plus the cross-family benchmark.
     All,
 }
@@ -291,7 +295,7 @@ fn run(cli: Cli) -> BenchResult<()> {
         Some(Command::SdeFit) => sde::sde_fit(&ctx)?,
         Some(Command::PdeDrift) => pde::drift(&ctx)?,
         Some(Command::PdeMemory) => pde::memory(&ctx)?,
-        Some(Command::PdeSurrogate) => pde::surrogate(&ctx)?,
+        Some(Command::PdeSurrogate { problem }) => pde::surrogate(&ctx, &problem)?,
         Some(Command::All) => {
             cross_family(&ctx)?;
             ode::complexity(&ctx)?;
@@ -310,7 +314,7 @@ fn run(cli: Cli) -> BenchResult<()> {
             sde::sde_fit(&ctx)?;
             pde::drift(&ctx)?;
             pde::memory(&ctx)?;
-            pde::surrogate(&ctx)?;
+            pde::surrogate(&ctx, "both")?;
         }
     }
     let text = ctx.report.lock().map(|r| r.clone()).unwrap_or_default();

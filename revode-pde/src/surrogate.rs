@@ -369,8 +369,8 @@ pub struct Metrics {
     pub nrmse: f64,
     /// Largest pointwise error.
     pub max_error: f64,
-    /// Largest relative change of the total mass `Σu` between the first and any later
-    /// observation, prediction minus reference.
+    /// Largest difference of the total mass `Σu` between prediction and reference at any
+    /// observation, relative to `Σ|u|` of the initial state.
     pub mass_error: f64,
 }
 
@@ -378,7 +378,11 @@ pub struct Metrics {
 pub fn metrics(pred: &[Vec<f64>], reference: &[Vec<f64>]) -> Metrics {
     let (mut num, mut den, mut max) = (0.0, 0.0, 0.0f64);
     let mass = |v: &[f64]| v.iter().sum::<f64>();
-    let m0 = mass(&reference[0]).abs().max(1e-300);
+    let m0 = reference[0]
+        .iter()
+        .map(|v| v.abs())
+        .sum::<f64>()
+        .max(1e-300);
     let mut mass_error = 0.0f64;
     for (p, r) in pred.iter().zip(reference).skip(1) {
         for (a, b) in p.iter().zip(r) {
