@@ -375,6 +375,27 @@ struct SurrogateRow {
     test: revode_pde::surrogate::Metrics,
 }
 
+impl SurrogateRow {
+    fn new(
+        method: &GradientMethod,
+        iterations: usize,
+        seconds: f64,
+        report: &revode_pde::surrogate::FitReport,
+        test: revode_pde::surrogate::Metrics,
+    ) -> Self {
+        SurrogateRow {
+            method: method.label(),
+            iterations,
+            seconds,
+            final_loss: report.losses.last().copied().unwrap_or(f64::NAN),
+            stored_states: report.stored_states,
+            interval: report.checkpoint_interval,
+            steps: report.steps,
+            test,
+        }
+    }
+}
+
 /// EXPERIMENTS.md 12: the Fisher–KPP reaction surrogate and/or the Burgers closure
 /// (`problem`: "fisher", "burgers" or "both").
 pub fn surrogate(ctx: &Ctx, problem: &str) -> BenchResult<()> {
@@ -449,16 +470,13 @@ fn fisher_surrogate(ctx: &Ctx) -> BenchResult<()> {
                 .map(|(i, &l)| (i as f64 + 1.0, l))
                 .collect(),
         });
-        rows.push(SurrogateRow {
-            method: method.label(),
+        rows.push(SurrogateRow::new(
+            &method,
             iterations,
             seconds,
-            final_loss: report.losses[report.losses.len() - 1],
-            stored_states: report.stored_states,
-            interval: report.checkpoint_interval,
-            steps: report.steps,
-            test: metrics(&pred, &test.states),
-        });
+            &report,
+            metrics(&pred, &test.states),
+        ));
     }
     let mut t = Table::new(&[
         "method",
@@ -612,16 +630,13 @@ fn burgers_closure(ctx: &Ctx) -> BenchResult<()> {
         let report = fit(&mut m, &train, &opts).map_err(e)?;
         let tester = BurgersClosure { batch: ntest, ..m };
         let pred = rollout(&tester, &test, &ropts).map_err(e)?;
-        rows.push(SurrogateRow {
-            method: method.label(),
+        rows.push(SurrogateRow::new(
+            &method,
             iterations,
-            seconds: start.elapsed().as_secs_f64(),
-            final_loss: report.losses[report.losses.len() - 1],
-            stored_states: report.stored_states,
-            interval: report.checkpoint_interval,
-            steps: report.steps,
-            test: metrics(&pred, &test.states),
-        });
+            start.elapsed().as_secs_f64(),
+            &report,
+            metrics(&pred, &test.states),
+        ));
     }
     let mut t = Table::new(&[
         "model",
