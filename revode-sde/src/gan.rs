@@ -252,6 +252,63 @@ pub struct GanStep {
     pub stored_states: usize,
 }
 
+/// An MLP with a tanh on its output (bounded drift and diffusion, as in Kidger et al.'s
+/// generator). The cache holds the MLP's cache and the bounded outputs.
+#[derive(Clone, Debug)]
+pub struct Bounded(pub Mlp<f64>);
+
+impl VectorField for Bounded {
+    type Scalar = f64;
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn params(&self) -> &[f64] {
+        self.0.params()
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        self.0.params_mut()
+    }
+    fn eval(&self, t: f64, y: &[f64], out: &mut [f64]) {
+        self.0.eval(t, y, out);
+        out.iter_mut().for_each(|v| *v = v.tanh());
+    }
+    fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
+        let mut cache = vec![0.0; self.cache_len()];
+        let mut out = vec![0.0; y.len()];
+        self.eval_cached(t, y, &mut out, &mut cache);
+        self.vjp_cached(t, y, &cache, cot, s, yb, pb);
+    }
+    fn cache_len(&self) -> usize {
+        self.0.cache_len() + self.0.dim()
+    }
+    fn eval_cached(&self, t: f64, y: &[f64], out: &mut [f64], cache: &mut [f64]) {
+        let (inner, outs) = cache.split_at_mut(self.0.cache_len());
+        self.0.eval_cached(t, y, out, inner);
+        for (o, c) in out.iter_mut().zip(outs.iter_mut()) {
+            *o = o.tanh();
+            *c = *o;
+        }
+    }
+    fn vjp_cached(
+        &self,
+        t: f64,
+        y: &[f64],
+        cache: &[f64],
+        cot: &[f64],
+        s: f64,
+        yb: &mut [f64],
+        pb: &mut [f64],
+    ) {
+        let (inner, outs) = cache.split_at(self.0.cache_len());
+        let inner_cot: Vec<f64> = cot
+            .iter()
+            .zip(outs)
+            .map(|(c, o)| c * (1.0 - o * o))
+            .collect();
+        self.0.vjp_cached(t, y, inner, &inner_cot, s, yb, pb);
+    }
+}
+
 fn mlp_spec(dim: usize, width: usize, time: bool) -> MlpSpec {
     MlpSpec {
         dim,
@@ -352,7 +409,7 @@ impl SdeGan {
         batch: usize,
         seed: u64,
     ) -> Result<(
-        crate::SdeMap<Mlp<f64>, Diagonal<Mlp<f64>>>,
+        crate::SdeMap<Bounded, Diagonal<Bounded>>,
         Mlp<f64>,
         Vec<f64>,
         Vec<f64>,
@@ -361,8 +418,8 @@ impl SdeGan {
         let w = self.config.width;
         let [z, mu, sg, _] = self.gen_split();
         let zeta = Mlp::from_spec(mlp_spec(h, w, false), batch)?.with_params(&params[z])?;
-        let drift = Mlp::from_spec(mlp_spec(h, w, true), batch)?.with_params(&params[mu])?;
-        let diff = Mlp::from_spec(mlp_spec(h, w, true), batch)?.with_params(&params[sg])?;
+        let drift = Bounded(Mlp::from_spec(mlp_spec(h, w, true), batch)?.with_params(&params[mu])?);
+        let diff = Bounded(Mlp::from_spec(mlp_spec(h, w, true), batch)?.with_params(&params[sg])?);
         let v = normals(batch * h, seed);
         let mut x0 = vec![0.0; batch * h];
         zeta.eval(0.0, &v, &mut x0);
