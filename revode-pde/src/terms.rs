@@ -186,15 +186,35 @@ impl VectorField for Advection {
         out.fill(0.0);
         ops::divergence(&self.grid, &Upwind { c: self.c[0] }, -1.0, y, out);
     }
-    fn vjp(&self, _t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        let g = self.grid.homogeneous();
-        ops::divergence_vjp(&g, &Upwind { c: self.c[0] }, -s, y, cot, yb);
-        let mut d = vec![0.0; y.len()];
+    fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
+        let mut cache = vec![0.0; self.cache_len()];
+        self.eval_cached(t, y, &mut vec![0.0; y.len()], &mut cache);
+        self.vjp_cached(t, y, &cache, cot, s, yb, pb);
+    }
+    /// The cache keeps ∂out/∂c (the upwind divergence at unit speed).
+    fn cache_len(&self) -> usize {
+        self.dim()
+    }
+    fn eval_cached(&self, t: f64, y: &[f64], out: &mut [f64], cache: &mut [f64]) {
+        self.eval(t, y, out);
+        cache.fill(0.0);
         let sel = Select {
             left: self.c[0] >= 0.0,
         };
-        ops::divergence(&self.grid, &sel, -1.0, y, &mut d);
-        pb[0] += s * dot(cot, &d);
+        ops::divergence(&self.grid, &sel, -1.0, y, cache);
+    }
+    fn vjp_cached(
+        &self,
+        _t: f64,
+        y: &[f64],
+        cache: &[f64],
+        cot: &[f64],
+        s: f64,
+        yb: &mut [f64],
+        pb: &mut [f64],
+    ) {
+        ops::divergence_vjp(&self.grid, &Upwind { c: self.c[0] }, -s, y, cot, yb);
+        pb[0] += s * dot(cot, cache);
     }
 }
 
@@ -256,13 +276,37 @@ impl VectorField for Burgers {
         ops::divergence(&self.grid, &Rusanov, -1.0, y, out);
         ops::laplacian(&self.grid, self.nu[0], y, out);
     }
-    fn vjp(&self, _t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        let g = self.grid.homogeneous();
+    fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
+        let mut cache = vec![0.0; self.cache_len()];
+        self.eval_cached(t, y, &mut vec![0.0; y.len()], &mut cache);
+        self.vjp_cached(t, y, &cache, cot, s, yb, pb);
+    }
+    /// The cache keeps ∇²y (the derivative with respect to ν).
+    fn cache_len(&self) -> usize {
+        self.dim()
+    }
+    fn eval_cached(&self, _t: f64, y: &[f64], out: &mut [f64], cache: &mut [f64]) {
+        cache.fill(0.0);
+        ops::laplacian(&self.grid, 1.0, y, cache);
+        out.fill(0.0);
+        ops::divergence(&self.grid, &Rusanov, -1.0, y, out);
+        out.iter_mut()
+            .zip(cache.iter())
+            .for_each(|(o, &l)| *o += self.nu[0] * l);
+    }
+    fn vjp_cached(
+        &self,
+        _t: f64,
+        y: &[f64],
+        cache: &[f64],
+        cot: &[f64],
+        s: f64,
+        yb: &mut [f64],
+        pb: &mut [f64],
+    ) {
         ops::divergence_vjp(&self.grid, &Rusanov, -s, y, cot, yb);
-        ops::laplacian_vjp(&g, s * self.nu[0], cot, yb);
-        let mut lap = vec![0.0; y.len()];
-        ops::laplacian(&self.grid, 1.0, y, &mut lap);
-        pb[0] += s * dot(cot, &lap);
+        ops::laplacian_vjp(&self.grid.homogeneous(), s * self.nu[0], cot, yb);
+        pb[0] += s * dot(cot, cache);
     }
 }
 
@@ -325,7 +369,33 @@ impl VectorField for FisherKpp {
             .for_each(|(o, &u)| *o = rho * u * (1.0 - u));
         ops::laplacian(&self.grid, self.p[0], y, out);
     }
-    fn vjp(&self, _t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
+    fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
+        let mut cache = vec![0.0; self.cache_len()];
+        self.eval_cached(t, y, &mut vec![0.0; y.len()], &mut cache);
+        self.vjp_cached(t, y, &cache, cot, s, yb, pb);
+    }
+    /// The cache keeps ∇²y (the derivative with respect to ν).
+    fn cache_len(&self) -> usize {
+        self.dim()
+    }
+    fn eval_cached(&self, _t: f64, y: &[f64], out: &mut [f64], cache: &mut [f64]) {
+        let [nu, rho] = self.p;
+        cache.fill(0.0);
+        ops::laplacian(&self.grid, 1.0, y, cache);
+        for ((o, &u), &l) in out.iter_mut().zip(y).zip(cache.iter()) {
+            *o = rho * u * (1.0 - u) + nu * l;
+        }
+    }
+    fn vjp_cached(
+        &self,
+        _t: f64,
+        y: &[f64],
+        cache: &[f64],
+        cot: &[f64],
+        s: f64,
+        yb: &mut [f64],
+        pb: &mut [f64],
+    ) {
         let [nu, rho] = self.p;
         ops::laplacian_vjp(&self.grid.homogeneous(), s * nu, cot, yb);
         let mut dr = 0.0;
@@ -334,9 +404,7 @@ impl VectorField for FisherKpp {
             dr += c * u * (1.0 - u);
         }
         pb[1] += s * dr;
-        let mut lap = vec![0.0; y.len()];
-        ops::laplacian(&self.grid, 1.0, y, &mut lap);
-        pb[0] += s * dot(cot, &lap);
+        pb[0] += s * dot(cot, cache);
     }
 }
 
