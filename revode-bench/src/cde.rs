@@ -247,8 +247,24 @@ fn report_runs(ctx: &Ctx, name: &str, title: &str, intro: &str, runs: &[Run]) ->
     report::write_json(&ctx.out, &format!("{name}.json"), &runs).map(|_| ())
 }
 
+/// The field backend a `--field` value names.
+pub fn backend(name: &str) -> FieldBackend {
+    if name == "native" {
+        FieldBackend::Native
+    } else {
+        FieldBackend::Dfdx
+    }
+}
+
+fn backend_name(b: FieldBackend) -> &'static str {
+    match b {
+        FieldBackend::Native => "native",
+        FieldBackend::Dfdx => "dfdx",
+    }
+}
+
 /// EXPERIMENTS.md 6: spirals, reversible vs full-tape training.
-pub fn spirals_experiment(ctx: &Ctx) -> BenchResult<()> {
+pub fn spirals_experiment(ctx: &Ctx, field: FieldBackend) -> BenchResult<()> {
     let (n, len) = (256, 100);
     let steps = if ctx.full { 1000 } else { 300 };
     let (train_data, train_labels) = spirals(n, len, 0.05, 1);
@@ -267,6 +283,7 @@ pub fn spirals_experiment(ctx: &Ctx) -> BenchResult<()> {
         depth: 1,
         tableau: Tableau::midpoint(),
         lambda: 0.999,
+        backend: field,
     };
     let opts = SolveOptions::fixed(1.0 / (len - 1) as f64);
     let mut runs = Vec::new();
@@ -290,8 +307,9 @@ pub fn spirals_experiment(ctx: &Ctx) -> BenchResult<()> {
     bar.finish_and_clear();
     let intro = format!(
         "{n} train and {n} test spirals (clockwise vs anticlockwise, noise σ = 0.05), {len} points on [0, 1], channels (t, x, y), \
-         backward-Hermite cubic path. Neural CDE: z0 = linear(x(0)), hidden 8, field MLP 8 → 16 → 8 × 3 (tanh), reversible midpoint \
-         (λ = 0.999), one step per knot, linear readout, cross-entropy; AdamW lr 1e-2, {steps} full-batch steps."
+         backward-Hermite cubic path. Neural CDE: z0 = linear(x(0)), hidden 8, field MLP 8 → 16 → 8 × 3 (tanh, {} field), reversible midpoint \
+         (λ = 0.999), one step per knot, linear readout, cross-entropy; AdamW lr 1e-2, {steps} full-batch steps.",
+        backend_name(field)
     );
     report_runs(ctx, "spirals", "Spirals (EXPERIMENTS.md 6)", &intro, &runs)
 }
@@ -349,7 +367,7 @@ fn to_path_data(d: &TsDataset, stats: &[(f64, f64)], len: usize, drop: f64, seed
 const MINIBATCH: usize = 32;
 
 /// EXPERIMENTS.md 7: JapaneseVowels, full data and with 30 / 50 / 70 % of points dropped.
-pub fn japanese_vowels(ctx: &Ctx) -> BenchResult<()> {
+pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend) -> BenchResult<()> {
     let dir = crate::data::data_dir().join("uea");
     let train = read_ts(&dir.join("JapaneseVowels_TRAIN.ts")).map_err(|e| e.to_string())?;
     let test = read_ts(&dir.join("JapaneseVowels_TEST.ts")).map_err(|e| e.to_string())?;
@@ -386,6 +404,7 @@ pub fn japanese_vowels(ctx: &Ctx) -> BenchResult<()> {
             depth: 1,
             tableau: Tableau::midpoint(),
             lambda: 0.999,
+            backend: field,
         };
         let opts = SolveOptions::fixed(1.0 / (pad - 1) as f64);
         let task = format!("{:.0} % dropped", 100.0 * drop);
@@ -440,8 +459,9 @@ pub fn japanese_vowels(ctx: &Ctx) -> BenchResult<()> {
         "UEA JapaneseVowels (Kudo et al. 1999): 270 train / 370 test utterances, 12 channels, 9 speakers, lengths 7–29 padded by \
          forward fill to one grid t = k/28; channels standardised with the training set's mean and deviation; channels: time + 12 \
          (+ 12 observation counts when points are dropped); backward-Hermite path; whole observations dropped at random (seeded) as \
-         NaN. Neural CDE: hidden {hidden}, field MLP {hidden} → {width} → {hidden} × channels (tanh), reversible midpoint (λ = 0.999), \
-         one step per observation, linear readout, cross-entropy; AdamW lr 1e-2, weight decay {wd}, {steps} full-batch steps."
+         NaN. Neural CDE: hidden {hidden}, field MLP {hidden} → {width} → {hidden} × channels (tanh, {} field), reversible midpoint (λ = 0.999), \
+         one step per observation, linear readout, cross-entropy; AdamW lr 1e-2, weight decay {wd}, {steps} full-batch steps.",
+        backend_name(field)
     );
     report_runs(
         ctx,
@@ -449,7 +469,90 @@ pub fn japanese_vowels(ctx: &Ctx) -> BenchResult<()> {
         "JapaneseVowels (EXPERIMENTS.md 7)",
         &intro,
         &runs,
-    )
+    )?;
+    let po = PathOptions {
+        time_channel: true,
+        ..Default::default()
+    };
+    let path =
+        Path::new(&to_path_data(&train, &stats, pad, 0.0, 10), &po).map_err(|e| e.to_string())?;
+    let model = NcdeClassifier {
+        hidden,
+        channels: path.channels(),
+        classes: 9,
+        width,
+        depth: 1,
+        tableau: Tableau::midpoint(),
+        lambda: 0.999,
+        backend: field,
+    };
+    solver_steps_probe(ctx, &model, &path, &train.labels, pad)
+}
+
+/// Peak heap and time of one full-batch gradient on the JapaneseVowels training set as the
+/// solver takes more steps per observation (reversible memory is flat, the tape's grows).
+fn solver_steps_probe(
+    ctx: &Ctx,
+    model: &NcdeClassifier,
+    path: &Path,
+    labels: &[usize],
+    pad: usize,
+) -> BenchResult<()> {
+    let p = model.init(0).map_err(|e| e.to_string())?;
+    let mut table = Table::new(&[
+        "steps per observation",
+        "solver steps",
+        "method",
+        "peak heap / gradient",
+        "time / gradient",
+        "direct ÷ reversible (heap)",
+    ]);
+    let mut rows = Vec::new();
+    let per_obs: &[usize] = if ctx.full { &[1, 4, 8, 16] } else { &[1, 4, 8] };
+    let bar = ctx.bar(2 * per_obs.len() as u64, "JV steps");
+    for &k in per_obs {
+        let opts = SolveOptions::fixed(1.0 / ((pad - 1) * k) as f64);
+        let mut peaks = Vec::new();
+        for m in [GradientMethod::Reversible, GradientMethod::Direct] {
+            let start = Instant::now();
+            let (r, peak, _) =
+                crate::alloc::measure(|| model.loss_and_grad(&p, path, labels, &opts, m.clone()));
+            let seconds = start.elapsed().as_secs_f64();
+            let r = r.map_err(|e| e.to_string())?;
+            peaks.push(peak);
+            let ratio = if peaks.len() == 2 {
+                format!("{:.1}×", peaks[1] as f64 / peaks[0].max(1) as f64)
+            } else {
+                String::new()
+            };
+            table.row(vec![
+                k.to_string(),
+                r.steps.to_string(),
+                m.label(),
+                fmt_bytes(peak),
+                fmt_time(seconds),
+                ratio,
+            ]);
+            rows.push(serde_json::json!({
+                "steps_per_observation": k,
+                "solver_steps": r.steps,
+                "method": m.label(),
+                "peak_bytes": peak,
+                "seconds": seconds,
+            }));
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    ctx.emit(
+        "japanese_vowels_steps",
+        &format!(
+            "## JapaneseVowels: memory against solver steps\n\nOne full-batch gradient (270 series) of the model above at \
+             initialisation, with k solver steps per observation (h = 1/(28k)).\n\n{}\n",
+            table.render()
+        ),
+    )?;
+    report::write_json(&ctx.out, "japanese_vowels_steps.json", &rows).map(|_| ())
 }
 
 /// The CDE rows of the cross-family benchmark: a neural CDE over 64 spirals (hidden 8, field

@@ -121,6 +121,7 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
         depth: 2,
         activation: Activation::Tanh,
         time: false,
+        outputs: None,
     };
     let y: Vec<f32> = (0..BATCH * D).map(|i| ((i as f32) * 0.61).sin()).collect();
     // The dfdx path: batched device tensors, on-device pullback.

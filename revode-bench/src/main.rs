@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use measure::Row;
 use report::{fmt_bytes, fmt_time, plot_loglog, BenchResult, Series, Table};
+use revode_cde::FieldBackend;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -71,9 +72,17 @@ enum Command {
     /// EXPERIMENTS.md 5: double pendulum from measured data, adaptive Bosh3.
     Pendulum,
     /// EXPERIMENTS.md 6: neural CDE on clockwise vs anticlockwise spirals.
-    Spirals,
+    Spirals {
+        /// CDE field implementation: dfdx (device tensors) or native (host loops).
+        #[arg(long, default_value = "dfdx", value_parser = ["dfdx", "native"])]
+        field: String,
+    },
     /// EXPERIMENTS.md 7: neural CDE on JapaneseVowels, full and with points dropped.
-    JapaneseVowels,
+    JapaneseVowels {
+        /// CDE field implementation: dfdx (device tensors) or native (host loops).
+        #[arg(long, default_value = "native", value_parser = ["dfdx", "native"])]
+        field: String,
+    },
     /// Brownian path queries per second: forward, reversed and random order vs stored increments.
     Brownian,
     /// EXPERIMENTS.md 8: SDE-GAN on a time-dependent Ornstein–Uhlenbeck process.
@@ -283,8 +292,10 @@ fn run(cli: Cli) -> BenchResult<()> {
         Some(Command::WhiteDwarf) => training::white_dwarf(&ctx)?,
         Some(Command::Oscillators) => training::oscillators(&ctx)?,
         Some(Command::Pendulum) => training::pendulum(&ctx)?,
-        Some(Command::Spirals) => cde::spirals_experiment(&ctx)?,
-        Some(Command::JapaneseVowels) => cde::japanese_vowels(&ctx)?,
+        Some(Command::Spirals { field }) => cde::spirals_experiment(&ctx, cde::backend(&field))?,
+        Some(Command::JapaneseVowels { field }) => {
+            cde::japanese_vowels(&ctx, cde::backend(&field))?
+        }
         Some(Command::Brownian) => sde::brownian(&ctx)?,
         Some(Command::SdeGan { minutes }) => {
             if !(minutes > 0.0 && minutes <= 600.0) {
@@ -307,8 +318,8 @@ fn run(cli: Cli) -> BenchResult<()> {
             training::white_dwarf(&ctx)?;
             training::oscillators(&ctx)?;
             training::pendulum(&ctx)?;
-            cde::spirals_experiment(&ctx)?;
-            cde::japanese_vowels(&ctx)?;
+            cde::spirals_experiment(&ctx, FieldBackend::Dfdx)?;
+            cde::japanese_vowels(&ctx, FieldBackend::Native)?;
             sde::brownian(&ctx)?;
             sde::sde_gan(&ctx, if ctx.full { 25.0 } else { 2.0 })?;
             sde::sde_fit(&ctx)?;

@@ -24,6 +24,7 @@ fn neural_sde(seed: u64) -> BenchResult<NeuralSde> {
         depth: 1,
         activation: Activation::Tanh,
         time: true,
+        outputs: None,
     };
     let e = |e: revode_core::Error| e.to_string();
     let drift = Mlp::from_spec(spec.clone(), BATCH)

@@ -1,8 +1,119 @@
 //! Neural CDE classification: z0 = ζ_θ(x(t0)), dz = f_θ(z) dX over the path, logits = W z(T) + b,
 //! softmax cross-entropy. Gradients go through revode-core's gradient methods unchanged.
 
-use crate::{CdeField, CdeMlp, CdeTerm, Path};
-use revode_core::{gradient, Error, GradientMethod, Result, Reversible, Rk, SolveOptions, Tableau};
+use crate::{CdeField, CdeMlp, CdeTerm, NeuralCdeTerm, Path};
+use dfdx::prelude::AutoDevice;
+use revode_core::mlp::{Activation, MlpSpec};
+use revode_core::neural::{Batch, NeuralMlp};
+use revode_core::{
+    gradient, Error, GradientMethod, Result, Reversible, Rk, SolveOptions, State, Tableau,
+};
+
+/// Which implementation evaluates the CDE field (same parameters, same numbers to round-off).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FieldBackend {
+    /// [`CdeMlp`]: per-series loops on the host (fast for small widths).
+    #[default]
+    Native,
+    /// [`NeuralCdeTerm`] on dfdx's default device (CPU; CUDA with the `cuda` feature): the
+    /// state is a device tensor. Widths are compile-time in dfdx, so the sizes are a menu:
+    /// (hidden, width, channels) ∈ {(8, 16, 3), (32, 32, 13), (32, 32, 26)}.
+    Dfdx,
+}
+
+/// What a solve-and-pullback returns to the classifier: loss, `∂L/∂z0`, `∂L/∂θ_field` (host,
+/// flat), peak stored states and accepted steps.
+type FieldGradient = (f64, Vec<f64>, Vec<f64>, usize, usize);
+
+/// The loss of the final hidden state: writes `∂L/∂z(T)` into the buffer, returns `L`.
+type FinalLoss<'a> = dyn FnMut(&[f64], &mut [f64]) -> f64 + 'a;
+
+/// Calls `$f::<HID, W, HID·channels>(args)` for the menu of dfdx sizes.
+macro_rules! dfdx_sizes {
+    ($cls:expr, $f:ident($($arg:expr),*)) => {
+        match ($cls.hidden, $cls.width, $cls.channels) {
+            (8, 16, 3) => $f::<8, 16, 24>($($arg),*),
+            (32, 32, 13) => $f::<32, 32, 416>($($arg),*),
+            (32, 32, 26) => $f::<32, 32, 832>($($arg),*),
+            (h, w, c) => Err(Error::Unsupported(format!(
+                "the dfdx CDE field has no compiled size hidden {h}, width {w}, channels {c}; \
+                 use (8, 16, 3), (32, 32, 13), (32, 32, 26) or the native backend"
+            ))),
+        }
+    };
+}
+
+/// The field's layout as an [`MlpSpec`] (the same flat layout as [`CdeMlp`]).
+fn dfdx_spec(cls: &NcdeClassifier) -> MlpSpec {
+    MlpSpec {
+        dim: cls.hidden,
+        hidden: cls.width,
+        depth: cls.depth,
+        activation: Activation::Tanh,
+        time: false,
+        outputs: Some(cls.hidden * cls.channels),
+    }
+}
+
+fn dfdx_model<const HID: usize, const W: usize, const OUT: usize>(
+    cls: &NcdeClassifier,
+    field: &[f64],
+    path: &Path,
+    dev: &AutoDevice,
+) -> Result<Reversible<Rk<NeuralCdeTerm<HID, W, OUT, f64, AutoDevice>>>> {
+    let model = NeuralMlp::from_flat(dev, dfdx_spec(cls), field)?;
+    Reversible::new(
+        Rk::new(
+            NeuralCdeTerm::new(model, path.clone(), dev)?,
+            cls.tableau.clone(),
+        ),
+        cls.lambda,
+    )
+}
+
+fn dfdx_final<const HID: usize, const W: usize, const OUT: usize>(
+    cls: &NcdeClassifier,
+    field: &[f64],
+    path: &Path,
+    z0: &[f64],
+    opts: &SolveOptions,
+) -> Result<Vec<f64>> {
+    let dev = AutoDevice::default();
+    let scheme = dfdx_model::<HID, W, OUT>(cls, field, path, &dev)?;
+    let z0 = Batch::<HID, f64, AutoDevice>::from_rows(&dev, path.batch(), z0)?;
+    let sol = revode_core::solve(&scheme, &z0, &NcdeClassifier::times(path), opts)?;
+    Ok(sol.ys[sol.ys.len() - 1].to_host())
+}
+
+fn dfdx_gradient<const HID: usize, const W: usize, const OUT: usize>(
+    cls: &NcdeClassifier,
+    field: &[f64],
+    path: &Path,
+    z0: &[f64],
+    opts: &SolveOptions,
+    method: GradientMethod,
+    loss: &mut FinalLoss,
+) -> Result<FieldGradient> {
+    let dev = AutoDevice::default();
+    let scheme = dfdx_model::<HID, W, OUT>(cls, field, path, &dev)?;
+    let spec = dfdx_spec(cls);
+    let z0 = Batch::<HID, f64, AutoDevice>::from_rows(&dev, path.batch(), z0)?;
+    let times = NcdeClassifier::times(path);
+    let g = gradient(&scheme, &z0, &times, opts, &method.into(), |ys, cots| {
+        let last = ys.len() - 1;
+        let mut cot = vec![0.0; ys[last].len()];
+        let l = loss(&ys[last].to_host(), &mut cot);
+        cots[last].set_from_f64(&cot);
+        l
+    })?;
+    Ok((
+        g.loss,
+        g.y0.to_host(),
+        g.params.model.to_flat(&spec),
+        g.stats.peak_stored_states,
+        g.steps,
+    ))
+}
 
 /// The classifier's shape. Parameters (flat): ζ weight (hidden × channels) and bias, then the CDE
 /// field's, then the readout weight (classes × hidden) and bias.
@@ -22,6 +133,8 @@ pub struct NcdeClassifier {
     pub tableau: Tableau,
     /// Coupling parameter.
     pub lambda: f64,
+    /// Which implementation evaluates the field.
+    pub backend: FieldBackend,
 }
 
 /// Loss, accuracy and gradient of one batch.
@@ -144,8 +257,15 @@ impl NcdeClassifier {
     pub fn predict(&self, p: &[f64], path: &Path, opts: &SolveOptions) -> Result<Vec<usize>> {
         let (zeta, field, readout) = self.split(p)?;
         let (_, z0) = self.initial(zeta, path)?;
-        let sol = revode_core::solve(&self.scheme(field, path)?, &z0, &Self::times(path), opts)?;
-        let logits = self.logits(readout, &sol.ys[sol.ys.len() - 1]);
+        let z_end = match self.backend {
+            FieldBackend::Native => {
+                let sol =
+                    revode_core::solve(&self.scheme(field, path)?, &z0, &Self::times(path), opts)?;
+                sol.ys[sol.ys.len() - 1].clone()
+            }
+            FieldBackend::Dfdx => dfdx_sizes!(self, dfdx_final(self, field, path, &z0, opts))?,
+        };
+        let logits = self.logits(readout, &z_end);
         Ok(logits
             .chunks(self.classes)
             .map(|l| {
@@ -188,19 +308,11 @@ impl NcdeClassifier {
         let (zeta, field, readout) = self.split(p)?;
         let (h, c, k) = (self.hidden, self.channels, self.classes);
         let (x0, z0) = self.initial(zeta, path)?;
-        let scheme = self.scheme(field, path)?;
         let batch = path.batch() as f64;
         let mut readout_grad = vec![0.0; readout.len()];
         let mut correct = 0usize;
-        let g = gradient(
-            &scheme,
-            &z0,
-            &Self::times(path),
-            opts,
-            &method.into(),
-            |ys, cots| {
-                let last = ys.len() - 1;
-                let z = &ys[last];
+        let (loss, z0_bar, field_bar, stored_states, steps) =
+            self.field_gradient(field, path, &z0, opts, method, &mut |z, cot| {
                 let logits = self.logits(readout, z);
                 let mut loss = 0.0;
                 for (b, &label) in labels.iter().enumerate() {
@@ -225,32 +337,63 @@ impl NcdeClassifier {
                         readout_grad[k * h + j] += dl;
                         for i in 0..h {
                             readout_grad[j * h + i] += dl * z[b * h + i];
-                            cots[last][b * h + i] += dl * readout[j * h + i];
+                            cot[b * h + i] += dl * readout[j * h + i];
                         }
                     }
                 }
                 loss
-            },
-        )?;
+            })?;
         let mut grad = vec![0.0; zeta.len()];
         for b in 0..path.batch() {
             for i in 0..h {
-                let zb = g.y0[b * h + i];
+                let zb = z0_bar[b * h + i];
                 grad[h * c + i] += zb;
                 for j in 0..c {
                     grad[i * c + j] += zb * x0[b * c + j];
                 }
             }
         }
-        grad.extend(&g.params);
+        grad.extend(&field_bar);
         grad.extend(&readout_grad);
         Ok(BatchResult {
-            loss: g.loss,
+            loss,
             accuracy: correct as f64 / batch,
             grad,
-            stored_states: g.stats.peak_stored_states,
-            steps: g.steps,
+            stored_states,
+            steps,
         })
+    }
+
+    /// Solves from `z0` and pulls `loss(z(T))` back to `z0` and the field's parameters.
+    fn field_gradient(
+        &self,
+        field: &[f64],
+        path: &Path,
+        z0: &[f64],
+        opts: &SolveOptions,
+        method: GradientMethod,
+        loss: &mut FinalLoss,
+    ) -> Result<FieldGradient> {
+        if self.backend == FieldBackend::Dfdx {
+            return dfdx_sizes!(
+                self,
+                dfdx_gradient(self, field, path, z0, opts, method, loss)
+            );
+        }
+        let scheme = self.scheme(field, path)?;
+        let z0 = z0.to_vec();
+        let g = gradient(
+            &scheme,
+            &z0,
+            &Self::times(path),
+            opts,
+            &method.into(),
+            |ys, cots| {
+                let last = ys.len() - 1;
+                loss(&ys[last], &mut cots[last])
+            },
+        )?;
+        Ok((g.loss, g.y0, g.params, g.stats.peak_stored_states, g.steps))
     }
 
     /// The scheme's name (for reports).

@@ -6,12 +6,14 @@
 #![deny(missing_docs)]
 
 pub mod classifier;
+pub mod neural;
 pub mod path;
 pub mod spirals;
 pub mod term;
 pub mod ts;
 
-pub use classifier::{BatchResult, NcdeClassifier};
+pub use classifier::{BatchResult, FieldBackend, NcdeClassifier};
+pub use neural::{NeuralCdeControl, NeuralCdeGrads, NeuralCdeTerm};
 pub use path::{AllMissing, Interpolation, Path, PathData, PathOptions};
 pub use revode_core;
 pub use term::{CdeControl, CdeField, CdeMlp, CdeTerm};

@@ -20,6 +20,7 @@ fn setup(n: usize) -> (NcdeClassifier, Path, Vec<usize>) {
         depth: 1,
         tableau: Tableau::midpoint(),
         lambda: 0.999,
+        backend: FieldBackend::Native,
     };
     (model, path, labels)
 }
@@ -104,4 +105,61 @@ fn training_learns_spirals() {
     let pred = model.predict(&state.params, &path, &opts).unwrap();
     let acc = pred.iter().zip(&labels).filter(|(a, b)| a == b).count() as f64 / labels.len() as f64;
     assert!(acc > 0.8, "training accuracy {acc}");
+}
+
+#[test]
+fn dfdx_backend_equals_native_backend() {
+    let (data, labels) = spirals(10, 20, 0.02, 5);
+    let po = PathOptions {
+        time_channel: true,
+        ..Default::default()
+    };
+    let path = Path::new(&data, &po).unwrap();
+    let native = NcdeClassifier {
+        hidden: 8,
+        channels: path.channels(),
+        classes: 2,
+        width: 16,
+        depth: 1,
+        tableau: Tableau::midpoint(),
+        lambda: 0.999,
+        backend: FieldBackend::Native,
+    };
+    let dfdx = NcdeClassifier {
+        backend: FieldBackend::Dfdx,
+        ..native.clone()
+    };
+    let p = native.init(2).unwrap();
+    let opts = SolveOptions::fixed(0.05);
+    for m in [GradientMethod::Reversible, GradientMethod::Direct] {
+        let a = native
+            .loss_and_grad(&p, &path, &labels, &opts, m.clone())
+            .unwrap();
+        let b = dfdx
+            .loss_and_grad(&p, &path, &labels, &opts, m.clone())
+            .unwrap();
+        assert!((a.loss - b.loss).abs() <= 1e-13 * a.loss.abs(), "{m:?}");
+        let s = a.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let diff = a
+            .grad
+            .iter()
+            .zip(&b.grad)
+            .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+        assert!(diff <= 1e-11 * s, "{m:?}: {:e}", diff / s);
+        assert_eq!((a.stored_states, a.steps), (b.stored_states, b.steps));
+    }
+    assert_eq!(
+        native.predict(&p, &path, &opts).unwrap(),
+        dfdx.predict(&p, &path, &opts).unwrap()
+    );
+    // Sizes outside the compiled menu are a typed error, not a panic.
+    let odd = NcdeClassifier {
+        hidden: 5,
+        ..dfdx.clone()
+    };
+    let q = odd.init(1).unwrap();
+    assert!(matches!(
+        odd.loss_and_grad(&q, &path, &labels, &opts, GradientMethod::Reversible),
+        Err(Error::Unsupported(_))
+    ));
 }

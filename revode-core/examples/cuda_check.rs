@@ -18,6 +18,7 @@ fn main() -> revode_core::Result<()> {
         depth: 2,
         activation: Activation::Tanh,
         time: false,
+        outputs: None,
     };
     let params = spec.init_uniform(0);
     let y: Vec<f32> = (0..rows * D).map(|i| ((i as f32) * 0.61).sin()).collect();

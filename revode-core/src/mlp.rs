@@ -82,6 +82,10 @@ pub struct MlpSpec {
     pub activation: Activation,
     /// Whether t is an extra input (the last input column).
     pub time: bool,
+    /// Outputs per sample when they differ from `dim` (a matrix-valued CDE field, say);
+    /// `None` for a vector field `dim → dim`.
+    #[serde(default)]
+    pub outputs: Option<usize>,
 }
 
 impl MlpSpec {
@@ -93,16 +97,24 @@ impl MlpSpec {
             depth: 1,
             activation: Activation::Tanh,
             time: false,
+            outputs: None,
         }
+    }
+    /// Outputs per sample: `outputs`, or `dim` when unset.
+    pub fn out_dim(&self) -> usize {
+        self.outputs.unwrap_or(self.dim)
     }
     /// Checks the sizes.
     pub fn validate(&self) -> Result<()> {
-        if self.dim == 0 || self.hidden == 0 || self.depth == 0 {
+        if self.dim == 0 || self.hidden == 0 || self.depth == 0 || self.out_dim() == 0 {
             return Err(Error::config(
                 "mlp",
                 format!(
-                    "dim ({}), hidden ({}) and depth ({}) must be positive",
-                    self.dim, self.hidden, self.depth
+                    "dim ({}), hidden ({}), depth ({}) and outputs ({}) must be positive",
+                    self.dim,
+                    self.hidden,
+                    self.depth,
+                    self.out_dim()
                 ),
             ));
         }
@@ -116,7 +128,7 @@ impl MlpSpec {
     pub fn layers(&self) -> Vec<(usize, usize)> {
         let mut v = vec![(self.hidden, self.inputs())];
         v.extend((1..self.depth).map(|_| (self.hidden, self.hidden)));
-        v.push((self.dim, self.hidden));
+        v.push((self.out_dim(), self.hidden));
         v
     }
     /// Total number of parameters: per layer, the weight (out × in, row-major) then the bias.
@@ -178,6 +190,12 @@ impl<S: Real> Mlp<S> {
             return Err(Error::config(
                 "mlp",
                 format!("the native MLP supports hidden ≤ {MAX_HIDDEN} and depth ≤ {MAX_DEPTH}; use the dfdx model"),
+            ));
+        }
+        if spec.out_dim() != spec.dim {
+            return Err(Error::config(
+                "mlp",
+                "the native MLP is a vector field (outputs = dim); use the dfdx model for other outputs",
             ));
         }
         if batch == 0 {

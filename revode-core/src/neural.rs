@@ -114,26 +114,34 @@ type CachedLayer<const H: usize, E, Dev> = (Option<Rows<H, E, Dev>>, Rows<H, E, 
 type Layer<const O: usize, const I: usize, E, Dev> =
     (Tensor<Rank2<O, I>, E, Dev>, Tensor<Rank1<O>, E, Dev>);
 
-/// An MLP field `D (+ time) → H (× depth) → D` on a dfdx device, in the [`MlpSpec`] layout.
+/// An MLP `D (+ time) → H (× depth) → O` on a dfdx device, in the [`MlpSpec`] layout; `O`
+/// defaults to `D` (a vector field).
 ///
 /// Widths are compile-time constants (dfdx 0.13's layers are const-generic): pick `H` from the
 /// menu you need (e.g. 10, 32, 64, 128); depth, activation and the time input are run-time.
 #[derive(Clone, Debug)]
-pub struct NeuralMlp<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>> {
+pub struct NeuralMlp<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>, const O: usize = D>
+{
     spec: MlpSpec,
     first: Layer<H, D, E, Dev>,
     time_w: Tensor<Rank1<H>, E, Dev>,
     hidden: Vec<Layer<H, H, E, Dev>>,
-    last: Layer<D, H, E, Dev>,
+    last: Layer<O, H, E, Dev>,
 }
 
 /// Parameter cotangents of a [`NeuralMlp`], accumulated on the device.
 #[derive(Clone, Debug)]
-pub struct NeuralGrads<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>> {
+pub struct NeuralGrads<
+    const D: usize,
+    const H: usize,
+    E: Dtype,
+    Dev: Storage<E>,
+    const O: usize = D,
+> {
     first: Layer<H, D, E, Dev>,
     time_w: Tensor<Rank1<H>, E, Dev>,
     hidden: Vec<Layer<H, H, E, Dev>>,
-    last: Layer<D, H, E, Dev>,
+    last: Layer<O, H, E, Dev>,
 }
 
 /// What a traced evaluation keeps: the input and each hidden layer's (z, a).
@@ -144,6 +152,19 @@ pub struct NeuralCache<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>
     sigmoid: bool,
     /// (z, a) per hidden layer; z is dropped when the derivative needs only a (tanh).
     layers: Vec<CachedLayer<H, E, Dev>>,
+}
+
+impl<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>> Default
+    for NeuralCache<D, H, E, Dev>
+{
+    /// An empty cache (filled by a traced evaluation).
+    fn default() -> Self {
+        NeuralCache {
+            input: None,
+            sigmoid: false,
+            layers: Vec::new(),
+        }
+    }
 }
 
 fn activate<S: Shape, E: Dtype + Real, Dev: Device<E>>(
@@ -181,17 +202,21 @@ fn activate_grad<S: Shape, E: Dtype + Real, Dev: Device<E>>(
     }
 }
 
-impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralMlp<D, H, E, Dev> {
+impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>, const O: usize>
+    NeuralMlp<D, H, E, Dev, O>
+{
     /// Builds the model from a spec whose `dim` and `hidden` match `D` and `H`, and flat
     /// parameters in the [`MlpSpec`] layout.
     pub fn from_flat(dev: &Dev, spec: MlpSpec, params: &[f64]) -> Result<Self> {
         spec.validate()?;
-        if spec.dim != D || spec.hidden != H {
+        if spec.dim != D || spec.hidden != H || spec.out_dim() != O {
             return Err(Error::config(
                 "mlp",
                 format!(
-                    "spec is {} → {} but the model type is {D} → {H}",
-                    spec.dim, spec.hidden
+                    "spec is {} → {} → {} but the model type is {D} → {H} → {O}",
+                    spec.dim,
+                    spec.hidden,
+                    spec.out_dim()
                 ),
             ));
         }
@@ -231,8 +256,8 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralMlp<
             hidden.push((w, dev.tensor_from_vec(take(H), (Const::<H>,))));
         }
         let last = (
-            dev.tensor_from_vec(take(D * H), (Const::<D>, Const::<H>)),
-            dev.tensor_from_vec(take(D), (Const::<D>,)),
+            dev.tensor_from_vec(take(O * H), (Const::<O>, Const::<H>)),
+            dev.tensor_from_vec(take(O), (Const::<O>,)),
         );
         Ok(NeuralMlp {
             spec,
@@ -272,7 +297,7 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralMlp<
         t: f64,
         x: &Tensor<(usize, Const<D>), E, Dev>,
         cache: Option<&mut NeuralCache<D, H, E, Dev>>,
-    ) -> Tensor<(usize, Const<D>), E, Dev> {
+    ) -> Tensor<(usize, Const<O>), E, Dev> {
         if self.sigmoid_path() {
             return self.forward_sigmoid(t, x, cache);
         }
@@ -293,7 +318,8 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralMlp<
             layers.push((keep_z.then_some(z), a.clone()));
         }
         let (w, b) = &self.last;
-        let out = a.clone().matmul(w.clone().permute()) + b.clone().broadcast_like(x.shape());
+        let out = a.clone().matmul(w.clone().permute())
+            + b.clone().broadcast_like(&(x.shape().0, Const::<O>));
         if let Some(c) = cache {
             c.input = Some(x.clone());
             c.sigmoid = false;
@@ -315,7 +341,7 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralMlp<
         t: f64,
         x: &Tensor<(usize, Const<D>), E, Dev>,
         cache: Option<&mut NeuralCache<D, H, E, Dev>>,
-    ) -> Tensor<(usize, Const<D>), E, Dev> {
+    ) -> Tensor<(usize, Const<O>), E, Dev> {
         let (two, four) = (E::of(2.0), E::of(4.0));
         let (w, b) = &self.first;
         let rows = x.shape().0;
@@ -336,9 +362,9 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralMlp<
             layers.push((None, s.clone()));
         }
         let (w, b) = &self.last;
-        let row_sums = w.clone().sum::<Rank1<D>, Axis<1>>();
+        let row_sums = w.clone().sum::<Rank1<O>, Axis<1>>();
         let out = s.clone().matmul((w.clone() * two).permute())
-            + (b.clone() - row_sums).broadcast_like(x.shape());
+            + (b.clone() - row_sums).broadcast_like(&(rows, Const::<O>));
         if let Some(c) = cache {
             c.input = Some(x.clone());
             c.sigmoid = true;
@@ -354,20 +380,20 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralMlp<
         t: f64,
         cache: &NeuralCache<D, H, E, Dev>,
         x: &Tensor<(usize, Const<D>), E, Dev>,
-        delta: Tensor<(usize, Const<D>), E, Dev>,
+        delta: Tensor<(usize, Const<O>), E, Dev>,
         x_bar: &mut Tensor<(usize, Const<D>), E, Dev>,
-        grads: &mut NeuralGrads<D, H, E, Dev>,
+        grads: &mut NeuralGrads<D, H, E, Dev, O>,
     ) {
         let (two, four) = (E::of(2.0), E::of(4.0));
         let depth = cache.layers.len();
         let s_top = &cache.layers[depth - 1].1;
-        let col = delta.clone().sum::<Rank1<D>, Axis<0>>();
+        let col = delta.clone().sum::<Rank1<O>, Axis<0>>();
         let dw = delta
             .clone()
-            .permute::<(Const<D>, usize), _>()
+            .permute::<(Const<O>, usize), _>()
             .matmul(s_top.clone())
             * two
-            - col.clone().broadcast::<Rank2<D, H>, Axis<1>>();
+            - col.clone().broadcast::<Rank2<O, H>, Axis<1>>();
         grads.last.0 = grads.last.0.clone() + dw;
         grads.last.1 = grads.last.1.clone() + col;
         let mut da = delta.matmul(self.last.0.clone());
@@ -408,10 +434,10 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralMlp<
         &self,
         t: f64,
         cache: &NeuralCache<D, H, E, Dev>,
-        cot: &Tensor<(usize, Const<D>), E, Dev>,
+        cot: &Tensor<(usize, Const<O>), E, Dev>,
         scale: E,
         x_bar: &mut Tensor<(usize, Const<D>), E, Dev>,
-        grads: &mut NeuralGrads<D, H, E, Dev>,
+        grads: &mut NeuralGrads<D, H, E, Dev, O>,
     ) {
         let Some(x) = cache.input.as_ref() else {
             return;
@@ -446,7 +472,7 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralMlp<
     }
 
     /// Zeroed gradients shaped like the parameters.
-    pub fn zero_grads(&self) -> NeuralGrads<D, H, E, Dev> {
+    pub fn zero_grads(&self) -> NeuralGrads<D, H, E, Dev, O> {
         let dev = self.time_w.device();
         NeuralGrads {
             first: (dev.zeros(), dev.zeros()),
@@ -475,12 +501,12 @@ fn accumulate_layer<const O: usize, const I: usize, E: Dtype + Real, Dev: Device
     g.1 = g.1.clone() + delta.clone().sum::<Rank1<O>, _>();
 }
 
-fn flatten<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>>(
+fn flatten<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>, const O: usize>(
     spec: &MlpSpec,
     first: &Layer<H, D, E, Dev>,
     time_w: &Tensor<Rank1<H>, E, Dev>,
     hidden: &[Layer<H, H, E, Dev>],
-    last: &Layer<D, H, E, Dev>,
+    last: &Layer<O, H, E, Dev>,
 ) -> Vec<f64> {
     let mut out = Vec::with_capacity(spec.num_params());
     let (wy, wt) = (first.0.as_vec(), time_w.as_vec());
@@ -500,7 +526,9 @@ fn flatten<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>>(
     out
 }
 
-impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralGrads<D, H, E, Dev> {
+impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>, const O: usize>
+    NeuralGrads<D, H, E, Dev, O>
+{
     /// Flat host copy in the [`MlpSpec`] layout of `spec`.
     pub fn to_flat(&self, spec: &MlpSpec) -> Vec<f64> {
         flatten(spec, &self.first, &self.time_w, &self.hidden, &self.last)
@@ -534,11 +562,7 @@ where
         *out = t_b - t_a;
     }
     fn new_cache(&self, _like: &Self::State) -> Self::Cache {
-        NeuralCache {
-            input: None,
-            sigmoid: false,
-            layers: Vec::new(),
-        }
+        NeuralCache::default()
     }
     fn new_param_grad(&self) -> Self::ParamGrad {
         self.model.zero_grads()

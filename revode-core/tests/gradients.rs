@@ -298,6 +298,7 @@ fn native_mlp_variants_are_exact() {
             depth,
             activation: act,
             time: true,
+            outputs: None,
         };
         let field: Mlp<f64> = Mlp::from_spec(spec.clone(), 3).unwrap().init_uniform(4);
         let y0 = vec![0.3, -0.5, 0.9, 0.1, -0.2, 0.4];

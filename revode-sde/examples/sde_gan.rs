@@ -23,6 +23,8 @@ fn main() -> revode_core::Result<()> {
         batch: env("BATCH", 256.0) as usize,
         square_channel: env("SQUARE", 1.0) > 0.5,
         critic_steps: env("NCRITIC", 1.0) as usize,
+        adam_beta1: env("BETA1", GanConfig::default().adam_beta1),
+        time_gain: env("TIME_GAIN", 0.0) > 0.5,
         ..GanConfig::default()
     };
     let mut gan = SdeGan::new(config, &real, 7)?;
@@ -39,8 +41,16 @@ fn main() -> revode_core::Result<()> {
                 start.elapsed().as_secs_f64()
             );
         }
+        if i % 500 == 499 {
+            report(&gan, &real, 2048)?;
+        }
     }
-    let fake = gan.sample(8192, 99)?;
+    report(&gan, &real, 8192)
+}
+
+/// Marginal statistics of `paths` generated paths against the data at four times.
+fn report(gan: &SdeGan, real: &revode_sde::gan::Samples, paths: usize) -> revode_core::Result<()> {
+    let fake = gan.sample(paths, 99)?;
     for k in [0, 21, 42, 63] {
         let (r, f) = (real.marginal(k), fake.marginal(k));
         let ((mr, vr), (mf, vf)) = (mean_var(&r), mean_var(&f));

@@ -198,6 +198,14 @@ pub struct GanConfig {
     /// The critic also reads `Y²` as a path channel (lets a Lipschitz-bounded critic compare
     /// second moments).
     pub square_channel: bool,
+    /// Adam's first-moment decay for both players (GANs train more stably with little
+    /// momentum; 0.9 is Adam's default).
+    pub adam_beta1: f64,
+    /// Bounds the drift by the number of time intervals `n` and the diffusion by `√n` (the
+    /// generator then moves per data-time unit what a unit-bounded SDE moves per model-time
+    /// unit, as in data-time parametrisations), with the drift and diffusion networks
+    /// initialised at half scale; off: both bounded by 1.
+    pub time_gain: bool,
 }
 
 impl Default for GanConfig {
@@ -214,6 +222,8 @@ impl Default for GanConfig {
             steps_per_interval: 1,
             square_channel: true,
             critic_steps: 1,
+            adam_beta1: 0.9,
+            time_gain: false,
         }
     }
 }
@@ -252,25 +262,30 @@ pub struct GanStep {
     pub stored_states: usize,
 }
 
-/// An MLP with a tanh on its output (bounded drift and diffusion, as in Kidger et al.'s
-/// generator). The cache holds the MLP's cache and the bounded outputs.
+/// An MLP with a scaled tanh on its output, `gain·tanh(MLP(t, y))` (bounded drift and
+/// diffusion, as in Kidger et al.'s generator). The cache holds the MLP's cache and the tanh.
 #[derive(Clone, Debug)]
-pub struct Bounded(pub Mlp<f64>);
+pub struct Bounded {
+    /// The network.
+    pub mlp: Mlp<f64>,
+    /// The output bound.
+    pub gain: f64,
+}
 
 impl VectorField for Bounded {
     type Scalar = f64;
     fn dim(&self) -> usize {
-        self.0.dim()
+        self.mlp.dim()
     }
     fn params(&self) -> &[f64] {
-        self.0.params()
+        self.mlp.params()
     }
     fn params_mut(&mut self) -> &mut [f64] {
-        self.0.params_mut()
+        self.mlp.params_mut()
     }
     fn eval(&self, t: f64, y: &[f64], out: &mut [f64]) {
-        self.0.eval(t, y, out);
-        out.iter_mut().for_each(|v| *v = v.tanh());
+        self.mlp.eval(t, y, out);
+        out.iter_mut().for_each(|v| *v = self.gain * v.tanh());
     }
     fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
         let mut cache = vec![0.0; self.cache_len()];
@@ -279,14 +294,14 @@ impl VectorField for Bounded {
         self.vjp_cached(t, y, &cache, cot, s, yb, pb);
     }
     fn cache_len(&self) -> usize {
-        self.0.cache_len() + self.0.dim()
+        self.mlp.cache_len() + self.mlp.dim()
     }
     fn eval_cached(&self, t: f64, y: &[f64], out: &mut [f64], cache: &mut [f64]) {
-        let (inner, outs) = cache.split_at_mut(self.0.cache_len());
-        self.0.eval_cached(t, y, out, inner);
+        let (inner, outs) = cache.split_at_mut(self.mlp.cache_len());
+        self.mlp.eval_cached(t, y, out, inner);
         for (o, c) in out.iter_mut().zip(outs.iter_mut()) {
-            *o = o.tanh();
-            *c = *o;
+            *c = o.tanh();
+            *o = self.gain * *c;
         }
     }
     fn vjp_cached(
@@ -299,13 +314,13 @@ impl VectorField for Bounded {
         yb: &mut [f64],
         pb: &mut [f64],
     ) {
-        let (inner, outs) = cache.split_at(self.0.cache_len());
+        let (inner, outs) = cache.split_at(self.mlp.cache_len());
         let inner_cot: Vec<f64> = cot
             .iter()
             .zip(outs)
-            .map(|(c, o)| c * (1.0 - o * o))
+            .map(|(c, o)| self.gain * c * (1.0 - o * o))
             .collect();
-        self.0.vjp_cached(t, y, inner, &inner_cot, s, yb, pb);
+        self.mlp.vjp_cached(t, y, inner, &inner_cot, s, yb, pb);
     }
 }
 
@@ -316,6 +331,7 @@ fn mlp_spec(dim: usize, width: usize, time: bool) -> MlpSpec {
         depth: 1,
         activation: Activation::Tanh,
         time,
+        outputs: None,
     }
 }
 
@@ -341,8 +357,11 @@ impl SdeGan {
         let var = real.values.iter().map(|v| (v - shift).powi(2)).sum::<f64>() / n;
         let (h, w) = (config.hidden, config.width);
         let mut generator = mlp_spec(h, w, false).init_uniform(seed);
-        generator.extend(mlp_spec(h, w, true).init_uniform(seed + 1));
-        generator.extend(mlp_spec(h, w, true).init_uniform(seed + 2));
+        let field_scale = if config.time_gain { 0.5 } else { 1.0 };
+        for k in [1, 2] {
+            let p = mlp_spec(h, w, true).init_uniform(seed + k);
+            generator.extend(p.iter().map(|v| field_scale * v));
+        }
         let mut rng = revode_core::random::SplitMix64::new(seed + 3);
         let b = 1.0 / (h as f64).sqrt();
         // A small readout: generated paths start near the data's centre with little spread,
@@ -361,9 +380,16 @@ impl SdeGan {
         // Model time k/2^m for observation k: the Brownian tree's own nodes, so every query
         // is exact and costs O(1) node draws.
         let m = real.times.len().next_power_of_two() as f64;
+        if !(0.0..1.0).contains(&config.adam_beta1) {
+            return Err(Error::config("gan adam_beta1", "must lie in [0, 1)"));
+        }
+        let mut opt_g = AdamW::new(generator.len(), config.lr_generator, 0.0)?;
+        let mut opt_d = AdamW::new(discriminator.len(), config.lr_discriminator, 0.0)?;
+        opt_g.beta1 = config.adam_beta1;
+        opt_d.beta1 = config.adam_beta1;
         Ok(SdeGan {
-            opt_g: AdamW::new(generator.len(), config.lr_generator, 0.0)?,
-            opt_d: AdamW::new(discriminator.len(), config.lr_discriminator, 0.0)?,
+            opt_g,
+            opt_d,
             generator,
             discriminator,
             shift,
@@ -418,8 +444,21 @@ impl SdeGan {
         let w = self.config.width;
         let [z, mu, sg, _] = self.gen_split();
         let zeta = Mlp::from_spec(mlp_spec(h, w, false), batch)?.with_params(&params[z])?;
-        let drift = Bounded(Mlp::from_spec(mlp_spec(h, w, true), batch)?.with_params(&params[mu])?);
-        let diff = Bounded(Mlp::from_spec(mlp_spec(h, w, true), batch)?.with_params(&params[sg])?);
+        // Model time runs over [0, 1) with n = 2^m intervals; bounds n (drift) and √n
+        // (diffusion) let the SDE move as far as one in data-time units with unit bounds.
+        let n = if self.config.time_gain {
+            1.0 / self.times[1]
+        } else {
+            1.0
+        };
+        let drift = Bounded {
+            mlp: Mlp::from_spec(mlp_spec(h, w, true), batch)?.with_params(&params[mu])?,
+            gain: n,
+        };
+        let diff = Bounded {
+            mlp: Mlp::from_spec(mlp_spec(h, w, true), batch)?.with_params(&params[sg])?,
+            gain: n.sqrt(),
+        };
         let v = normals(batch * h, seed);
         let mut x0 = vec![0.0; batch * h];
         zeta.eval(0.0, &v, &mut x0);

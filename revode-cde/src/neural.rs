@@ -1,0 +1,235 @@
+//! The CDE term with a dfdx field: `dz = f_θ(t, z)·dX`, `f_θ = tanh(MLP_θ(t, z))` read as a
+//! `hidden × channels` matrix per series, the state a `batch × hidden` tensor on the model's
+//! device.
+//!
+//! Widths are compile-time constants (dfdx 0.13): `HID` is the hidden state, `W` the MLP's
+//! width and `OUT = HID × channels` its output (stable Rust cannot compute the product in a
+//! type, so it is named and checked when the term is built). The path stays on the host; each
+//! step's increment (`batch × channels` values) is copied to the device once and shared by
+//! every stage evaluated on that step.
+
+use crate::{Interpolation, Path};
+use dfdx::prelude::*;
+use revode_core::neural::{Batch, NeuralCache, NeuralGrads, NeuralMlp};
+use revode_core::{Error, Real, Result, State, Term};
+
+/// The control of one step: its interval and `X(t_b) − X(t_a)` on the device.
+#[derive(Clone, Debug)]
+pub struct NeuralCdeControl<E: Dtype, Dev: Storage<E>> {
+    /// Start of the step.
+    pub t_a: f64,
+    /// End of the step.
+    pub t_b: f64,
+    /// The increment, `batch × channels`, on the device.
+    pub dx: Tensor<(usize, usize), E, Dev>,
+}
+
+/// What a traced evaluation keeps: the MLP's activations and the bounded output matrix.
+#[derive(Clone, Debug)]
+pub struct NeuralCdeCache<const HID: usize, const W: usize, const OUT: usize, E, Dev>
+where
+    E: Dtype,
+    Dev: Storage<E>,
+{
+    mlp: NeuralCache<HID, W, E, Dev>,
+    /// `f = tanh(MLP)`, `batch × OUT`.
+    f: Option<Tensor<(usize, Const<OUT>), E, Dev>>,
+}
+
+/// Parameter cotangent of a [`NeuralCdeTerm`]: the model's, and (with data gradients) the
+/// path's data values in the layout of [`crate::PathData::values`].
+#[derive(Clone, Debug)]
+pub struct NeuralCdeGrads<const HID: usize, const W: usize, const OUT: usize, E, Dev>
+where
+    E: Dtype,
+    Dev: Storage<E>,
+{
+    /// The MLP's parameter cotangents (on the device).
+    pub model: NeuralGrads<HID, W, E, Dev, OUT>,
+    /// Cotangent of the path's data values (empty without data gradients).
+    pub data: Vec<f64>,
+}
+
+/// `dz = tanh(MLP_θ(t, z))·dX` for every series of a batch, driven by a [`Path`].
+#[derive(Clone, Debug)]
+pub struct NeuralCdeTerm<const HID: usize, const W: usize, const OUT: usize, E, Dev>
+where
+    E: Dtype,
+    Dev: Storage<E>,
+{
+    /// The field's network (`HID (+ t) → W → HID·channels`).
+    pub model: NeuralMlp<HID, W, E, Dev, OUT>,
+    /// The control path.
+    pub path: Path,
+    dev: Dev,
+    data_gradient: bool,
+}
+
+impl<const HID: usize, const W: usize, const OUT: usize, E, Dev> NeuralCdeTerm<HID, W, OUT, E, Dev>
+where
+    E: Dtype + Real,
+    Dev: Device<E>,
+{
+    /// Couples a model with a path: `OUT` must equal `HID × path.channels()`.
+    pub fn new(model: NeuralMlp<HID, W, E, Dev, OUT>, path: Path, dev: &Dev) -> Result<Self> {
+        if OUT != HID * path.channels() {
+            return Err(Error::ShapeMismatch {
+                what: "CDE model outputs (hidden × path channels)".into(),
+                expected: HID * path.channels(),
+                found: OUT,
+            });
+        }
+        Ok(NeuralCdeTerm {
+            model,
+            path,
+            dev: dev.clone(),
+            data_gradient: false,
+        })
+    }
+
+    /// Also differentiates with respect to the path's data values (see
+    /// [`crate::CdeTerm::with_data_gradient`]); natural cubic paths refuse.
+    pub fn with_data_gradient(mut self) -> Result<Self> {
+        if self.path.interpolation() == Interpolation::NaturalCubic {
+            return Err(Error::Unsupported(
+                "data gradients of natural cubic splines (global in the knots); use Hermite".into(),
+            ));
+        }
+        self.data_gradient = true;
+        Ok(self)
+    }
+
+    /// Path channels.
+    pub fn channels(&self) -> usize {
+        self.path.channels()
+    }
+
+    /// `f` viewed as `batch × HID × channels`.
+    fn matrix(
+        &self,
+        f: Tensor<(usize, Const<OUT>), E, Dev>,
+    ) -> Tensor<(usize, Const<HID>, usize), E, Dev> {
+        let rows = f.shape().0;
+        f.reshape_like(&(rows, Const::<HID>, self.channels()))
+    }
+}
+
+impl<const HID: usize, const W: usize, const OUT: usize, E, Dev> Term
+    for NeuralCdeTerm<HID, W, OUT, E, Dev>
+where
+    E: Dtype + Real,
+    Dev: Device<E>,
+    Batch<HID, E, Dev>: State<Scalar = E>,
+    NeuralMlp<HID, W, E, Dev, OUT>: Sync,
+    NeuralCdeControl<E, Dev>: Send + Sync,
+    NeuralCdeCache<HID, W, OUT, E, Dev>: Send + Sync,
+    NeuralCdeGrads<HID, W, OUT, E, Dev>: Send,
+    Dev: Sync,
+{
+    type State = Batch<HID, E, Dev>;
+    type Control = NeuralCdeControl<E, Dev>;
+    type Cache = NeuralCdeCache<HID, W, OUT, E, Dev>;
+    type ParamGrad = NeuralCdeGrads<HID, W, OUT, E, Dev>;
+
+    fn new_control(&self) -> Self::Control {
+        NeuralCdeControl {
+            t_a: 0.0,
+            t_b: 0.0,
+            dx: self.dev.zeros_like(&(self.path.batch(), self.channels())),
+        }
+    }
+    fn control(&self, t_a: f64, t_b: f64, out: &mut Self::Control) {
+        out.t_a = t_a;
+        out.t_b = t_b;
+        let mut dx = vec![0.0; self.path.batch() * self.channels()];
+        // Times are validated against the domain before a solve; a failure here poisons the
+        // step with NaN, which the loop reports as a non-finite state.
+        if self.path.increment(t_a, t_b, &mut dx).is_err() {
+            dx.iter_mut().for_each(|v| *v = f64::NAN);
+        }
+        let dx: Vec<E> = dx.into_iter().map(E::of).collect();
+        out.dx = self
+            .dev
+            .tensor_from_vec(dx, (self.path.batch(), self.channels()));
+    }
+    fn new_cache(&self, _like: &Self::State) -> Self::Cache {
+        NeuralCdeCache {
+            mlp: NeuralCache::default(),
+            f: None,
+        }
+    }
+    fn new_param_grad(&self) -> Self::ParamGrad {
+        NeuralCdeGrads {
+            model: self.model.zero_grads(),
+            data: vec![0.0; self.data_gradient as usize * self.path.data_len()],
+        }
+    }
+    fn validate_state(&self, z: &Self::State) -> Result<()> {
+        if z.rows() != self.path.batch() {
+            return Err(Error::ShapeMismatch {
+                what: "CDE state rows (path batch)".into(),
+                expected: self.path.batch(),
+                found: z.rows(),
+            });
+        }
+        Ok(())
+    }
+    fn domain(&self) -> (f64, f64) {
+        self.path.domain()
+    }
+    fn vf_prod(
+        &self,
+        t: f64,
+        z: &Self::State,
+        c: &Self::Control,
+        out: &mut Self::State,
+        cache: Option<&mut Self::Cache>,
+    ) {
+        let shape = (z.rows(), Const::<HID>, self.channels());
+        let f = match cache {
+            Some(cache) => {
+                let f = self.model.forward(t, &z.0, Some(&mut cache.mlp)).tanh();
+                cache.f = Some(f.clone());
+                f
+            }
+            None => self.model.forward(t, &z.0, None).tanh(),
+        };
+        let dx = c.dx.clone().broadcast_like::<_, Axis<1>>(&shape);
+        out.0 = (self.matrix(f) * dx).sum::<(usize, Const<HID>), Axis<2>>();
+    }
+    fn vjp(
+        &self,
+        t: f64,
+        cache: &Self::Cache,
+        c: &Self::Control,
+        cot: &Self::State,
+        scale: E,
+        z_bar: &mut Self::State,
+        p_bar: &mut Self::ParamGrad,
+    ) {
+        let Some(f) = cache.f.as_ref() else {
+            return;
+        };
+        let rows = cot.rows();
+        let shape = (rows, Const::<HID>, self.channels());
+        let cot = cot.0.clone() * scale;
+        let cot3 = cot.broadcast_like::<_, Axis<2>>(&shape);
+        if self.data_gradient {
+            // dX̄_b = F_bᵀ (scale·cot_b), then through the path to its data values.
+            let dx_bar = (self.matrix(f.clone()) * cot3.clone())
+                .sum::<(usize, usize), Axis<1>>()
+                .as_vec();
+            let dx_bar: Vec<f64> = dx_bar.into_iter().map(|v| v.as_f64()).collect();
+            // The times were validated by the solve; the shapes by construction.
+            let _ = self
+                .path
+                .increment_data_vjp(c.t_a, c.t_b, &dx_bar, &mut p_bar.data);
+        }
+        // Cotangent on the matrix, (scale·cot_b) ⊗ dX_b, through the tanh.
+        let g = cot3 * c.dx.clone().broadcast_like::<_, Axis<1>>(&shape);
+        let g = g.reshape_like(&(rows, Const::<OUT>));
+        let g = g * (f.clone().square().negate() + E::one());
+        self.model
+            .backward(t, &cache.mlp, &g, E::one(), &mut z_bar.0, &mut p_bar.model);
+    }
+}

@@ -1,0 +1,190 @@
+//! A neural SDE on dfdx: `dy = μ_θ(t, y) dt + σ_θ(t, y) ∘ dW` with diagonal noise, drift and
+//! diffusion two [`NeuralMlp`]s, the state a `batch × D` tensor on the model's device.
+//!
+//! The Brownian path stays on the host; each step's increment (`batch × D` values) is copied
+//! to the device once and shared by every stage evaluated on that step, so the reversible
+//! gradient regenerates it backwards exactly as for host states.
+
+use crate::{BrownianPath, Calculus};
+use dfdx::prelude::*;
+use revode_core::neural::{Batch, NeuralCache, NeuralGrads, NeuralMlp};
+use revode_core::{Error, Real, Result, State, Term};
+
+/// The control of one step: `dt` and `W(t_b) − W(t_a)` on the device.
+#[derive(Clone, Debug)]
+pub struct NeuralSdeControl<const D: usize, E: Dtype, Dev: Storage<E>> {
+    /// `t_b − t_a`.
+    pub dt: f64,
+    /// The Brownian increment, `batch × D`.
+    pub dw: Tensor<(usize, Const<D>), E, Dev>,
+}
+
+/// What a traced evaluation keeps: both networks' activations.
+#[derive(Clone, Debug)]
+pub struct NeuralSdeCache<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>> {
+    drift: NeuralCache<D, H, E, Dev>,
+    diffusion: NeuralCache<D, H, E, Dev>,
+}
+
+/// Parameter cotangents of a [`NeuralSdeTerm`] (on the device).
+#[derive(Clone, Debug)]
+pub struct NeuralSdeGrads<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>> {
+    /// The drift's.
+    pub drift: NeuralGrads<D, H, E, Dev>,
+    /// The diffusion's.
+    pub diffusion: NeuralGrads<D, H, E, Dev>,
+}
+
+/// `dy = μ(t, y) dt + σ(t, y) ∘ dW` for a batch, diagonal noise, networks on a dfdx device.
+#[derive(Clone, Debug)]
+pub struct NeuralSdeTerm<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>> {
+    /// The drift network `μ_θ(t, y)`.
+    pub drift: NeuralMlp<D, H, E, Dev>,
+    /// The diffusion network `σ_θ(t, y)` (one noise channel per state entry).
+    pub diffusion: NeuralMlp<D, H, E, Dev>,
+    path: BrownianPath,
+    calculus: Calculus,
+    dev: Dev,
+}
+
+impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralSdeTerm<D, H, E, Dev> {
+    /// Combines the networks with a Brownian path of `D` channels per sample.
+    pub fn new(
+        drift: NeuralMlp<D, H, E, Dev>,
+        diffusion: NeuralMlp<D, H, E, Dev>,
+        path: BrownianPath,
+        calculus: Calculus,
+        dev: &Dev,
+    ) -> Result<Self> {
+        if path.channels() != D {
+            return Err(Error::ShapeMismatch {
+                what: "Brownian channels for diagonal noise (state dimension)".into(),
+                expected: D,
+                found: path.channels(),
+            });
+        }
+        Ok(NeuralSdeTerm {
+            drift,
+            diffusion,
+            path,
+            calculus,
+            dev: dev.clone(),
+        })
+    }
+    /// The Brownian path.
+    pub fn path(&self) -> &BrownianPath {
+        &self.path
+    }
+}
+
+impl<const D: usize, const H: usize, E, Dev> Term for NeuralSdeTerm<D, H, E, Dev>
+where
+    E: Dtype + Real,
+    Dev: Device<E> + Sync,
+    Batch<D, E, Dev>: State<Scalar = E>,
+    NeuralMlp<D, H, E, Dev>: Sync,
+    NeuralSdeControl<D, E, Dev>: Send + Sync,
+    NeuralSdeCache<D, H, E, Dev>: Send + Sync,
+    NeuralSdeGrads<D, H, E, Dev>: Send,
+{
+    type State = Batch<D, E, Dev>;
+    type Control = NeuralSdeControl<D, E, Dev>;
+    type Cache = NeuralSdeCache<D, H, E, Dev>;
+    type ParamGrad = NeuralSdeGrads<D, H, E, Dev>;
+
+    fn new_control(&self) -> Self::Control {
+        NeuralSdeControl {
+            dt: 0.0,
+            dw: self.dev.zeros_like(&(self.path.batch(), Const::<D>)),
+        }
+    }
+    fn control(&self, t_a: f64, t_b: f64, out: &mut Self::Control) {
+        out.dt = t_b - t_a;
+        let mut dw = vec![0.0; self.path.batch() * D];
+        // The integration loop has checked the times against `domain()`.
+        self.path.increment_unchecked(t_a, t_b, &mut dw);
+        let dw: Vec<E> = dw.into_iter().map(E::of).collect();
+        out.dw = self
+            .dev
+            .tensor_from_vec(dw, (self.path.batch(), Const::<D>));
+    }
+    fn new_cache(&self, _like: &Self::State) -> Self::Cache {
+        NeuralSdeCache {
+            drift: NeuralCache::default(),
+            diffusion: NeuralCache::default(),
+        }
+    }
+    fn new_param_grad(&self) -> Self::ParamGrad {
+        NeuralSdeGrads {
+            drift: self.drift.zero_grads(),
+            diffusion: self.diffusion.zero_grads(),
+        }
+    }
+    fn validate_state(&self, y: &Self::State) -> Result<()> {
+        if y.rows() != self.path.batch() {
+            return Err(Error::ShapeMismatch {
+                what: "SDE state rows (Brownian batch)".into(),
+                expected: self.path.batch(),
+                found: y.rows(),
+            });
+        }
+        Ok(())
+    }
+    fn domain(&self) -> (f64, f64) {
+        self.path.domain()
+    }
+    fn time_reversible(&self) -> bool {
+        self.calculus == Calculus::Stratonovich
+    }
+    fn evals_per_call(&self) -> u64 {
+        2
+    }
+    fn vf_prod(
+        &self,
+        t: f64,
+        y: &Self::State,
+        c: &Self::Control,
+        out: &mut Self::State,
+        cache: Option<&mut Self::Cache>,
+    ) {
+        let (mu, sigma) = match cache {
+            Some(cache) => (
+                self.drift.forward(t, &y.0, Some(&mut cache.drift)),
+                self.diffusion.forward(t, &y.0, Some(&mut cache.diffusion)),
+            ),
+            None => (
+                self.drift.forward(t, &y.0, None),
+                self.diffusion.forward(t, &y.0, None),
+            ),
+        };
+        out.0 = mu * E::of(c.dt) + sigma * c.dw.clone();
+    }
+    fn vjp(
+        &self,
+        t: f64,
+        cache: &Self::Cache,
+        c: &Self::Control,
+        cot: &Self::State,
+        scale: E,
+        y_bar: &mut Self::State,
+        p_bar: &mut Self::ParamGrad,
+    ) {
+        self.drift.backward(
+            t,
+            &cache.drift,
+            &cot.0,
+            scale * E::of(c.dt),
+            &mut y_bar.0,
+            &mut p_bar.drift,
+        );
+        let g = cot.0.clone() * c.dw.clone();
+        self.diffusion.backward(
+            t,
+            &cache.diffusion,
+            &g,
+            scale,
+            &mut y_bar.0,
+            &mut p_bar.diffusion,
+        );
+    }
+}
