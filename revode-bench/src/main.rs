@@ -80,8 +80,11 @@ enum Command {
     /// EXPERIMENTS.md 7: neural CDE on JapaneseVowels, full and with points dropped.
     JapaneseVowels {
         /// CDE field implementation: dfdx (device tensors) or native (host loops).
-        #[arg(long, default_value = "native", value_parser = ["dfdx", "native"])]
+        #[arg(long, default_value = "dfdx", value_parser = ["dfdx", "native"])]
         field: String,
+        /// Skip training: only the memory and time of one gradient against solver steps.
+        #[arg(long)]
+        memory_only: bool,
     },
     /// Brownian path queries per second: forward, reversed and random order vs stored increments.
     Brownian,
@@ -293,8 +296,8 @@ fn run(cli: Cli) -> BenchResult<()> {
         Some(Command::Oscillators) => training::oscillators(&ctx)?,
         Some(Command::Pendulum) => training::pendulum(&ctx)?,
         Some(Command::Spirals { field }) => cde::spirals_experiment(&ctx, cde::backend(&field))?,
-        Some(Command::JapaneseVowels { field }) => {
-            cde::japanese_vowels(&ctx, cde::backend(&field))?
+        Some(Command::JapaneseVowels { field, memory_only }) => {
+            cde::japanese_vowels(&ctx, cde::backend(&field), memory_only)?
         }
         Some(Command::Brownian) => sde::brownian(&ctx)?,
         Some(Command::SdeGan { minutes }) => {
@@ -319,7 +322,7 @@ fn run(cli: Cli) -> BenchResult<()> {
             training::oscillators(&ctx)?;
             training::pendulum(&ctx)?;
             cde::spirals_experiment(&ctx, FieldBackend::Dfdx)?;
-            cde::japanese_vowels(&ctx, FieldBackend::Native)?;
+            cde::japanese_vowels(&ctx, FieldBackend::Dfdx, false)?;
             sde::brownian(&ctx)?;
             sde::sde_gan(&ctx, if ctx.full { 25.0 } else { 2.0 })?;
             sde::sde_fit(&ctx)?;

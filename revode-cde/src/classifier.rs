@@ -17,7 +17,8 @@ pub enum FieldBackend {
     Native,
     /// [`NeuralCdeTerm`] on dfdx's default device (CPU; CUDA with the `cuda` feature): the
     /// state is a device tensor. Widths are compile-time in dfdx, so the sizes are a menu:
-    /// (hidden, width, channels) ∈ {(8, 16, 3), (32, 32, 13), (32, 32, 26)}.
+    /// (hidden, width, channels) ∈ {(8, 16, 3), (32, 32, 13), (32, 32, 25)} (spirals;
+    /// JapaneseVowels with a time channel, and with observation counts).
     Dfdx,
 }
 
@@ -34,10 +35,10 @@ macro_rules! dfdx_sizes {
         match ($cls.hidden, $cls.width, $cls.channels) {
             (8, 16, 3) => $f::<8, 16, 24>($($arg),*),
             (32, 32, 13) => $f::<32, 32, 416>($($arg),*),
-            (32, 32, 26) => $f::<32, 32, 832>($($arg),*),
+            (32, 32, 25) => $f::<32, 32, 800>($($arg),*),
             (h, w, c) => Err(Error::Unsupported(format!(
                 "the dfdx CDE field has no compiled size hidden {h}, width {w}, channels {c}; \
-                 use (8, 16, 3), (32, 32, 13), (32, 32, 26) or the native backend"
+                 use (8, 16, 3), (32, 32, 13), (32, 32, 25) or the native backend"
             ))),
         }
     };
@@ -69,6 +70,11 @@ fn dfdx_model<const HID: usize, const W: usize, const OUT: usize>(
         ),
         cls.lambda,
     )
+}
+
+/// Accepts a size of the menu.
+fn dfdx_supported<const HID: usize, const W: usize, const OUT: usize>() -> Result<()> {
+    Ok(())
 }
 
 fn dfdx_final<const HID: usize, const W: usize, const OUT: usize>(
@@ -159,6 +165,17 @@ impl NcdeClassifier {
                 .params()
                 .len(),
         )
+    }
+    /// Checks the sizes: positive, and (for the dfdx backend) on the compiled menu.
+    pub fn validate(&self) -> Result<()> {
+        if self.classes == 0 {
+            return Err(Error::config("classifier", "classes must be positive"));
+        }
+        self.field_len()?;
+        if self.backend == FieldBackend::Dfdx {
+            dfdx_sizes!(self, dfdx_supported())?;
+        }
+        Ok(())
     }
     /// Number of parameters.
     pub fn num_params(&self) -> Result<usize> {

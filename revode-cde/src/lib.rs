@@ -18,3 +18,8 @@ pub use path::{AllMissing, Interpolation, Path, PathData, PathOptions};
 pub use revode_core;
 pub use term::{CdeControl, CdeField, CdeMlp, CdeTerm};
 pub use ts::{read_ts, TsDataset};
+
+/// The guide's examples (docs/src/cde.md), compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/src/cde.md")]
+pub struct GuideDoctests;

@@ -25,6 +25,7 @@ fn main() -> revode_core::Result<()> {
         critic_steps: env("NCRITIC", 1.0) as usize,
         adam_beta1: env("BETA1", GanConfig::default().adam_beta1),
         time_gain: env("TIME_GAIN", 0.0) > 0.5,
+        gradient_penalty: Some(env("GP", 0.0)).filter(|&l| l > 0.0),
         ..GanConfig::default()
     };
     let mut gan = SdeGan::new(config, &real, 7)?;
@@ -36,8 +37,9 @@ fn main() -> revode_core::Result<()> {
         let s = gan.train_step(&real, 3)?;
         if i % 50 == 0 || i + 1 == steps {
             eprintln!(
-                "step {i}: W ≈ {:.4} ({:.1} s)",
+                "step {i}: W ≈ {:.4}, penalty {:.4} ({:.1} s)",
                 s.wasserstein,
+                s.penalty,
                 start.elapsed().as_secs_f64()
             );
         }
