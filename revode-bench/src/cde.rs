@@ -380,19 +380,20 @@ pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> Ben
     let stats = channel_stats(&train);
     // One time grid for both sets (sample k at t = k/(pad − 1)), padded to the longest series.
     let pad = train.max_len().max(test.max_len());
+    let jv_model = |channels: usize| NcdeClassifier {
+        hidden,
+        channels,
+        classes: 9,
+        width,
+        depth: 1,
+        tableau: Tableau::midpoint(),
+        lambda: 0.999,
+        backend: field,
+    };
     // Every model size is checked before any training starts.
     for &drop in &drops {
-        let model = NcdeClassifier {
-            hidden,
-            channels: 1 + train.dimensions * (1 + (drop > 0.0) as usize),
-            classes: 9,
-            width,
-            depth: 1,
-            tableau: Tableau::midpoint(),
-            lambda: 0.999,
-            backend: field,
-        };
-        model.validate().map_err(|e| e.to_string())?;
+        let channels = 1 + train.dimensions * (1 + (drop > 0.0) as usize);
+        jv_model(channels).validate().map_err(|e| e.to_string())?;
     }
     let mut runs = Vec::new();
     let bar = ctx.bar((drops.len() + 1) as u64, "JapaneseVowels");
@@ -409,16 +410,7 @@ pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> Ben
             .map_err(|e| e.to_string())?;
         let test_path = Path::new(&to_path_data(&test, &stats, pad, drop, 20), &po)
             .map_err(|e| e.to_string())?;
-        let model = NcdeClassifier {
-            hidden,
-            channels: train_path.channels(),
-            classes: 9,
-            width,
-            depth: 1,
-            tableau: Tableau::midpoint(),
-            lambda: 0.999,
-            backend: field,
-        };
+        let model = jv_model(train_path.channels());
         let opts = SolveOptions::fixed(1.0 / (pad - 1) as f64);
         let task = format!("{:.0} % dropped", 100.0 * drop);
         runs.push(fit(
@@ -491,16 +483,7 @@ pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> Ben
     };
     let path =
         Path::new(&to_path_data(&train, &stats, pad, 0.0, 10), &po).map_err(|e| e.to_string())?;
-    let model = NcdeClassifier {
-        hidden,
-        channels: path.channels(),
-        classes: 9,
-        width,
-        depth: 1,
-        tableau: Tableau::midpoint(),
-        lambda: 0.999,
-        backend: field,
-    };
+    let model = jv_model(path.channels());
     solver_steps_probe(ctx, &model, &path, &train.labels, pad)
 }
 
