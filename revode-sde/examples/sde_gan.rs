@@ -22,10 +22,14 @@ fn main() -> revode_core::Result<()> {
         clip: env("CLIP", GanConfig::default().clip),
         batch: env("BATCH", 256.0) as usize,
         square_channel: env("SQUARE", 1.0) > 0.5,
-        critic_steps: env("NCRITIC", 1.0) as usize,
+        critic_steps: env("NCRITIC", 2.0) as usize,
         adam_beta1: env("BETA1", GanConfig::default().adam_beta1),
         time_gain: env("TIME_GAIN", 0.0) > 0.5,
-        gradient_penalty: Some(env("GP", 0.0)).filter(|&l| l > 0.0),
+        gradient_penalty: Some(env("GP", 10.0)).filter(|&l| l > 0.0),
+        initial_scale: env("INIT", 1.0),
+        disc_hidden: env("DISC_H", 16.0) as usize,
+        disc_width: env("DISC_W", 16.0) as usize,
+        steps_per_interval: env("SPI", 1.0) as usize,
         ..GanConfig::default()
     };
     let mut gan = SdeGan::new(config, &real, 7)?;

@@ -1,10 +1,11 @@
 //! SDE-GAN (Kidger et al. 2021; EXPERIMENTS.md 8): a neural SDE generator trained with the
-//! reversible gradient against a neural CDE discriminator (Wasserstein loss, weight clipping).
+//! reversible gradient against a neural CDE discriminator (Wasserstein loss; Lipschitz control
+//! by a gradient penalty, or by weight clipping).
 //!
 //! Generator: `x0 = ζ(V)`, `V ~ N(0, I)`; `dx = μ(t, x) dt + σ(t, x) ∘ dW` with diagonal noise,
 //! solved by reversible Heun on a fresh Brownian path per batch (regenerated exactly on the
 //! backward pass); samples `Y_k = w·x(t_k) + c`. Discriminator: `h0 = ξ(t0, Y0)`,
-//! `dh = f(h) dX` over the linear path of `(t, Y)`, score `m·h(T) + c`. The generator's
+//! `dh = f(h) dX` over the linear path of `(t, Y, Y²)`, score `m·h(T) + c`. The generator's
 //! cotangent is the discriminator's gradient with respect to the path's data values.
 
 use crate::{BrownianPath, Calculus, Diagonal, SdeTerm};
@@ -189,7 +190,8 @@ pub struct GanConfig {
     pub lr_generator: f64,
     /// Discriminator learning rate.
     pub lr_discriminator: f64,
-    /// Discriminator weights are clipped to `[−clip, clip]` (Lipschitz control).
+    /// Discriminator weights are clipped to `[−clip, clip]` (Lipschitz control) when there is
+    /// no gradient penalty; the initial weights are clipped either way.
     pub clip: f64,
     /// Solver steps per observation interval (generator and discriminator).
     pub steps_per_interval: usize,
@@ -210,9 +212,14 @@ pub struct GanConfig {
     /// interpolates `Ŷ` of real and generated paths (Gulrajani et al. 2017) instead of weight
     /// clipping, when set to `Some(λ)`. See [`SdeGan::penalty_gradient`].
     pub gradient_penalty: Option<f64>,
+    /// Multiplies the initial-condition network's initial parameters (Kidger et al. use 3: a
+    /// wide initial spread for the critic to shape, rather than one to grow).
+    pub initial_scale: f64,
 }
 
 impl Default for GanConfig {
+    /// The recipe of docs/src/sde.md: gradient penalty 10, two critic steps per generator
+    /// step, Adam β₁ = 0.5, learning rates 5e-4 (generator) and 1e-3 (critic), a Y² channel.
     fn default() -> Self {
         GanConfig {
             hidden: 16,
@@ -220,15 +227,16 @@ impl Default for GanConfig {
             disc_hidden: 16,
             disc_width: 16,
             batch: 256,
-            lr_generator: 2e-4,
+            lr_generator: 5e-4,
             lr_discriminator: 1e-3,
             clip: 0.1,
             steps_per_interval: 1,
             square_channel: true,
-            critic_steps: 1,
-            adam_beta1: 0.9,
+            critic_steps: 2,
+            adam_beta1: 0.5,
             time_gain: false,
-            gradient_penalty: None,
+            gradient_penalty: Some(10.0),
+            initial_scale: 1.0,
         }
     }
 }
@@ -371,7 +379,14 @@ impl SdeGan {
         let shift = real.values.iter().sum::<f64>() / n;
         let var = real.values.iter().map(|v| (v - shift).powi(2)).sum::<f64>() / n;
         let (h, w) = (config.hidden, config.width);
-        let mut generator = mlp_spec(h, w, false).init_uniform(seed);
+        if !(config.initial_scale > 0.0 && config.initial_scale.is_finite()) {
+            return Err(Error::config("gan initial_scale", "must be positive and finite"));
+        }
+        let mut generator: Vec<f64> = mlp_spec(h, w, false)
+            .init_uniform(seed)
+            .iter()
+            .map(|v| config.initial_scale * v)
+            .collect();
         let field_scale = if config.time_gain { 0.5 } else { 1.0 };
         for k in [1, 2] {
             let p = mlp_spec(h, w, true).init_uniform(seed + k);
