@@ -380,7 +380,10 @@ impl SdeGan {
         let var = real.values.iter().map(|v| (v - shift).powi(2)).sum::<f64>() / n;
         let (h, w) = (config.hidden, config.width);
         if !(config.initial_scale > 0.0 && config.initial_scale.is_finite()) {
-            return Err(Error::config("gan initial_scale", "must be positive and finite"));
+            return Err(Error::config(
+                "gan initial_scale",
+                "must be positive and finite",
+            ));
         }
         let mut generator: Vec<f64> = mlp_spec(h, w, false)
             .init_uniform(seed)
