@@ -32,13 +32,14 @@ fn main() -> revode_core::Result<()> {
         steps_per_interval: env("SPI", 1.0) as usize,
         ..GanConfig::default()
     };
-    let mut gan = SdeGan::new(config, &real, 7)?;
+    let seed = env("SEED", 7.0) as u64;
+    let mut gan = SdeGan::new(config, &real, seed)?;
     let start = std::time::Instant::now();
     for i in 0..steps {
         if i == steps / 2 {
             gan.start_averaging();
         }
-        let s = gan.train_step(&real, 3)?;
+        let s = gan.train_step(&real, seed ^ 4)?;
         if i % 50 == 0 || i + 1 == steps {
             eprintln!(
                 "step {i}: W ≈ {:.4}, penalty {:.4} ({:.1} s)",
