@@ -22,6 +22,45 @@ struct Run {
     stored_states: usize,
     solver_steps: usize,
     history: Vec<f64>,
+    /// (training step, test accuracy) every [`EVAL_EVERY`] steps.
+    test_curve: Vec<(usize, f64)>,
+}
+
+/// Training steps between test-set evaluations (the accuracy curves).
+const EVAL_EVERY: usize = 25;
+
+/// Records the test accuracy of `p` every [`EVAL_EVERY`] calls (a training-step callback).
+struct Curve<'a> {
+    model: &'a NcdeClassifier,
+    test: (&'a Path, &'a [usize], &'a SolveOptions),
+    calls: usize,
+    points: Vec<(usize, f64)>,
+    /// Seconds spent evaluating (excluded from the training time).
+    spent: f64,
+}
+
+impl<'a> Curve<'a> {
+    fn new(model: &'a NcdeClassifier, test: (&'a Path, &'a [usize], &'a SolveOptions)) -> Self {
+        Curve {
+            model,
+            test,
+            calls: 0,
+            points: Vec::new(),
+            spent: 0.0,
+        }
+    }
+    /// Called before each training step with the parameters it starts from.
+    fn step(&mut self, p: &[f64]) -> revode_core::Result<()> {
+        if self.calls.is_multiple_of(EVAL_EVERY) {
+            let start = Instant::now();
+            let (path, labels, opts) = self.test;
+            let pred = self.model.predict(p, path, opts)?;
+            self.points.push((self.calls, accuracy(&pred, labels)));
+            self.spent += start.elapsed().as_secs_f64();
+        }
+        self.calls += 1;
+        Ok(())
+    }
 }
 
 fn accuracy(pred: &[usize], labels: &[usize]) -> f64 {
@@ -54,11 +93,13 @@ fn finish(
     train_accuracy: f64,
     (probe, peak): (&BatchResult, usize),
     (test_path, test_labels, opts): (&Path, &[usize], &SolveOptions),
+    (mut test_curve, eval_seconds): (Vec<(usize, f64)>, f64),
 ) -> BenchResult<Run> {
-    let seconds = start.elapsed().as_secs_f64();
+    let seconds = start.elapsed().as_secs_f64() - eval_seconds;
     let pred = model
         .predict(&state.params, test_path, opts)
         .map_err(|e| e.to_string())?;
+    test_curve.push((state.history.len(), accuracy(&pred, test_labels)));
     Ok(Run {
         task: task.into(),
         method,
@@ -71,6 +112,7 @@ fn finish(
         stored_states: probe.stored_states,
         solver_steps: probe.steps,
         history: state.history,
+        test_curve,
     })
 }
 
@@ -110,6 +152,7 @@ fn fit_minibatch(
         model.loss_and_grad(&p0, &probe_path, &probe_labels, opts, method.clone())
     });
     let probe = probe.map_err(|e| e.to_string())?;
+    let mut curve = Curve::new(model, (test_path, test_labels, opts));
     let start = Instant::now();
     let mut last_acc = 0.0;
     train::train(
@@ -119,6 +162,7 @@ fn fit_minibatch(
             ..Default::default()
         },
         |p| {
+            curve.step(p)?;
             if cursor + batch > n {
                 for i in (1..n).rev() {
                     order.swap(i, (next() % (i as u64 + 1)) as usize);
@@ -144,6 +188,7 @@ fn fit_minibatch(
         last_acc,
         (&probe, peak),
         (test_path, test_labels, opts),
+        (curve.points, curve.spent),
     )
 }
 
@@ -169,6 +214,7 @@ fn fit(
         model.loss_and_grad(&p0, train_path, train_labels, opts, method.clone())
     });
     let probe = probe.map_err(|e| e.to_string())?;
+    let mut curve = Curve::new(model, (test_path, test_labels, opts));
     let start = Instant::now();
     let mut last_acc = 0.0;
     train::train(
@@ -178,6 +224,7 @@ fn fit(
             ..Default::default()
         },
         |p| {
+            curve.step(p)?;
             let r = model.loss_and_grad(p, train_path, train_labels, opts, method.clone())?;
             last_acc = r.accuracy;
             Ok((r.loss, r.grad))
@@ -193,6 +240,7 @@ fn fit(
         last_acc,
         (&probe, peak),
         (test_path, test_labels, opts),
+        (curve.points, curve.spent),
     )
 }
 
@@ -243,6 +291,24 @@ fn report_runs(ctx: &Ctx, name: &str, title: &str, intro: &str, runs: &[Run]) ->
         "step",
         "cross-entropy",
         &series,
+    )?;
+    let accuracy: Vec<Series> = runs
+        .iter()
+        .map(|r| Series {
+            label: format!("{} {}", r.task, r.method),
+            points: r
+                .test_curve
+                .iter()
+                .map(|&(k, a)| (k as f64, 100.0 * a))
+                .collect(),
+        })
+        .collect();
+    report::plot_lines(
+        &ctx.out.join(format!("{name}_accuracy.svg")),
+        &format!("{title}: test accuracy during training"),
+        "step",
+        "test accuracy (%)",
+        &accuracy,
     )?;
     report::write_json(&ctx.out, &format!("{name}.json"), &runs).map(|_| ())
 }
@@ -542,6 +608,36 @@ fn solver_steps_probe(
         }
     }
     bar.finish_and_clear();
+    let series = |key: &str, scale: f64| -> Vec<Series> {
+        ["reversible", "direct"]
+            .iter()
+            .map(|m| Series {
+                label: m.to_string(),
+                points: rows
+                    .iter()
+                    .filter(|r| r["method"] == *m)
+                    .map(|r| {
+                        let steps = r["solver_steps"].as_f64().unwrap_or(f64::NAN);
+                        (steps, r[key].as_f64().unwrap_or(f64::NAN) * scale)
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+    report::plot_loglog(
+        &ctx.out.join("japanese_vowels_memory.svg"),
+        "JapaneseVowels: peak heap of one full-batch gradient",
+        "solver steps per series",
+        "peak heap (MiB)",
+        &series("peak_bytes", 1.0 / (1024.0 * 1024.0)),
+    )?;
+    report::plot_loglog(
+        &ctx.out.join("japanese_vowels_time.svg"),
+        "JapaneseVowels: time of one full-batch gradient",
+        "solver steps per series",
+        "seconds",
+        &series("seconds", 1.0),
+    )?;
     ctx.emit(
         "japanese_vowels_steps",
         &format!(
