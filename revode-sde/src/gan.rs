@@ -287,6 +287,11 @@ pub struct Bounded {
     pub gain: f64,
 }
 
+thread_local! {
+    /// The cotangent behind the tanh, reused across pullbacks (no allocation per stage).
+    static INNER_COT: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl VectorField for Bounded {
     type Scalar = f64;
     fn dim(&self) -> usize {
@@ -330,12 +335,16 @@ impl VectorField for Bounded {
         pb: &mut [f64],
     ) {
         let (inner, outs) = cache.split_at(self.mlp.cache_len());
-        let inner_cot: Vec<f64> = cot
-            .iter()
-            .zip(outs)
-            .map(|(c, o)| self.gain * c * (1.0 - o * o))
-            .collect();
-        self.mlp.vjp_cached(t, y, inner, &inner_cot, s, yb, pb);
+        INNER_COT.with(|buf| {
+            let mut inner_cot = buf.borrow_mut();
+            inner_cot.clear();
+            inner_cot.extend(
+                cot.iter()
+                    .zip(outs)
+                    .map(|(c, o)| self.gain * c * (1.0 - o * o)),
+            );
+            self.mlp.vjp_cached(t, y, inner, &inner_cot, s, yb, pb);
+        });
     }
 }
 
