@@ -27,6 +27,7 @@ fn main() -> revode_core::Result<()> {
         time_gain: env("TIME_GAIN", 0.0) > 0.5,
         gradient_penalty: Some(env("GP", 10.0)).filter(|&l| l > 0.0),
         initial_scale: env("INIT", 1.0),
+        critic_mlp_readout: env("MLP_READOUT", 0.0) > 0.5,
         disc_hidden: env("DISC_H", 16.0) as usize,
         disc_width: env("DISC_W", 16.0) as usize,
         steps_per_interval: env("SPI", 1.0) as usize,

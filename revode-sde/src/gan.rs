@@ -215,6 +215,9 @@ pub struct GanConfig {
     /// Multiplies the initial-condition network's initial parameters (Kidger et al. use 3: a
     /// wide initial spread for the critic to shape, rather than one to grow).
     pub initial_scale: f64,
+    /// The critic scores `m·tanh(A h(T) + a) + c` (a nonlinear readout) instead of
+    /// `m·h(T) + c`.
+    pub critic_mlp_readout: bool,
 }
 
 impl Default for GanConfig {
@@ -237,6 +240,7 @@ impl Default for GanConfig {
             time_gain: false,
             gradient_penalty: Some(10.0),
             initial_scale: 1.0,
+            critic_mlp_readout: false,
         }
     }
 }
@@ -415,7 +419,12 @@ impl SdeGan {
         let field = CdeMlp::new(dh, ch, config.disc_width, 1, false, seed + 4)?;
         let mut discriminator: Vec<f64> = (0..dh * (ch + 1)).map(|_| rng.symmetric(0.5)).collect();
         discriminator.extend(field.params());
-        discriminator.extend((0..=dh).map(|_| rng.symmetric(b)));
+        let readout_len = if config.critic_mlp_readout {
+            dh * dh + 2 * dh + 1
+        } else {
+            dh + 1
+        };
+        discriminator.extend((0..readout_len).map(|_| rng.symmetric(b)));
         for p in &mut discriminator {
             *p = p.clamp(-config.clip, config.clip);
         }
@@ -460,7 +469,12 @@ impl SdeGan {
     fn disc_split(&self) -> [std::ops::Range<usize>; 3] {
         let dh = self.config.disc_hidden;
         let a = dh * (self.channels() + 1);
-        let f = a + (self.discriminator.len() - a - dh - 1);
+        let readout_len = if self.config.critic_mlp_readout {
+            dh * dh + 2 * dh + 1
+        } else {
+            dh + 1
+        };
+        let f = self.discriminator.len() - readout_len;
         [a..f, 0..a, f..self.discriminator.len()]
     }
 
@@ -642,6 +656,37 @@ impl SdeGan {
             |hs, cots| {
                 let hl = &hs[1];
                 let mut total = 0.0;
+                if self.config.critic_mlp_readout {
+                    // read = [A (dh × dh) | a | m | c]; D = m·tanh(A h + a) + c.
+                    let (a_w, rest) = read.split_at(dh * dh);
+                    let (a_b, rest) = rest.split_at(dh);
+                    let (m, c) = rest.split_at(dh);
+                    let mut r = vec![0.0; dh];
+                    for b in 0..batch {
+                        let row = &hl[b * dh..(b + 1) * dh];
+                        for j in 0..dh {
+                            let u = a_b[j]
+                                + a_w[j * dh..(j + 1) * dh]
+                                    .iter()
+                                    .zip(row)
+                                    .map(|(w, z)| w * z)
+                                    .sum::<f64>();
+                            r[j] = u.tanh();
+                        }
+                        total += weight * (c[0] + r.iter().zip(m).map(|(x, y)| x * y).sum::<f64>());
+                        read_grad[dh * dh + 2 * dh] += weight;
+                        for j in 0..dh {
+                            read_grad[dh * dh + dh + j] += weight * r[j];
+                            let du = weight * m[j] * (1.0 - r[j] * r[j]);
+                            read_grad[dh * dh + j] += du;
+                            for i in 0..dh {
+                                read_grad[j * dh + i] += du * row[i];
+                                cots[1][b * dh + i] += du * a_w[j * dh + i];
+                            }
+                        }
+                    }
+                    return total;
+                }
                 for b in 0..batch {
                     let row = &hl[b * dh..(b + 1) * dh];
                     total +=

@@ -59,6 +59,8 @@ fn gradient_penalty_gradient_matches_finite_differences() {
         batch: 4,
         clip: 1.0,
         gradient_penalty: Some(10.0),
+        // The nonlinear readout: its data and parameter pullbacks are both exercised here.
+        critic_mlp_readout: true,
         ..GanConfig::default()
     };
     let mut gan = SdeGan::new(config, &real, 5).unwrap();
