@@ -59,3 +59,21 @@ pub trait VectorField: Sync {
         self.vjp(t, y, cot, scale, y_bar, p_bar);
     }
 }
+
+/// An uncached pullback for fields whose pullback is written against their cache: a traced
+/// evaluation into a fresh cache, then [`VectorField::vjp_cached`]. For
+/// [`VectorField::vjp`] implementations (the integration loop itself always caches).
+pub fn vjp_through_cache<V: VectorField + ?Sized>(
+    field: &V,
+    t: f64,
+    y: &[V::Scalar],
+    cot: &[V::Scalar],
+    s: V::Scalar,
+    y_bar: &mut [V::Scalar],
+    p_bar: &mut [V::Scalar],
+) {
+    let mut cache = vec![V::Scalar::of(0.0); field.cache_len()];
+    let mut out = vec![V::Scalar::of(0.0); y.len()];
+    field.eval_cached(t, y, &mut out, &mut cache);
+    field.vjp_cached(t, y, &cache, cot, s, y_bar, p_bar);
+}

@@ -66,7 +66,7 @@ mod term;
 pub mod train;
 
 pub use error::{Error, Result};
-pub use field::VectorField;
+pub use field::{vjp_through_cache, VectorField};
 pub use gradient::{
     default_snapshots, gradient, gradient_observed, Gradient, GradientMethod, GradientOf,
     GradientOptions,

@@ -166,10 +166,7 @@ impl VectorField for FisherSurrogate {
         ops::laplacian(&self.grid, self.nu, y, out);
     }
     fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        let mut cache = vec![0.0; self.cache_len()];
-        let mut out = vec![0.0; y.len()];
-        self.eval_cached(t, y, &mut out, &mut cache);
-        self.vjp_cached(t, y, &cache, cot, s, yb, pb);
+        revode_core::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     fn cache_len(&self) -> usize {
         self.dim() * self.reaction.width
@@ -263,10 +260,7 @@ impl VectorField for BurgersClosure {
         self.eval_cached(t, y, out, &mut cache);
     }
     fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        let mut cache = vec![0.0; self.cache_len()];
-        let mut out = vec![0.0; y.len()];
-        self.eval_cached(t, y, &mut out, &mut cache);
-        self.vjp_cached(t, y, &cache, cot, s, yb, pb);
+        revode_core::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     fn cache_len(&self) -> usize {
         self.batch * self.faces() * self.closure.width

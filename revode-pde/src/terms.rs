@@ -187,9 +187,7 @@ impl VectorField for Advection {
         ops::divergence(&self.grid, &Upwind { c: self.c[0] }, -1.0, y, out);
     }
     fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        let mut cache = vec![0.0; self.cache_len()];
-        self.eval_cached(t, y, &mut vec![0.0; y.len()], &mut cache);
-        self.vjp_cached(t, y, &cache, cot, s, yb, pb);
+        revode_core::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     /// The cache keeps ∂out/∂c (the upwind divergence at unit speed).
     fn cache_len(&self) -> usize {
@@ -277,9 +275,7 @@ impl VectorField for Burgers {
         ops::laplacian(&self.grid, self.nu[0], y, out);
     }
     fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        let mut cache = vec![0.0; self.cache_len()];
-        self.eval_cached(t, y, &mut vec![0.0; y.len()], &mut cache);
-        self.vjp_cached(t, y, &cache, cot, s, yb, pb);
+        revode_core::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     /// The cache keeps ∇²y (the derivative with respect to ν).
     fn cache_len(&self) -> usize {
@@ -370,9 +366,7 @@ impl VectorField for FisherKpp {
         ops::laplacian(&self.grid, self.p[0], y, out);
     }
     fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        let mut cache = vec![0.0; self.cache_len()];
-        self.eval_cached(t, y, &mut vec![0.0; y.len()], &mut cache);
-        self.vjp_cached(t, y, &cache, cot, s, yb, pb);
+        revode_core::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     /// The cache keeps ∇²y (the derivative with respect to ν).
     fn cache_len(&self) -> usize {

@@ -312,10 +312,7 @@ impl VectorField for Bounded {
         out.iter_mut().for_each(|v| *v = self.gain * v.tanh());
     }
     fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        let mut cache = vec![0.0; self.cache_len()];
-        let mut out = vec![0.0; y.len()];
-        self.eval_cached(t, y, &mut out, &mut cache);
-        self.vjp_cached(t, y, &cache, cot, s, yb, pb);
+        revode_core::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     fn cache_len(&self) -> usize {
         self.mlp.cache_len() + self.mlp.dim()
