@@ -28,6 +28,8 @@ fn main() -> revode_core::Result<()> {
         gradient_penalty: Some(env("GP", 10.0)).filter(|&l| l > 0.0),
         initial_scale: env("INIT", 1.0),
         critic_mlp_readout: env("MLP_READOUT", 0.0) > 0.5,
+        critic_all_times: env("ALL_TIMES", 0.0) > 0.5,
+        detrend: env("DETREND", 0.0) > 0.5,
         disc_hidden: env("DISC_H", 16.0) as usize,
         disc_width: env("DISC_W", 16.0) as usize,
         steps_per_interval: env("SPI", 1.0) as usize,

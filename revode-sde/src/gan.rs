@@ -218,6 +218,14 @@ pub struct GanConfig {
     /// The critic scores `m·tanh(A h(T) + a) + c` (a nonlinear readout) instead of
     /// `m·h(T) + c`.
     pub critic_mlp_readout: bool,
+    /// The critic scores the mean readout over every observation time,
+    /// `c + (1/n) Σ_k m·h(t_k)`, rather than the final state's alone: every marginal then
+    /// reaches the score through its own term.
+    pub critic_all_times: bool,
+    /// Normalise the data by an affine-in-time trend `a + b·t` fitted by least squares (and the
+    /// residuals' standard deviation) instead of by the overall mean: the generator and the
+    /// critic then work on paths without a drift dominating every other statistic.
+    pub detrend: bool,
 }
 
 impl Default for GanConfig {
@@ -241,6 +249,8 @@ impl Default for GanConfig {
             gradient_penalty: Some(10.0),
             initial_scale: 1.0,
             critic_mlp_readout: false,
+            critic_all_times: false,
+            detrend: false,
         }
     }
 }
@@ -256,8 +266,8 @@ pub struct SdeGan {
     pub discriminator: Vec<f64>,
     opt_g: AdamW,
     opt_d: AdamW,
-    /// Data are modelled as `(X − shift)/scale`.
-    pub shift: f64,
+    /// Data at observation `k` are modelled as `(X − shift[k])/scale`.
+    pub shift: Vec<f64>,
     /// See `shift`.
     pub scale: f64,
     /// Model time of each observation (`k/2^m`, inside the Brownian path's `[0, 1]`).
@@ -360,6 +370,50 @@ fn mlp_spec(dim: usize, width: usize, time: bool) -> MlpSpec {
     }
 }
 
+/// The per-time shift and the variance of the residuals: the overall mean, or (`detrend`) the
+/// least-squares line `a + b·t` through every value.
+fn normalisation(real: &Samples, detrend: bool) -> Result<(Vec<f64>, f64)> {
+    let n = real.times.len();
+    if n < 2 || real.paths == 0 || real.values.len() != real.paths * n {
+        return Err(Error::config(
+            "gan data",
+            format!(
+                "need at least one path and two times with paths × times values (got {} paths, {} times, {} values)",
+                real.paths,
+                n,
+                real.values.len()
+            ),
+        ));
+    }
+    let count = real.values.len() as f64;
+    let mean = real.values.iter().sum::<f64>() / count;
+    let (a, b) = if detrend {
+        let t_mean = real.times.iter().sum::<f64>() / n as f64;
+        let (mut sty, mut stt) = (0.0, 0.0);
+        for (i, &v) in real.values.iter().enumerate() {
+            let dt = real.times[i % n] - t_mean;
+            sty += dt * (v - mean);
+            stt += dt * dt;
+        }
+        let b = if stt > 0.0 { sty / stt } else { 0.0 };
+        (mean - b * t_mean, b)
+    } else {
+        (mean, 0.0)
+    };
+    let shift: Vec<f64> = real.times.iter().map(|t| a + b * t).collect();
+    let var = real
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v - shift[i % n]).powi(2))
+        .sum::<f64>()
+        / count;
+    if !var.is_finite() {
+        return Err(Error::config("gan data", "values must be finite"));
+    }
+    Ok((shift, var))
+}
+
 fn normals(n: usize, seed: u64) -> Vec<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..n).map(|_| StandardNormal.sample(&mut rng)).collect()
@@ -385,9 +439,13 @@ impl SdeGan {
                 ));
             }
         }
-        let n = real.values.len() as f64;
-        let shift = real.values.iter().sum::<f64>() / n;
-        let var = real.values.iter().map(|v| (v - shift).powi(2)).sum::<f64>() / n;
+        if config.critic_all_times && config.critic_mlp_readout {
+            return Err(Error::config(
+                "gan critic_all_times",
+                "the per-time readout is linear: it cannot be combined with critic_mlp_readout",
+            ));
+        }
+        let (shift, var) = normalisation(real, config.detrend)?;
         let (h, w) = (config.hidden, config.width);
         if !(config.initial_scale > 0.0 && config.initial_scale.is_finite()) {
             return Err(Error::config(
@@ -568,7 +626,12 @@ impl SdeGan {
             let b = chunk.min(paths - done);
             let y =
                 self.generate_with(self.sampling_params(), b, seed.wrapping_add(done as u64))?;
-            values.extend(y.iter().map(|v| v * self.scale + self.shift));
+            let n = self.times.len();
+            values.extend(
+                y.iter()
+                    .enumerate()
+                    .map(|(i, v)| v * self.scale + self.shift[i % n]),
+            );
             done += b;
         }
         Ok(Samples {
@@ -643,7 +706,11 @@ impl SdeGan {
             }
         }
         let mut read_grad = vec![0.0; read.len()];
-        let times = [self.times[0], self.times[n - 1]];
+        let times = if self.config.critic_all_times {
+            self.times.clone()
+        } else {
+            vec![self.times[0], self.times[n - 1]]
+        };
         let g = gradient(
             &scheme,
             &h0,
@@ -651,7 +718,7 @@ impl SdeGan {
             &self.opts(),
             &GradientMethod::Direct.into(),
             |hs, cots| {
-                let hl = &hs[1];
+                let hl = &hs[hs.len() - 1];
                 let mut total = 0.0;
                 if self.config.critic_mlp_readout {
                     // read = [A (dh × dh) | a | m | c]; D = m·tanh(A h + a) + c.
@@ -684,14 +751,19 @@ impl SdeGan {
                     }
                     return total;
                 }
+                // Linear readout of h(T), or of the mean of h over every observation time.
+                let first = if self.config.critic_all_times { 0 } else { 1 };
+                let share = weight / (hs.len() - first) as f64;
                 for b in 0..batch {
-                    let row = &hl[b * dh..(b + 1) * dh];
-                    total +=
-                        weight * (read[dh] + row.iter().zip(read).map(|(a, c)| a * c).sum::<f64>());
+                    total += weight * read[dh];
                     read_grad[dh] += weight;
-                    for i in 0..dh {
-                        read_grad[i] += weight * row[i];
-                        cots[1][b * dh + i] = weight * read[i];
+                    for (h, cot) in hs.iter().zip(cots.iter_mut()).skip(first) {
+                        let row = &h[b * dh..(b + 1) * dh];
+                        total += share * row.iter().zip(read).map(|(a, c)| a * c).sum::<f64>();
+                        for i in 0..dh {
+                            read_grad[i] += share * row[i];
+                            cot[b * dh + i] = share * read[i];
+                        }
                     }
                 }
                 total
@@ -882,7 +954,8 @@ impl SdeGan {
                 real_batch.extend(
                     real.values[p * n..(p + 1) * n]
                         .iter()
-                        .map(|v| (v - self.shift) / self.scale),
+                        .zip(&self.shift)
+                        .map(|(v, s)| (v - s) / self.scale),
                 );
             }
             let fake = self.generate_scaled(b, seed ^ (1 + 2 * c as u64 + 2))?;

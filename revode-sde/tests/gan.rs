@@ -11,7 +11,7 @@ fn generator_gradient_matches_finite_differences() {
         ..OuProcess::default()
     };
     let real = ou.sample(64, 3).unwrap();
-    let config = GanConfig {
+    let base = GanConfig {
         hidden: 3,
         width: 4,
         disc_hidden: 3,
@@ -20,7 +20,20 @@ fn generator_gradient_matches_finite_differences() {
         clip: 0.5,
         ..GanConfig::default()
     };
-    let gan = SdeGan::new(config, &real, 11).unwrap();
+    // The final-state readout on globally normalised data, and the per-time readout (every
+    // observation's cotangent enters the SDE's backward pass) on detrended data.
+    let per_time = GanConfig {
+        critic_all_times: true,
+        detrend: true,
+        ..base.clone()
+    };
+    for config in [base, per_time] {
+        generator_matches_fd(config, &real);
+    }
+}
+
+fn generator_matches_fd(config: GanConfig, real: &revode_sde::gan::Samples) {
+    let gan = SdeGan::new(config, real, 11).unwrap();
     let p = gan.generator.clone();
     let (loss, grad, _) = gan.generator_gradient(&p, 5, 42).unwrap();
     assert!((loss - gan.generator_loss(&p, 5, 42).unwrap()).abs() <= 1e-12 * loss.abs().max(1.0));
@@ -63,7 +76,20 @@ fn gradient_penalty_gradient_matches_finite_differences() {
         critic_mlp_readout: true,
         ..GanConfig::default()
     };
-    let mut gan = SdeGan::new(config, &real, 5).unwrap();
+    penalty_matches_fd(config.clone(), &real);
+    // The per-time readout: every observation's state carries part of the data gradient.
+    penalty_matches_fd(
+        GanConfig {
+            critic_mlp_readout: false,
+            critic_all_times: true,
+            ..config
+        },
+        &real,
+    );
+}
+
+fn penalty_matches_fd(config: GanConfig, real: &revode_sde::gan::Samples) {
+    let mut gan = SdeGan::new(config, real, 5).unwrap();
     // Larger critic weights than the clipped start, so that ‖∇_Y D‖ is far from 1.
     gan.discriminator.iter_mut().for_each(|p| *p *= 3.0);
     let n = real.times.len();
@@ -118,7 +144,50 @@ fn bad_settings_are_errors() {
             adam_beta1: 1.0,
             ..GanConfig::default()
         },
+        GanConfig {
+            critic_all_times: true,
+            critic_mlp_readout: true,
+            ..GanConfig::default()
+        },
     ] {
         assert!(SdeGan::new(config, &real, 1).is_err());
     }
+    let mut nan = real.clone();
+    nan.values[5] = f64::NAN;
+    let err = SdeGan::new(GanConfig::default(), &nan, 1).unwrap_err();
+    assert!(err.to_string().contains("finite"), "{err}");
+    let mut ragged = real.clone();
+    ragged.values.pop();
+    assert!(SdeGan::new(GanConfig::default(), &ragged, 1).is_err());
+}
+
+#[test]
+fn detrending_fits_the_least_squares_line() {
+    let real = OuProcess::default().sample(256, 2).unwrap();
+    let n = real.times.len();
+    let config = GanConfig {
+        detrend: true,
+        ..GanConfig::default()
+    };
+    let gan = SdeGan::new(config, &real, 1).unwrap();
+    // The residuals of a least-squares line have zero mean and are uncorrelated with time.
+    let (mut sum, mut cov, mut sq) = (0.0, 0.0, 0.0);
+    let t_mean = real.times.iter().sum::<f64>() / n as f64;
+    for (i, v) in real.values.iter().enumerate() {
+        let r = v - gan.shift[i % n];
+        sum += r;
+        cov += r * (real.times[i % n] - t_mean);
+        sq += r * r;
+    }
+    let count = real.values.len() as f64;
+    let magnitude = real.values.iter().map(|v| v.abs()).sum::<f64>();
+    assert!(sum.abs() <= 1e-12 * magnitude, "residual sum {sum}");
+    assert!(
+        cov.abs() <= 1e-12 * magnitude * 63.0,
+        "residual covariance {cov}"
+    );
+    assert!(((sq / count).sqrt() - gan.scale).abs() <= 1e-12 * gan.scale);
+    // The OU mean rises by about 10.6 over the horizon: the line must carry it.
+    let slope = (gan.shift[n - 1] - gan.shift[0]) / real.times[n - 1];
+    assert!((0.1..0.3).contains(&slope), "slope {slope}");
 }
