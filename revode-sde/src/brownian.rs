@@ -14,6 +14,16 @@
 //! reuse the descent of the previous query (one cached root-to-leaf stack), so sequential
 //! sweeps in either direction cost O(1) node draws per query and memory stays
 //! `O(levels × batch × channels)` whatever the number of queries.
+//!
+//! Optionally ([`BrownianPath::with_space_time_levy_area`]) every node also carries its
+//! space-time Lévy area `H_{s,t} = (1/h)∫_s^t (W_r − W_s − (r−s)/h·W_{s,t}) dr`, `h = t − s`
+//! (law `N(0, h/12)`, independent of `W_{s,t}`). A node splits at its midpoint by the exact
+//! conditional law given `(W, H)` (derived from the bridge's covariance; METHOD.md §6's notation):
+//! `W_{s,m} = ½W + 3⁄2·H + Z`, `H_{s,m} = ¼H − ½Z + X`, `H_{m,t} = ¼H − ½Z − X` with
+//! `Z ~ N(0, h/16)`, `X ~ N(0, h/48)`. Inside a finest interval the path is its conditional
+//! mean given the interval's `(W, H)`, `W_s + σW + 6σ(1−σ)H`; the Lévy area of any interval
+//! comes from the running integral `∫_{t0}^t W`. The increments of such a path are Brownian
+//! but differ from those of the plain path with the same seed.
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -36,8 +46,14 @@ pub struct BrownianPath {
     levels: u32,
     seed: u64,
     end: Vec<f64>,
+    /// Lévy area of the whole interval (empty without Lévy area).
+    end_area: Vec<f64>,
     cache: Mutex<Descent>,
 }
+
+/// Streams of the Lévy-area draws `X` (the bit keeps them apart from the nodes' `Z` streams;
+/// node heap indices stay below `2^49`).
+const AREA_STREAM: u64 = 1 << 62;
 
 /// The cached root-to-leaf descent of the latest query.
 #[derive(Debug, Clone)]
@@ -46,6 +62,9 @@ struct Descent {
     index: Vec<u64>,
     left: Vec<Vec<f64>>,
     right: Vec<Vec<f64>>,
+    /// Per level, with Lévy area (else empty): the node's Lévy area and `∫_{t0}^{t_left} W`.
+    area: Vec<Vec<f64>>,
+    prefix: Vec<Vec<f64>>,
     /// Levels of the stack that are valid.
     depth: usize,
     /// Query scratch.
@@ -56,8 +75,15 @@ struct Descent {
     /// The two most recent answers `(t, W(t))`: a step's end is the next step's start, and the
     /// reversible schemes query each step forwards and backwards.
     recent: [(f64, Vec<f64>); 2],
+    /// `∫_{t0}^t W` of the recent answers (with Lévy area).
+    recent_integral: [Vec<f64>; 2],
     /// Which entry of `recent` to overwrite next.
     next: usize,
+    /// Scratch for the `X` draws and the running integral (with Lévy area).
+    draws_x: Vec<f64>,
+    split: Vec<f64>,
+    integral: Vec<f64>,
+    integral2: Vec<f64>,
 }
 
 impl Clone for BrownianPath {
@@ -69,6 +95,7 @@ impl Clone for BrownianPath {
             .unwrap_or_else(|e| e.into_inner().clone());
         BrownianPath {
             end: self.end.clone(),
+            end_area: self.end_area.clone(),
             cache: Mutex::new(cache),
             ..*self
         }
@@ -117,12 +144,19 @@ impl BrownianPath {
             index: vec![0; levels_us],
             left: vec![vec![0.0; n]; levels_us],
             right: vec![vec![0.0; n]; levels_us],
+            area: Vec::new(),
+            prefix: Vec::new(),
             depth: 0,
             tmp: vec![0.0; n],
             tmp2: vec![0.0; n],
             draws: 0,
             recent: [(f64::NAN, vec![0.0; n]), (f64::NAN, vec![0.0; n])],
+            recent_integral: [Vec::new(), Vec::new()],
             next: 0,
+            draws_x: Vec::new(),
+            split: Vec::new(),
+            integral: Vec::new(),
+            integral2: Vec::new(),
         };
         Ok(BrownianPath {
             t0,
@@ -132,8 +166,41 @@ impl BrownianPath {
             levels,
             seed,
             end,
+            end_area: Vec::new(),
             cache: Mutex::new(cache),
         })
+    }
+
+    /// The same domain, shape, seed and resolution with space-time Lévy area on every node
+    /// (see the module docs): a different, equally Brownian path, answering
+    /// [`BrownianPath::levy_area`] as well as increments.
+    pub fn with_space_time_levy_area(self) -> Self {
+        let n = self.len();
+        let levels = self.levels as usize;
+        let mut end_area = vec![0.0; n];
+        normals(self.seed, AREA_STREAM, &mut end_area);
+        let sd = ((self.t1 - self.t0) / 12.0).sqrt();
+        end_area.iter_mut().for_each(|v| *v *= sd);
+        let mut c = self.cache.into_inner().unwrap_or_else(|e| e.into_inner());
+        c.area = vec![vec![0.0; n]; levels];
+        c.prefix = vec![vec![0.0; n]; levels];
+        c.recent = [(f64::NAN, vec![0.0; n]), (f64::NAN, vec![0.0; n])];
+        c.recent_integral = [vec![0.0; n], vec![0.0; n]];
+        c.depth = 0;
+        c.draws_x = vec![0.0; n];
+        c.split = vec![0.0; n];
+        c.integral = vec![0.0; n];
+        c.integral2 = vec![0.0; n];
+        BrownianPath {
+            end_area,
+            cache: Mutex::new(c),
+            ..self
+        }
+    }
+
+    /// Whether the path carries space-time Lévy area.
+    pub fn has_levy_area(&self) -> bool {
+        !self.end_area.is_empty()
     }
 
     /// The interval the path is defined on.
@@ -210,6 +277,47 @@ impl BrownianPath {
         Ok(())
     }
 
+    /// `w ← W(t_b) − W(t_a)` and `h ←` the space-time Lévy area of the interval between them,
+    /// `H = (1/h)∫_s^t (W_r − W_s − (r−s)/h·W_{s,t}) dr` with `s = min, t = max`; `H` is the same
+    /// for either order (it is invariant under time reversal) and `W` changes sign exactly.
+    /// An error for a path built without Lévy area, or for `t_a = t_b` (no interval).
+    pub fn levy_area<S: Real>(&self, t_a: f64, t_b: f64, w: &mut [S], h: &mut [S]) -> Result<()> {
+        if !self.has_levy_area() {
+            return Err(Error::Unsupported(
+                "space-time Lévy area of a Brownian path built without it \
+                 (use BrownianPath::with_space_time_levy_area)"
+                    .into(),
+            ));
+        }
+        self.check(t_a, w.len())?;
+        self.check(t_b, h.len())?;
+        if t_a == t_b {
+            return Err(Error::config(
+                "Lévy area interval",
+                format!("t_a = t_b = {t_a}: the Lévy area needs an interval of positive length"),
+            ));
+        }
+        let (s, t) = if t_a < t_b { (t_a, t_b) } else { (t_b, t_a) };
+        let mut c = self.lock();
+        let mut ws = std::mem::take(&mut c.tmp);
+        let mut wt = std::mem::take(&mut c.tmp2);
+        let mut is = std::mem::take(&mut c.integral);
+        let mut it = std::mem::take(&mut c.integral2);
+        self.value_with_integral(&mut c, s, &mut ws, Some(&mut is));
+        self.value_with_integral(&mut c, t, &mut wt, Some(&mut it));
+        let len = t - s;
+        for i in 0..w.len() {
+            let inc = wt[i] - ws[i];
+            w[i] = S::of(if t_a < t_b { inc } else { ws[i] - wt[i] });
+            h[i] = S::of((it[i] - is[i] - len * ws[i]) / len - 0.5 * inc);
+        }
+        c.tmp = ws;
+        c.tmp2 = wt;
+        c.integral = is;
+        c.integral2 = it;
+        Ok(())
+    }
+
     /// [`BrownianPath::increment`] for times and a buffer already validated (the solver's hot
     /// path: the integration loop checks the domain once).
     pub(crate) fn increment_unchecked<S: Real>(&self, t_a: f64, t_b: f64, out: &mut [S]) {
@@ -236,26 +344,52 @@ impl BrownianPath {
 
     /// `out ← W(t)`: a recent answer, or a descent of the tree.
     fn value(&self, c: &mut Descent, t: f64, out: &mut [f64]) {
-        if let Some((_, w)) = c.recent.iter().find(|(s, _)| *s == t) {
-            out.copy_from_slice(w);
+        self.value_with_integral(c, t, out, None);
+    }
+
+    /// `out ← W(t)` and, with Lévy area, `integral ← ∫_{t0}^t W` when asked for.
+    fn value_with_integral(
+        &self,
+        c: &mut Descent,
+        t: f64,
+        out: &mut [f64],
+        integral: Option<&mut [f64]>,
+    ) {
+        let levy = self.has_levy_area();
+        if let Some(k) = c.recent.iter().position(|(s, _)| *s == t) {
+            out.copy_from_slice(&c.recent[k].1);
+            if let Some(i) = integral {
+                i.copy_from_slice(&c.recent_integral[k]);
+            }
             return;
         }
-        self.descend(c, t, out);
+        let mut int = std::mem::take(&mut c.recent_integral[c.next]);
+        self.descend(c, t, out, &mut int);
         let slot = c.next;
         c.recent[slot].0 = t;
         c.recent[slot].1.copy_from_slice(out);
+        if let (true, Some(i)) = (levy, integral) {
+            i.copy_from_slice(&int);
+        }
+        c.recent_integral[slot] = int;
         c.next = 1 - slot;
     }
 
-    /// `out ← W(t)` using and updating the cached descent.
-    fn descend(&self, c: &mut Descent, t: f64, out: &mut [f64]) {
+    /// `out ← W(t)` (and, with Lévy area, `int ← ∫_{t0}^t W`) using and updating the cached
+    /// descent.
+    fn descend(&self, c: &mut Descent, t: f64, out: &mut [f64], int: &mut [f64]) {
+        let levy = self.has_levy_area();
         let big_t = self.t1 - self.t0;
         if t == self.t0 {
             out.iter_mut().for_each(|v| *v = 0.0);
+            int.iter_mut().for_each(|v| *v = 0.0);
             return;
         }
         if t == self.t1 {
             out.copy_from_slice(&self.end);
+            for ((i, &w), &h) in int.iter_mut().zip(&self.end).zip(&self.end_area) {
+                *i = big_t * (0.5 * w + h);
+            }
             return;
         }
         let node_times = |level: usize, index: u64| {
@@ -281,8 +415,14 @@ impl BrownianPath {
             c.index[0] = 0;
             c.left[0].iter_mut().for_each(|v| *v = 0.0);
             c.right[0].copy_from_slice(&self.end);
+            if levy {
+                c.area[0].copy_from_slice(&self.end_area);
+                c.prefix[0].iter_mut().for_each(|v| *v = 0.0);
+            }
             level = 1;
         }
+        // ∫ W over a piece of length `len` with end values `(a, b)` and Lévy area `h`.
+        let piece = |len: f64, a: f64, b: f64, h: f64| len * (0.5 * (a + b) + h);
         // Descend from `level − 1` to the leaf, drawing each midpoint.
         let levels = self.levels as usize;
         let mut l = level - 1;
@@ -290,48 +430,110 @@ impl BrownianPath {
             let (tl, tr, width) = node_times(l, c.index[l]);
             if t == tl || t == tr {
                 out.copy_from_slice(if t == tl { &c.left[l] } else { &c.right[l] });
-                c.depth = l + 1;
-                return;
-            }
-            let tm = self.t0 + (2 * c.index[l] + 1) as f64 * (width * 0.5);
-            let heap = (1u64 << l) + c.index[l];
-            // Midpoint value into `out` (exact bridge draw).
-            normals(self.seed, heap, out);
-            c.draws += 1;
-            let sd = 0.5 * width.sqrt();
-            for ((o, &a), &b) in out.iter_mut().zip(&c.left[l]).zip(&c.right[l]) {
-                *o = 0.5 * (a + b) + sd * *o;
-            }
-            if t == tm {
-                c.depth = l + 1;
-                return;
-            }
-            if l + 1 == levels {
-                // Finest level: linear inside the half that holds t.
-                if t < tm {
-                    let s = (t - tl) / (tm - tl);
-                    for (o, &a) in out.iter_mut().zip(&c.left[l]) {
-                        *o = a + s * (*o - a);
-                    }
-                } else {
-                    let s = (t - tm) / (tr - tm);
-                    for (o, &b) in out.iter_mut().zip(&c.right[l]) {
-                        *o += s * (b - *o);
+                if levy {
+                    for (i, v) in int.iter_mut().enumerate() {
+                        *v = c.prefix[l][i];
+                        if t == tr {
+                            *v += piece(width, c.left[l][i], c.right[l][i], c.area[l][i]);
+                        }
                     }
                 }
                 c.depth = l + 1;
                 return;
             }
+            let tm = self.t0 + (2 * c.index[l] + 1) as f64 * (width * 0.5);
+            let heap = (1u64 << l) + c.index[l];
+            // Midpoint value into `out` (exact bridge draw, given the node's Lévy area if any).
+            normals(self.seed, heap, out);
+            c.draws += 1;
+            let half = 0.5 * width;
+            if levy {
+                // Z ~ N(0, Δ/16) into `out`'s draw, X ~ N(0, Δ/48); the halves' areas are
+                // ¼H − ½Z ± X: `draws_x` keeps X, `split` keeps ¼H − ½Z.
+                normals(self.seed, AREA_STREAM | heap, &mut c.draws_x);
+                let q = 0.25 * width.sqrt();
+                let qx = q / 3f64.sqrt();
+                for (i, o) in out.iter_mut().enumerate() {
+                    let z = q * *o;
+                    let h = c.area[l][i];
+                    *o = 0.5 * (c.left[l][i] + c.right[l][i]) + 1.5 * h + z;
+                    c.draws_x[i] *= qx;
+                    c.split[i] = 0.25 * h - 0.5 * z;
+                }
+            } else {
+                let sd = 0.5 * width.sqrt();
+                for ((o, &a), &b) in out.iter_mut().zip(&c.left[l]).zip(&c.right[l]) {
+                    *o = 0.5 * (a + b) + sd * *o;
+                }
+            }
+            // The Lévy area of the left (+X) or right (−X) half.
+            let area_of = |c: &Descent, i: usize, right: bool| {
+                let x = c.draws_x[i];
+                c.split[i] + if right { -x } else { x }
+            };
+            if t == tm {
+                if levy {
+                    for (i, v) in int.iter_mut().enumerate() {
+                        let left_area = area_of(c, i, false);
+                        *v = c.prefix[l][i] + piece(half, c.left[l][i], out[i], left_area);
+                    }
+                }
+                c.depth = l + 1;
+                return;
+            }
+            if l + 1 == levels {
+                // Finest level: inside the half that holds t, the conditional mean given the
+                // half's end values (and Lévy area): linear (+ 6σ(1−σ)H).
+                let right = t > tm;
+                let (a, len) = if right { (tm, tr - tm) } else { (tl, tm - tl) };
+                let sg = (t - a) / len;
+                for (i, o) in out.iter_mut().enumerate() {
+                    let (wa, wb) = if right {
+                        (*o, c.right[l][i])
+                    } else {
+                        (c.left[l][i], *o)
+                    };
+                    if levy {
+                        let h = area_of(c, i, right);
+                        let mut start = c.prefix[l][i];
+                        if right {
+                            start += piece(half, c.left[l][i], wa, area_of(c, i, false));
+                        }
+                        int[i] = start
+                            + len
+                                * (sg * wa
+                                    + 0.5 * sg * sg * (wb - wa)
+                                    + h * sg * sg * (3.0 - 2.0 * sg));
+                        *o = wa + sg * (wb - wa) + 6.0 * h * sg * (1.0 - sg);
+                    } else {
+                        *o = wa + sg * (wb - wa);
+                    }
+                }
+                c.depth = l + 1;
+                return;
+            }
+            let right = t >= tm;
+            c.index[l + 1] = 2 * c.index[l] + right as u64;
+            if levy {
+                for (i, &mid) in out.iter().enumerate() {
+                    let left_area = area_of(c, i, false);
+                    let start = if right {
+                        c.prefix[l][i] + piece(half, c.left[l][i], mid, left_area)
+                    } else {
+                        c.prefix[l][i]
+                    };
+                    c.prefix[l + 1][i] = start;
+                    c.area[l + 1][i] = area_of(c, i, right);
+                }
+            }
             let (lo, hi) = c.left.split_at_mut(l + 1);
             let (rlo, rhi) = c.right.split_at_mut(l + 1);
-            if t < tm {
-                c.index[l + 1] = 2 * c.index[l];
-                hi[0].copy_from_slice(&lo[l]);
-                rhi[0].copy_from_slice(out);
-            } else {
-                c.index[l + 1] = 2 * c.index[l] + 1;
+            if right {
                 hi[0].copy_from_slice(out);
                 rhi[0].copy_from_slice(&rlo[l]);
+            } else {
+                hi[0].copy_from_slice(&lo[l]);
+                rhi[0].copy_from_slice(out);
             }
             l += 1;
         }

@@ -12,6 +12,7 @@ use crate::{BrownianPath, Calculus, Diagonal, SdeTerm};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 use revode_cde::{CdeField, CdeMlp, CdeTerm, Interpolation, Path, PathData, PathOptions};
 use revode_core::mlp::{Activation, MlpSpec};
 use revode_core::train::AdamW;
@@ -226,6 +227,9 @@ pub struct GanConfig {
     /// residuals' standard deviation) instead of by the overall mean: the generator and the
     /// critic then work on paths without a drift dominating every other statistic.
     pub detrend: bool,
+    /// The batch is split into this many chunks, each with its own noise and Brownian path,
+    /// solved in parallel (rayon); results depend on the chunk count, not on the thread count.
+    pub chunks: usize,
 }
 
 impl Default for GanConfig {
@@ -251,6 +255,7 @@ impl Default for GanConfig {
             critic_mlp_readout: false,
             critic_all_times: false,
             detrend: false,
+            chunks: 4,
         }
     }
 }
@@ -414,6 +419,11 @@ fn normalisation(real: &Samples, detrend: bool) -> Result<(Vec<f64>, f64)> {
     Ok((shift, var))
 }
 
+/// The noise seed of chunk `i` (chunk 0 keeps `seed`).
+fn chunk_seed(seed: u64, i: usize) -> u64 {
+    seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 fn normals(n: usize, seed: u64) -> Vec<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..n).map(|_| StandardNormal.sample(&mut rng)).collect()
@@ -422,10 +432,14 @@ fn normals(n: usize, seed: u64) -> Vec<f64> {
 impl SdeGan {
     /// A fresh GAN for data `real` (used for the scaling and the time grid).
     pub fn new(config: GanConfig, real: &Samples, seed: u64) -> Result<Self> {
-        if config.batch == 0 || config.hidden == 0 || config.steps_per_interval == 0 {
+        if config.batch == 0
+            || config.hidden == 0
+            || config.steps_per_interval == 0
+            || config.chunks == 0
+        {
             return Err(Error::config(
                 "gan",
-                "batch, hidden and steps must be positive",
+                "batch, hidden, steps_per_interval and chunks must be positive",
             ));
         }
         if config.clip.is_nan() || config.clip <= 0.0 {
@@ -601,7 +615,26 @@ impl SdeGan {
         self.generate_with(&self.generator, batch, seed)
     }
 
+    /// `(start, len)` of each chunk of a batch of `batch` paths.
+    fn chunks(&self, batch: usize) -> Vec<(usize, usize)> {
+        let c = self.config.chunks.clamp(1, batch.max(1));
+        (0..c)
+            .map(|i| (i * batch / c, (i + 1) * batch / c - i * batch / c))
+            .collect()
+    }
+
+    /// Generated paths, chunk by chunk in parallel (chunk `i` draws from `chunk_seed(seed, i)`).
     fn generate_with(&self, params: &[f64], batch: usize, seed: u64) -> Result<Vec<f64>> {
+        let parts = self
+            .chunks(batch)
+            .par_iter()
+            .enumerate()
+            .map(|(i, &(_, len))| self.generate_chunk(params, len, chunk_seed(seed, i)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(parts.concat())
+    }
+
+    fn generate_chunk(&self, params: &[f64], batch: usize, seed: u64) -> Result<Vec<f64>> {
         let (map, _, _, x0) = self.generator_parts(params, batch, seed)?;
         let scheme = revode_core::ReversibleHeun::new(map)?;
         let sol = solve(&scheme, &x0, &self.times, &self.opts())?;
@@ -642,8 +675,34 @@ impl SdeGan {
     }
 
     /// Critic scores of scaled paths `y` (`batch × times`), with the gradient of
-    /// `Σ_b weight·D(y_b)` with respect to the critic's parameters and (optionally) to `y`.
+    /// `Σ_b weight·D(y_b)` with respect to the critic's parameters and (optionally) to `y`;
+    /// chunks in parallel, summed in chunk order.
     fn critic(
+        &self,
+        y: &[f64],
+        weight: f64,
+        data_grad: bool,
+    ) -> Result<(f64, Vec<f64>, Option<Vec<f64>>)> {
+        let n = self.times.len();
+        let parts = self
+            .chunks(y.len() / n)
+            .par_iter()
+            .map(|&(s, len)| self.critic_chunk(&y[s * n..(s + len) * n], weight, data_grad))
+            .collect::<Result<Vec<_>>>()?;
+        let mut score = 0.0;
+        let mut grad = vec![0.0; self.discriminator.len()];
+        let mut y_bar = data_grad.then(|| Vec::with_capacity(y.len()));
+        for (sc, g, yb) in parts {
+            score += sc;
+            grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+            if let (Some(all), Some(yb)) = (y_bar.as_mut(), yb) {
+                all.extend(yb);
+            }
+        }
+        Ok((score, grad, y_bar))
+    }
+
+    fn critic_chunk(
         &self,
         y: &[f64],
         weight: f64,
@@ -862,8 +921,34 @@ impl SdeGan {
         b: usize,
         seed: u64,
     ) -> Result<(f64, Vec<f64>, usize)> {
+        let parts = self
+            .chunks(b)
+            .par_iter()
+            .enumerate()
+            .map(|(i, &(_, len))| {
+                self.generator_gradient_chunk(gen, len, 1.0 / b as f64, chunk_seed(seed, i))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut loss = 0.0;
+        let mut grad = vec![0.0; gen.len()];
+        let mut stored = 0;
+        for (l, g, s) in parts {
+            loss += l;
+            grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+            stored = stored.max(s);
+        }
+        Ok((loss, grad, stored))
+    }
+
+    /// One chunk of [`SdeGan::generator_gradient`]: `b` paths, each weighted `w`.
+    fn generator_gradient_chunk(
+        &self,
+        gen: &[f64],
+        b: usize,
+        w: f64,
+        seed: u64,
+    ) -> Result<(f64, Vec<f64>, usize)> {
         let n = self.times.len();
-        let w = 1.0 / b as f64;
         let (map, zeta, v, x0) = self.generator_parts(gen, b, seed)?;
         let scheme = revode_core::ReversibleHeun::new(map)?;
         let h = self.config.hidden;
@@ -885,7 +970,7 @@ impl SdeGan {
                         y[j * n + k] = v;
                     }
                 }
-                let (score, _, y_bar) = match self.critic(&y, -w, true) {
+                let (score, _, y_bar) = match self.critic_chunk(&y, -w, true) {
                     Ok(r) => r,
                     Err(e) => {
                         critic_err = Some(e);

@@ -145,6 +145,10 @@ fn bad_settings_are_errors() {
             ..GanConfig::default()
         },
         GanConfig {
+            chunks: 0,
+            ..GanConfig::default()
+        },
+        GanConfig {
             critic_all_times: true,
             critic_mlp_readout: true,
             ..GanConfig::default()
@@ -190,4 +194,51 @@ fn detrending_fits_the_least_squares_line() {
     // The OU mean rises by about 10.6 over the horizon: the line must carry it.
     let slope = (gan.shift[n - 1] - gan.shift[0]) / real.times[n - 1];
     assert!((0.1..0.3).contains(&slope), "slope {slope}");
+}
+
+#[test]
+fn training_is_bitwise_identical_on_one_and_two_threads() {
+    let ou = OuProcess {
+        times: 8,
+        horizon: 7.0,
+        ..OuProcess::default()
+    };
+    let real = ou.sample(64, 3).unwrap();
+    let config = GanConfig {
+        hidden: 3,
+        width: 4,
+        disc_hidden: 3,
+        disc_width: 4,
+        batch: 10,
+        chunks: 3,
+        ..GanConfig::default()
+    };
+    let train = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut gan = SdeGan::new(config.clone(), &real, 9).unwrap();
+            for _ in 0..3 {
+                gan.train_step(&real, 1).unwrap();
+            }
+            (gan.generator, gan.discriminator)
+        })
+    };
+    let (g1, d1) = train(1);
+    let (g2, d2) = train(2);
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&g1), bits(&g2));
+    assert_eq!(bits(&d1), bits(&d2));
+    // And the chunk count is what the noise depends on: one chunk trains differently.
+    let one = GanConfig {
+        chunks: 1,
+        ..config.clone()
+    };
+    let mut gan = SdeGan::new(one, &real, 9).unwrap();
+    for _ in 0..3 {
+        gan.train_step(&real, 1).unwrap();
+    }
+    assert_ne!(bits(&gan.generator), bits(&g1));
 }
