@@ -93,6 +93,15 @@ enum Command {
         /// Training time budget in minutes.
         #[arg(long, default_value_t = 5.0)]
         minutes: f64,
+        /// Normalise the data by a least-squares line in time instead of the overall mean.
+        #[arg(long)]
+        detrend: bool,
+        /// Seed of the generator's and critic's initial parameters.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Decay both learning rates linearly to this fraction over the budget (1: constant).
+        #[arg(long, default_value_t = 1.0)]
+        lr_final: f64,
     },
     /// EXPERIMENTS.md 9: stochastic Lorenz parameters by moment matching.
     SdeFit,
@@ -300,11 +309,19 @@ fn run(cli: Cli) -> BenchResult<()> {
             cde::japanese_vowels(&ctx, cde::backend(&field), memory_only)?
         }
         Some(Command::Brownian) => sde::brownian(&ctx)?,
-        Some(Command::SdeGan { minutes }) => {
+        Some(Command::SdeGan {
+            minutes,
+            detrend,
+            seed,
+            lr_final,
+        }) => {
             if !(minutes > 0.0 && minutes <= 600.0) {
                 return Err(format!("--minutes must be in (0, 600], not {minutes}"));
             }
-            sde::sde_gan(&ctx, minutes)?
+            if !(lr_final > 0.0 && lr_final <= 1.0) {
+                return Err(format!("--lr-final must be in (0, 1], not {lr_final}"));
+            }
+            sde::sde_gan(&ctx, minutes, detrend, seed, lr_final)?
         }
         Some(Command::SdeFit) => sde::sde_fit(&ctx)?,
         Some(Command::PdeDrift) => pde::drift(&ctx)?,
@@ -324,7 +341,7 @@ fn run(cli: Cli) -> BenchResult<()> {
             cde::spirals_experiment(&ctx, FieldBackend::Dfdx)?;
             cde::japanese_vowels(&ctx, FieldBackend::Dfdx, false)?;
             sde::brownian(&ctx)?;
-            sde::sde_gan(&ctx, if ctx.full { 25.0 } else { 2.0 })?;
+            sde::sde_gan(&ctx, if ctx.full { 25.0 } else { 2.0 }, false, 7, 1.0)?;
             sde::sde_fit(&ctx)?;
             pde::drift(&ctx)?;
             pde::memory(&ctx)?;

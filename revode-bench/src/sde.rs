@@ -108,27 +108,40 @@ pub fn brownian(ctx: &Ctx) -> BenchResult<()> {
         })
         .collect();
     type Query<'q> = Box<dyn Fn(usize) -> (f64, f64) + 'q>;
-    let orders: [(&str, Query); 3] = [
+    let forward_q = |i: usize| (i as f64 * h, (i + 1) as f64 * h);
+    let reversed_q = |i: usize| {
+        let j = n - 1 - i;
+        ((j + 1) as f64 * h, j as f64 * h)
+    };
+    // (order, query, with space-time Lévy area)
+    let orders: [(&str, Query, bool); 5] = [
+        ("forward sweep", Box::new(forward_q), false),
+        ("reversed sweep", Box::new(reversed_q), false),
+        ("random order", Box::new(|i| random[i]), false),
+        ("forward sweep, W and Lévy area", Box::new(forward_q), true),
         (
-            "forward sweep",
-            Box::new(|i| (i as f64 * h, (i + 1) as f64 * h)),
+            "reversed sweep, W and Lévy area",
+            Box::new(reversed_q),
+            true,
         ),
-        (
-            "reversed sweep",
-            Box::new(|i| {
-                let j = n - 1 - i;
-                ((j + 1) as f64 * h, j as f64 * h)
-            }),
-        ),
-        ("random order", Box::new(|i| random[i])),
     ];
+    let mut area = vec![0.0; batch * channels];
     let mut forward = f64::NAN;
-    for (name, q) in orders.iter() {
-        let path = BrownianPath::new(0.0, 1.0, batch, channels, 1).map_err(|e| e.to_string())?;
+    for (name, q, levy) in orders.iter() {
+        let mut path =
+            BrownianPath::new(0.0, 1.0, batch, channels, 1).map_err(|e| e.to_string())?;
+        if *levy {
+            path = path.with_space_time_levy_area();
+        }
         let start = Instant::now();
         for i in 0..n {
             let (a, b) = q(i);
-            path.increment(a, b, &mut out).map_err(|e| e.to_string())?;
+            if *levy {
+                path.levy_area(a, b, &mut out, &mut area)
+            } else {
+                path.increment(a, b, &mut out)
+            }
+            .map_err(|e| e.to_string())?;
         }
         let s = start.elapsed().as_secs_f64();
         if forward.is_nan() {
@@ -185,7 +198,8 @@ pub fn brownian(ctx: &Ctx) -> BenchResult<()> {
         "brownian",
         &format!(
             "## Brownian path queries (batch {batch} × {channels} channels, h = 2^-{})\n\n\
-             Each query is W(t_b) − W(t_a) over one step. The stored baseline keeps every \
+             Each query is W(t_b) − W(t_a) over one step (with Lévy area: also the step's \
+             space-time Lévy area H, from a tree that carries it). The stored baseline keeps every \
              increment in memory ({} KiB here, growing with N); the tree keeps \
              O(levels × batch × channels).\n\n{}\n",
             n.trailing_zeros(),
@@ -239,11 +253,22 @@ fn accepted(m: &[Marginal]) -> bool {
 }
 
 /// EXPERIMENTS.md 8: the SDE-GAN on the time-dependent Ornstein–Uhlenbeck process.
-pub fn sde_gan(ctx: &Ctx, minutes: f64) -> BenchResult<()> {
+/// `detrend` normalises the data by a least-squares line in time; `seed` seeds the networks;
+/// the learning rates decay linearly in time from the configured ones to `lr_final ×` them.
+pub fn sde_gan(
+    ctx: &Ctx,
+    minutes: f64,
+    detrend: bool,
+    seed: u64,
+    lr_final: f64,
+) -> BenchResult<()> {
     let e = |e: revode_core::Error| e.to_string();
     let real = OuProcess::default().sample(8192, 1).map_err(e)?;
-    let config = GanConfig::default();
-    let mut gan = SdeGan::new(config.clone(), &real, 7).map_err(e)?;
+    let config = GanConfig {
+        detrend,
+        ..GanConfig::default()
+    };
+    let mut gan = SdeGan::new(config.clone(), &real, seed).map_err(e)?;
     let budget = minutes * 60.0;
     let bar = ctx.bar((budget as u64).max(1), "SDE-GAN s");
     let start = Instant::now();
@@ -259,6 +284,9 @@ pub fn sde_gan(ctx: &Ctx, minutes: f64) -> BenchResult<()> {
             gan.start_averaging();
             averaging = true;
         }
+        let progress = start.elapsed().as_secs_f64() / budget;
+        gan.set_learning_rate_scale(1.0 - (1.0 - lr_final) * progress.min(1.0))
+            .map_err(e)?;
         let s = gan.train_step(&real, 3).map_err(e)?;
         stored = s.stored_states;
         curve.push((curve.len() as f64 + 1.0, s.wasserstein));
@@ -300,7 +328,9 @@ pub fn sde_gan(ctx: &Ctx, minutes: f64) -> BenchResult<()> {
              diffusion), reversible Heun, reversible gradient with the Brownian path regenerated \
              backwards (peak stored states {stored}). Critic: neural CDE (hidden {}, width {}), \
              {lipschitz}. Adam (β₁ = {}) with learning rates {} (generator) and {} (critic); \
-             weight averaging of the generator over the second half. {} steps in {:.0} s \
+             weight averaging of the generator over the second half; learning rates decayed \
+             linearly to {lr_final} × over the budget. Data normalised by {}; \
+             network seed {seed}; the batch in {} chunks over {} threads. {} steps in {:.0} s \
              (batch {}). Marginals of 8192 generated paths:\n\n{}\nAcceptance (KS ≤ 0.1, mean \
              and variance within 10 %): {}.\n",
             config.hidden,
@@ -310,6 +340,13 @@ pub fn sde_gan(ctx: &Ctx, minutes: f64) -> BenchResult<()> {
             config.adam_beta1,
             config.lr_generator,
             config.lr_discriminator,
+            if detrend {
+                "a least-squares line in time and the residuals' deviation"
+            } else {
+                "the overall mean and deviation"
+            },
+            config.chunks,
+            rayon::current_num_threads(),
             curve.len(),
             seconds,
             config.batch,

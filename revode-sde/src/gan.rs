@@ -600,6 +600,20 @@ impl SdeGan {
         }
     }
 
+    /// Scales both learning rates to `scale ×` the configured ones (a schedule: e.g. a linear
+    /// decay over the training budget damps the players' late oscillation).
+    pub fn set_learning_rate_scale(&mut self, scale: f64) -> Result<()> {
+        if !(scale > 0.0 && scale.is_finite()) {
+            return Err(Error::config(
+                "gan learning-rate scale",
+                format!("{scale} must be positive and finite"),
+            ));
+        }
+        self.opt_g.lr = scale * self.config.lr_generator;
+        self.opt_d.lr = scale * self.config.lr_discriminator;
+        Ok(())
+    }
+
     /// Starts (or restarts) averaging the generator's parameters over the following steps.
     pub fn start_averaging(&mut self) {
         self.averaged = Some((self.generator.clone(), 1));

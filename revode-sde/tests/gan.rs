@@ -160,6 +160,11 @@ fn bad_settings_are_errors() {
     nan.values[5] = f64::NAN;
     let err = SdeGan::new(GanConfig::default(), &nan, 1).unwrap_err();
     assert!(err.to_string().contains("finite"), "{err}");
+    let mut gan = SdeGan::new(GanConfig::default(), &real, 1).unwrap();
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        assert!(gan.set_learning_rate_scale(bad).is_err());
+    }
+    assert!(gan.set_learning_rate_scale(0.5).is_ok());
     let mut ragged = real.clone();
     ragged.values.pop();
     assert!(SdeGan::new(GanConfig::default(), &ragged, 1).is_err());
