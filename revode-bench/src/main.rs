@@ -102,6 +102,9 @@ enum Command {
         /// Decay both learning rates linearly to this fraction over the budget (1: constant).
         #[arg(long, default_value_t = 1.0)]
         lr_final: f64,
+        /// Model-time length of the generator's Brownian path (see `GanConfig::horizon`).
+        #[arg(long, default_value_t = 1.0)]
+        horizon: f64,
     },
     /// EXPERIMENTS.md 9: stochastic Lorenz parameters by moment matching.
     SdeFit,
@@ -314,6 +317,7 @@ fn run(cli: Cli) -> BenchResult<()> {
             detrend,
             seed,
             lr_final,
+            horizon,
         }) => {
             if !(minutes > 0.0 && minutes <= 600.0) {
                 return Err(format!("--minutes must be in (0, 600], not {minutes}"));
@@ -321,7 +325,13 @@ fn run(cli: Cli) -> BenchResult<()> {
             if !(lr_final > 0.0 && lr_final <= 1.0) {
                 return Err(format!("--lr-final must be in (0, 1], not {lr_final}"));
             }
-            sde::sde_gan(&ctx, minutes, detrend, seed, lr_final)?
+            let settings = sde::GanRun {
+                detrend,
+                seed,
+                lr_final,
+                horizon,
+            };
+            sde::sde_gan(&ctx, minutes, &settings)?
         }
         Some(Command::SdeFit) => sde::sde_fit(&ctx)?,
         Some(Command::PdeDrift) => pde::drift(&ctx)?,
@@ -341,7 +351,8 @@ fn run(cli: Cli) -> BenchResult<()> {
             cde::spirals_experiment(&ctx, FieldBackend::Dfdx)?;
             cde::japanese_vowels(&ctx, FieldBackend::Dfdx, false)?;
             sde::brownian(&ctx)?;
-            sde::sde_gan(&ctx, if ctx.full { 25.0 } else { 2.0 }, false, 7, 1.0)?;
+            let minutes = if ctx.full { 25.0 } else { 2.0 };
+            sde::sde_gan(&ctx, minutes, &sde::GanRun::default())?;
             sde::sde_fit(&ctx)?;
             pde::drift(&ctx)?;
             pde::memory(&ctx)?;

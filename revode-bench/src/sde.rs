@@ -252,22 +252,40 @@ fn accepted(m: &[Marginal]) -> bool {
     })
 }
 
+/// Settings of an SDE-GAN bench run beyond `GanConfig::default()`.
+#[derive(Clone, Debug)]
+pub struct GanRun {
+    /// Normalise the data by a least-squares line in time.
+    pub detrend: bool,
+    /// Seed of the networks' initial parameters.
+    pub seed: u64,
+    /// The learning rates decay linearly in time to `lr_final ×` the configured ones.
+    pub lr_final: f64,
+    /// Model-time length of the generator's Brownian path.
+    pub horizon: f64,
+}
+
+impl Default for GanRun {
+    fn default() -> Self {
+        GanRun {
+            detrend: false,
+            seed: 7,
+            lr_final: 1.0,
+            horizon: 1.0,
+        }
+    }
+}
+
 /// EXPERIMENTS.md 8: the SDE-GAN on the time-dependent Ornstein–Uhlenbeck process.
-/// `detrend` normalises the data by a least-squares line in time; `seed` seeds the networks;
-/// the learning rates decay linearly in time from the configured ones to `lr_final ×` them.
-pub fn sde_gan(
-    ctx: &Ctx,
-    minutes: f64,
-    detrend: bool,
-    seed: u64,
-    lr_final: f64,
-) -> BenchResult<()> {
+pub fn sde_gan(ctx: &Ctx, minutes: f64, run: &GanRun) -> BenchResult<()> {
     let e = |e: revode_core::Error| e.to_string();
     let real = OuProcess::default().sample(8192, 1).map_err(e)?;
     let config = GanConfig {
-        detrend,
+        detrend: run.detrend,
+        horizon: run.horizon,
         ..GanConfig::default()
     };
+    let (detrend, seed, lr_final) = (run.detrend, run.seed, run.lr_final);
     let mut gan = SdeGan::new(config.clone(), &real, seed).map_err(e)?;
     let budget = minutes * 60.0;
     let bar = ctx.bar((budget as u64).max(1), "SDE-GAN s");
@@ -329,7 +347,7 @@ pub fn sde_gan(
              backwards (peak stored states {stored}). Critic: neural CDE (hidden {}, width {}), \
              {lipschitz}. Adam (β₁ = {}) with learning rates {} (generator) and {} (critic); \
              weight averaging of the generator over the second half; learning rates decayed \
-             linearly to {lr_final} × over the budget. Data normalised by {}; \
+             linearly to {lr_final} × over the budget; model-time horizon {}. Data normalised by {}; \
              network seed {seed}; the batch in {} chunks over {} threads. {} steps in {:.0} s \
              (batch {}). Marginals of 8192 generated paths:\n\n{}\nAcceptance (KS ≤ 0.1, mean \
              and variance within 10 %): {}.\n",
@@ -340,6 +358,7 @@ pub fn sde_gan(
             config.adam_beta1,
             config.lr_generator,
             config.lr_discriminator,
+            config.horizon,
             if detrend {
                 "a least-squares line in time and the residuals' deviation"
             } else {

@@ -30,6 +30,7 @@ fn main() -> revode_core::Result<()> {
         critic_mlp_readout: env("MLP_READOUT", 0.0) > 0.5,
         critic_all_times: env("ALL_TIMES", 0.0) > 0.5,
         detrend: env("DETREND", 0.0) > 0.5,
+        horizon: env("HORIZON", 1.0),
         disc_hidden: env("DISC_H", 16.0) as usize,
         disc_width: env("DISC_W", 16.0) as usize,
         steps_per_interval: env("SPI", 1.0) as usize,

@@ -209,6 +209,10 @@ pub struct GanConfig {
     /// unit, as in data-time parametrisations), with the drift and diffusion networks
     /// initialised at half scale; off: both bounded by 1.
     pub time_gain: bool,
+    /// Model-time length of the Brownian path `[0, horizon]`: observation `k` is at model time
+    /// `k·horizon/2^m` (`2^m` ≥ the number of observations), a node of the Brownian tree. With drift and diffusion
+    /// bounded by 1, the horizon sets how far and how noisily the SDE can move over the data.
+    pub horizon: f64,
     /// Lipschitz control by a gradient penalty `λ·mean_b (‖∇_Y D(Ŷ_b)‖ − 1)²` at random
     /// interpolates `Ŷ` of real and generated paths (Gulrajani et al. 2017) instead of weight
     /// clipping, when set to `Some(λ)`. See [`SdeGan::penalty_gradient`].
@@ -250,6 +254,7 @@ impl Default for GanConfig {
             critic_steps: 2,
             adam_beta1: 0.5,
             time_gain: false,
+            horizon: 1.0,
             gradient_penalty: Some(10.0),
             initial_scale: 1.0,
             critic_mlp_readout: false,
@@ -275,7 +280,7 @@ pub struct SdeGan {
     pub shift: Vec<f64>,
     /// See `shift`.
     pub scale: f64,
-    /// Model time of each observation (`k/2^m`, inside the Brownian path's `[0, 1]`).
+    /// Model time of each observation (`k·horizon/2^m`, inside the Brownian path's domain).
     pub times: Vec<f64>,
     /// Observation times of the data.
     pub data_times: Vec<f64>,
@@ -500,6 +505,13 @@ impl SdeGan {
         // Model time k/2^m for observation k: the Brownian tree's own nodes, so every query
         // is exact and costs O(1) node draws.
         let m = real.times.len().next_power_of_two() as f64;
+        if !(config.horizon > 0.0 && config.horizon.is_finite()) {
+            return Err(Error::config(
+                "gan horizon",
+                format!("{} must be positive and finite", config.horizon),
+            ));
+        }
+        let horizon = config.horizon;
         if !(0.0..1.0).contains(&config.adam_beta1) {
             return Err(Error::config("gan adam_beta1", "must lie in [0, 1)"));
         }
@@ -514,7 +526,9 @@ impl SdeGan {
             discriminator,
             shift,
             scale: var.sqrt().max(1e-12),
-            times: (0..real.times.len()).map(|k| k as f64 / m).collect(),
+            times: (0..real.times.len())
+                .map(|k| k as f64 * (horizon / m))
+                .collect(),
             data_times: real.times.clone(),
             averaged: None,
             config,
@@ -569,8 +583,8 @@ impl SdeGan {
         let w = self.config.width;
         let [z, mu, sg, _] = self.gen_split();
         let zeta = Mlp::from_spec(mlp_spec(h, w, false), batch)?.with_params(&params[z])?;
-        // Model time runs over [0, 1) with n = 2^m intervals; bounds n (drift) and √n
-        // (diffusion) let the SDE move as far as one in data-time units with unit bounds.
+        // An observation interval is 1/n of model time; bounds n (drift) and √n (diffusion)
+        // let the SDE move as far as one in data-time units with unit bounds.
         let n = if self.config.time_gain {
             1.0 / self.times[1]
         } else {
@@ -587,7 +601,13 @@ impl SdeGan {
         let v = normals(batch * h, seed);
         let mut x0 = vec![0.0; batch * h];
         zeta.eval(0.0, &v, &mut x0);
-        let path = BrownianPath::new(0.0, 1.0, batch, h, seed ^ 0xB5AD_4ECE_DA1C_E2A9)?;
+        let path = BrownianPath::new(
+            0.0,
+            self.config.horizon,
+            batch,
+            h,
+            seed ^ 0xB5AD_4ECE_DA1C_E2A9,
+        )?;
         let term = SdeTerm::new(drift, Diagonal(diff), path, Calculus::Stratonovich)?;
         Ok((revode_core::Rk::new(term, Tableau::euler()), zeta, v, x0))
     }

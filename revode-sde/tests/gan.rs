@@ -25,6 +25,7 @@ fn generator_gradient_matches_finite_differences() {
     let per_time = GanConfig {
         critic_all_times: true,
         detrend: true,
+        horizon: 8.0,
         ..base.clone()
     };
     for config in [base, per_time] {
@@ -146,6 +147,10 @@ fn bad_settings_are_errors() {
         },
         GanConfig {
             chunks: 0,
+            ..GanConfig::default()
+        },
+        GanConfig {
+            horizon: 0.0,
             ..GanConfig::default()
         },
         GanConfig {
