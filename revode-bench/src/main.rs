@@ -93,17 +93,17 @@ enum Command {
         /// Training time budget in minutes.
         #[arg(long, default_value_t = 5.0)]
         minutes: f64,
-        /// Normalise the data by a least-squares line in time instead of the overall mean.
+        /// Normalise the data by the overall mean instead of a least-squares line in time.
         #[arg(long)]
-        detrend: bool,
+        global_mean: bool,
         /// Seed of the generator's and critic's initial parameters.
         #[arg(long, default_value_t = 7)]
         seed: u64,
         /// Decay both learning rates linearly to this fraction over the budget (1: constant).
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 0.1)]
         lr_final: f64,
         /// Model-time length of the generator's Brownian path (see `GanConfig::horizon`).
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 8.0)]
         horizon: f64,
     },
     /// EXPERIMENTS.md 9: stochastic Lorenz parameters by moment matching.
@@ -314,7 +314,7 @@ fn run(cli: Cli) -> BenchResult<()> {
         Some(Command::Brownian) => sde::brownian(&ctx)?,
         Some(Command::SdeGan {
             minutes,
-            detrend,
+            global_mean,
             seed,
             lr_final,
             horizon,
@@ -326,7 +326,7 @@ fn run(cli: Cli) -> BenchResult<()> {
                 return Err(format!("--lr-final must be in (0, 1], not {lr_final}"));
             }
             let settings = sde::GanRun {
-                detrend,
+                detrend: !global_mean,
                 seed,
                 lr_final,
                 horizon,

@@ -252,7 +252,8 @@ fn accepted(m: &[Marginal]) -> bool {
     })
 }
 
-/// Settings of an SDE-GAN bench run beyond `GanConfig::default()`.
+/// Settings of an SDE-GAN bench run (the defaults are `GanConfig::default()`'s and a decay of
+/// the learning rates to a tenth).
 #[derive(Clone, Debug)]
 pub struct GanRun {
     /// Normalise the data by a least-squares line in time.
@@ -267,11 +268,12 @@ pub struct GanRun {
 
 impl Default for GanRun {
     fn default() -> Self {
+        let config = GanConfig::default();
         GanRun {
-            detrend: false,
+            detrend: config.detrend,
             seed: 7,
-            lr_final: 1.0,
-            horizon: 1.0,
+            lr_final: 0.1,
+            horizon: config.horizon,
         }
     }
 }

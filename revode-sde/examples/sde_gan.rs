@@ -29,20 +29,23 @@ fn main() -> revode_core::Result<()> {
         initial_scale: env("INIT", 1.0),
         critic_mlp_readout: env("MLP_READOUT", 0.0) > 0.5,
         critic_all_times: env("ALL_TIMES", 0.0) > 0.5,
-        detrend: env("DETREND", 0.0) > 0.5,
-        horizon: env("HORIZON", 1.0),
+        detrend: env("DETREND", 1.0) > 0.5,
+        horizon: env("HORIZON", GanConfig::default().horizon),
         disc_hidden: env("DISC_H", 16.0) as usize,
         disc_width: env("DISC_W", 16.0) as usize,
         steps_per_interval: env("SPI", 1.0) as usize,
         ..GanConfig::default()
     };
     let seed = env("SEED", 7.0) as u64;
+    // Learning rates decay linearly to LR_FINAL × over the run (the bench's schedule, in steps).
+    let lr_final = env("LR_FINAL", 0.1);
     let mut gan = SdeGan::new(config, &real, seed)?;
     let start = std::time::Instant::now();
     for i in 0..steps {
         if i == steps / 2 {
             gan.start_averaging();
         }
+        gan.set_learning_rate_scale(1.0 - (1.0 - lr_final) * i as f64 / steps as f64)?;
         let s = gan.train_step(&real, seed ^ 4)?;
         if i % 50 == 0 || i + 1 == steps {
             eprintln!(

@@ -237,8 +237,9 @@ pub struct GanConfig {
 }
 
 impl Default for GanConfig {
-    /// The recipe of docs/src/sde.md: gradient penalty 10, two critic steps per generator
-    /// step, Adam β₁ = 0.5, learning rates 5e-4 (generator) and 1e-3 (critic), a Y² channel.
+    /// The recipe of docs/src/sde.md: data detrended by a least-squares line, model-time
+    /// horizon 8, gradient penalty 10, two critic steps per generator step, Adam β₁ = 0.5,
+    /// learning rates 5e-4 (generator) and 1e-3 (critic), a Y² channel.
     fn default() -> Self {
         GanConfig {
             hidden: 16,
@@ -254,12 +255,12 @@ impl Default for GanConfig {
             critic_steps: 2,
             adam_beta1: 0.5,
             time_gain: false,
-            horizon: 1.0,
+            horizon: 8.0,
             gradient_penalty: Some(10.0),
             initial_scale: 1.0,
             critic_mlp_readout: false,
             critic_all_times: false,
-            detrend: false,
+            detrend: true,
             chunks: 4,
         }
     }

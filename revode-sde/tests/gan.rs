@@ -18,10 +18,13 @@ fn generator_gradient_matches_finite_differences() {
         disc_width: 4,
         batch: 5,
         clip: 0.5,
+        detrend: false,
+        horizon: 1.0,
         ..GanConfig::default()
     };
-    // The final-state readout on globally normalised data, and the per-time readout (every
-    // observation's cotangent enters the SDE's backward pass) on detrended data.
+    // The final-state readout on globally normalised data over model time [0, 1], and the
+    // per-time readout (every observation's cotangent enters the SDE's backward pass) on
+    // detrended data over [0, 8].
     let per_time = GanConfig {
         critic_all_times: true,
         detrend: true,
