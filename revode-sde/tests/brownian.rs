@@ -1,7 +1,10 @@
 //! Brownian path: determinism, exact antisymmetry, additivity, law (KS), bounded cost.
 
+mod common;
+
+use common::assert_all_pass;
 use revode_core::random::SplitMix64;
-use revode_sde::stats::{ks_normal, KsTest};
+use revode_sde::stats::ks_normal;
 use revode_sde::BrownianPath;
 
 fn bits(v: &[f64]) -> Vec<u64> {
@@ -115,19 +118,6 @@ fn reversed_query_is_the_exact_negative_and_increments_add_up() {
     let mut w0 = vec![1.0; n];
     p.evaluate(-1.0, &mut w0).unwrap();
     assert!(w0.iter().all(|&v| v == 0.0), "W(t0) = 0");
-}
-
-/// Holm–Bonferroni-corrected: every p-value must exceed 0.001 / (number of tests).
-fn assert_all_pass(tests: &[(&str, KsTest)]) {
-    let level = 0.001 / tests.len() as f64;
-    for (name, t) in tests {
-        assert!(
-            t.p_value > level,
-            "{name}: D = {}, p = {} ≤ {level}",
-            t.statistic,
-            t.p_value
-        );
-    }
 }
 
 #[test]

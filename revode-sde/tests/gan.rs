@@ -3,24 +3,32 @@
 
 use revode_sde::gan::{GanConfig, OuProcess, SdeGan};
 
-#[test]
-fn generator_gradient_matches_finite_differences() {
+/// 64 OU paths at 8 times, and a GAN small enough for finite differences.
+fn small_problem() -> (revode_sde::gan::Samples, GanConfig) {
     let ou = OuProcess {
         times: 8,
         horizon: 7.0,
         ..OuProcess::default()
     };
-    let real = ou.sample(64, 3).unwrap();
-    let base = GanConfig {
+    let config = GanConfig {
         hidden: 3,
         width: 4,
         disc_hidden: 3,
         disc_width: 4,
+        ..GanConfig::default()
+    };
+    (ou.sample(64, 3).unwrap(), config)
+}
+
+#[test]
+fn generator_gradient_matches_finite_differences() {
+    let (real, small) = small_problem();
+    let base = GanConfig {
         batch: 5,
         clip: 0.5,
         detrend: false,
         horizon: 1.0,
-        ..GanConfig::default()
+        ..small.clone()
     };
     // The final-state readout on globally normalised data over model time [0, 1], and the
     // per-time readout (every observation's cotangent enters the SDE's backward pass) on
@@ -62,23 +70,14 @@ fn generator_matches_fd(config: GanConfig, real: &revode_sde::gan::Samples) {
 
 #[test]
 fn gradient_penalty_gradient_matches_finite_differences() {
-    let ou = OuProcess {
-        times: 8,
-        horizon: 7.0,
-        ..OuProcess::default()
-    };
-    let real = ou.sample(64, 3).unwrap();
+    let (real, small) = small_problem();
     let config = GanConfig {
-        hidden: 3,
-        width: 4,
-        disc_hidden: 3,
-        disc_width: 4,
         batch: 4,
         clip: 1.0,
         gradient_penalty: Some(10.0),
         // The nonlinear readout: its data and parameter pullbacks are both exercised here.
         critic_mlp_readout: true,
-        ..GanConfig::default()
+        ..small
     };
     penalty_matches_fd(config.clone(), &real);
     // The per-time readout: every observation's state carries part of the data gradient.
@@ -211,20 +210,11 @@ fn detrending_fits_the_least_squares_line() {
 
 #[test]
 fn training_is_bitwise_identical_on_one_and_two_threads() {
-    let ou = OuProcess {
-        times: 8,
-        horizon: 7.0,
-        ..OuProcess::default()
-    };
-    let real = ou.sample(64, 3).unwrap();
+    let (real, small) = small_problem();
     let config = GanConfig {
-        hidden: 3,
-        width: 4,
-        disc_hidden: 3,
-        disc_width: 4,
         batch: 10,
         chunks: 3,
-        ..GanConfig::default()
+        ..small
     };
     let train = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new()

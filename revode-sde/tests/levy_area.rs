@@ -1,8 +1,11 @@
 //! Space-time Lévy area: the exact joint law of `(W, H)` (KS), the midpoint split's conditional
 //! law, the additivity rule, reversal, determinism, typed errors.
 
+mod common;
+
+use common::assert_all_pass;
 use revode_core::random::SplitMix64;
-use revode_sde::stats::{ks_normal, KsTest};
+use revode_sde::stats::ks_normal;
 use revode_sde::BrownianPath;
 
 fn levy(p: &BrownianPath, a: f64, b: f64) -> (Vec<f64>, Vec<f64>) {
@@ -13,19 +16,6 @@ fn levy(p: &BrownianPath, a: f64, b: f64) -> (Vec<f64>, Vec<f64>) {
 
 fn bits(v: &[f64]) -> Vec<u64> {
     v.iter().map(|x| x.to_bits()).collect()
-}
-
-/// Every p-value above 0.001 / (number of tests) (Bonferroni).
-fn assert_all_pass(tests: &[(String, KsTest)]) {
-    let level = 0.001 / tests.len() as f64;
-    for (name, t) in tests {
-        assert!(
-            t.p_value > level,
-            "{name}: D = {}, p = {} ≤ {level}",
-            t.statistic,
-            t.p_value
-        );
-    }
 }
 
 fn scaled(v: &[f64], sd: f64) -> Vec<f64> {

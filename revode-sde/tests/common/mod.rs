@@ -157,3 +157,17 @@ pub fn slope(hs: &[f64], errs: &[f64]) -> f64 {
     let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
     sxy / sxx
 }
+
+/// Every KS test's p-value must exceed 0.001 / (number of tests) (Bonferroni).
+pub fn assert_all_pass<S: AsRef<str>>(tests: &[(S, revode_sde::stats::KsTest)]) {
+    let level = 0.001 / tests.len() as f64;
+    for (name, t) in tests {
+        assert!(
+            t.p_value > level,
+            "{}: D = {}, p = {} ≤ {level}",
+            name.as_ref(),
+            t.statistic,
+            t.p_value
+        );
+    }
+}
