@@ -1,7 +1,8 @@
 //! revode-sde: neural SDEs with exact, constant-memory gradients.
 //!
 //! - [`BrownianPath`]: a seeded Brownian path queried at any times in any order, bitwise
-//!   reproducible, so the backward pass regenerates every increment exactly.
+//!   reproducible, so the backward pass regenerates every increment exactly; optionally with
+//!   space-time Lévy area.
 //! - [`SdeTerm`]: drift and diffusion (diagonal, additive, general noise) as a core term with
 //!   control `(dt, ΔW)`; the core's solve and gradient machinery apply unchanged.
 //! - [`step_map`] / [`reversible_heun`]: Stratonovich Heun and midpoint (couple them with
