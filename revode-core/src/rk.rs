@@ -163,6 +163,12 @@ impl<T: Term> StepMap for Rk<T> {
     fn domain(&self) -> (f64, f64) {
         self.term.domain()
     }
+    fn domain_owner(&self) -> String {
+        self.term.domain_owner()
+    }
+    fn check_step(&self, h: f64, lambda: Option<f64>) -> crate::Result<()> {
+        self.term.check_step(h, &self.tableau, lambda)
+    }
     fn validate_state(&self, y: &T::State) -> crate::Result<()> {
         self.term.validate_state(y)
     }

@@ -69,6 +69,12 @@ pub trait Scheme: Sync {
         false
     }
 
+    /// Refuses a fixed step `h` the base map knows to be unstable under this scheme
+    /// ([`StepMap::check_step`]; the reversible coupling passes its λ).
+    fn check_step(&self, h: f64) -> Result<()> {
+        self.map().check_step(h, None)
+    }
+
     /// Exact inverse of [`Scheme::step`]: `carry` at `t_b` becomes the carry at `t_a`.
     fn reconstruct(
         &self,
@@ -410,6 +416,9 @@ impl<M: StepMap> Scheme for Reversible<M> {
         bar.z.axpy(self.one_minus, &bar.y);
         bar.y.scale(self.lam);
         Ok(())
+    }
+    fn check_step(&self, h: f64) -> Result<()> {
+        self.map.check_step(h, Some(self.lambda))
     }
     fn amplification(&self, r: &dyn Fn(Complex64) -> Complex64, x: Complex64) -> f64 {
         crate::stability::coupled_spectral_radius(r(x), r(-x), self.lambda)

@@ -247,7 +247,7 @@ pub(crate) fn validate<S: Scheme>(
     for &t in [times[0], times[times.len() - 1]].iter() {
         if t < d0 || t > d1 {
             return Err(Error::OutsideDomain {
-                what: scheme.map().name(),
+                what: scheme.map().domain_owner(),
                 t,
                 start: d0,
                 end: d1,
@@ -265,6 +265,7 @@ pub(crate) fn validate<S: Scheme>(
                     reason: "must be positive and finite".into(),
                 });
             }
+            scheme.check_step(*h)?;
         }
         StepControl::Adaptive(a) => {
             if !scheme.map().has_error_estimate() {

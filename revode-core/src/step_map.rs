@@ -28,6 +28,16 @@ pub trait StepMap: Sync {
     fn time_reversible(&self) -> bool;
     /// The interval of times the map can be evaluated on.
     fn domain(&self) -> (f64, f64);
+    /// What owns [`StepMap::domain`], for error messages (e.g. "the CDE path").
+    fn domain_owner(&self) -> String {
+        self.name()
+    }
+    /// Refuses a fixed step `h` the map knows to be unstable (`lambda`: the coupling's λ when
+    /// the map is run reversibly). Default: accept.
+    fn check_step(&self, h: f64, lambda: Option<f64>) -> crate::Result<()> {
+        let _ = (h, lambda);
+        Ok(())
+    }
     /// Checks that `y` has the shape the map expects.
     fn validate_state(&self, y: &Self::State) -> crate::Result<()>;
     /// A tape shaped for states like `like`.

@@ -57,6 +57,21 @@ pub trait Term: Sync {
     fn domain(&self) -> (f64, f64) {
         (f64::NEG_INFINITY, f64::INFINITY)
     }
+    /// What owns [`Term::domain`], for error messages (e.g. "the Brownian path").
+    fn domain_owner(&self) -> String {
+        "the term".into()
+    }
+    /// Refuses a fixed step `h` that the term knows to be unstable for `tableau` (coupled with
+    /// `lambda` when reversible), e.g. past a PDE's explicit stability limit (default: accept).
+    fn check_step(
+        &self,
+        h: f64,
+        tableau: &crate::Tableau,
+        lambda: Option<f64>,
+    ) -> crate::Result<()> {
+        let _ = (h, tableau, lambda);
+        Ok(())
+    }
     /// False for terms whose base steps must not run time backwards (e.g. Itô noise);
     /// reversible schemes and backsolve refuse them.
     fn time_reversible(&self) -> bool {
