@@ -49,6 +49,7 @@ fn measure_map<M: StepMap + Clone>(
     let times = [0.0, n as f64 * h];
     let mut opts = SolveOptions::fixed(h);
     opts.stability_check_dim = 0;
+    opts.stability_krylov = 0;
     let plain = Plain::new(map.clone());
     let rev = Reversible::new(map, 0.999).map_err(|e| e.to_string())?;
     let mut rows = Vec::new();

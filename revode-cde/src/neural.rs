@@ -50,6 +50,25 @@ where
     pub data: Vec<f64>,
 }
 
+impl<const HID: usize, const W: usize, const OUT: usize, E, Dev> revode_core::GradBuffer
+    for NeuralCdeGrads<HID, W, OUT, E, Dev>
+where
+    E: Dtype + revode_core::Real,
+    Dev: Device<E>,
+{
+    /// Network entries first, then the data cotangent.
+    fn first_non_finite(&self) -> Option<usize> {
+        self.model.first_non_finite().or_else(|| {
+            self.data
+                .first_non_finite()
+                .map(|i| i + self.model.flat_len())
+        })
+    }
+    fn flat_len(&self) -> usize {
+        self.model.flat_len() + self.data.len()
+    }
+}
+
 /// `dz = tanh(MLP_θ(t, z))·dX` for every series of a batch, driven by a [`Path`].
 #[derive(Clone, Debug)]
 pub struct NeuralCdeTerm<const HID: usize, const W: usize, const OUT: usize, E, Dev>

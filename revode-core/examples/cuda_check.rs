@@ -25,6 +25,7 @@ fn main() -> revode_core::Result<()> {
     let times = [0.0, 1.0];
     let mut opts = SolveOptions::fixed(0.01);
     opts.stability_check_dim = 0;
+    opts.stability_krylov = 0;
     let loss = |ys: &[Batch<D, f32, _>], cots: &mut [Batch<D, f32, _>]| {
         let v = ys[ys.len() - 1].to_f64_vec();
         let g: Vec<f64> = v.iter().map(|x| 2.0 * x / v.len() as f64).collect();

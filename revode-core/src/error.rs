@@ -103,11 +103,13 @@ pub enum Error {
         /// Time at the end of that step.
         t: f64,
     },
-    /// A gradient or loss became non-finite.
-    #[error("{what} became non-finite")]
+    /// A loss, a loss cotangent or a computed gradient became non-finite.
+    #[error("{what} became non-finite{}", .step.map(|n| format!(" in the backward pass at step {n}")).unwrap_or_default())]
     NonFiniteGradient {
-        /// Which quantity.
+        /// Which quantity: "loss", "loss cotangent at observation k", "dL/dy0", "dL/dθ (entry i)".
         what: String,
+        /// The solver step whose pullback first produced it, when known.
+        step: Option<usize>,
     },
     /// The reconstructed initial state drifted further than the user allows.
     #[error("reconstruction drift {error:e} exceeds the tolerance {tolerance:e}")]
@@ -145,6 +147,15 @@ pub enum Error {
     Config {
         /// The offending key.
         key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A checkpoint is truncated, corrupted, of a foreign format, or made of parts that cannot
+    /// be proven to belong together; nothing was loaded.
+    #[error("checkpoint {files} refused: {message}")]
+    Checkpoint {
+        /// The file or files involved.
+        files: String,
         /// What is wrong.
         message: String,
     },

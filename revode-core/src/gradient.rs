@@ -2,7 +2,7 @@
 
 use crate::scheme::{ScalarOf, StateOf};
 use crate::solve::{integrate, validate, Event, Grid, Workspace};
-use crate::{Error, Real, Result, Scheme, SolveOptions, State, Stats, StepMap};
+use crate::{Error, GradBuffer, Real, Result, Scheme, SolveOptions, State, Stats, StepMap};
 use serde::{Deserialize, Serialize};
 
 /// How the gradient of a loss through a solve is computed.
@@ -288,23 +288,40 @@ fn gradient_once<S: Scheme>(
         observe_steps: grad.observe_steps,
         cots: Vec::new(),
         p_bar: scheme.map().new_param_grad(),
+        first_bad: None,
     };
-    let mut evaluate =
-        |t: &[f64], outputs: &[StateOf<S::Map>], cots: &mut Vec<StateOf<S::Map>>| -> Result<f64> {
-            *cots = outputs.iter().map(|o| o.zeros_like()).collect();
-            let value = loss(t, outputs, cots);
-            if !value.is_finite() {
-                return Err(Error::NonFiniteGradient {
-                    what: "loss".into(),
+    let mut evaluate = |t: &[f64],
+                        outputs: &[StateOf<S::Map>],
+                        cots: &mut Vec<StateOf<S::Map>>|
+     -> Result<f64> {
+        *cots = outputs.iter().map(|o| o.zeros_like()).collect();
+        let value = loss(t, outputs, cots);
+        if !value.is_finite() {
+            return Err(Error::NonFiniteGradient {
+                what: "loss".into(),
+                step: None,
+            });
+        }
+        for (k, (c, o)) in cots.iter().zip(outputs).enumerate() {
+            if c.len() != o.len() {
+                return Err(Error::ShapeMismatch {
+                    what: format!(
+                        "loss cotangent at observation {k} (t = {}), as left by the loss closure",
+                        t.get(k).copied().unwrap_or(f64::NAN)
+                    ),
+                    expected: o.len(),
+                    found: c.len(),
                 });
             }
-            if let Some(k) = cots.iter().position(|c| !c.all_finite()) {
-                return Err(Error::NonFiniteGradient {
-                    what: format!("loss cotangent at observation {k}"),
-                });
-            }
-            Ok(value)
-        };
+        }
+        if let Some(k) = cots.iter().position(|c| !c.all_finite()) {
+            return Err(Error::NonFiniteGradient {
+                what: format!("loss cotangent at observation {k}"),
+                step: None,
+            });
+        }
+        Ok(value)
+    };
     let (value, y0_bar, grid) = match &grad.method {
         GradientMethod::Reversible => run.reversible(y0, times, opts, None, grad, &mut evaluate)?,
         GradientMethod::CheckpointedReversible { every } => {
@@ -331,6 +348,13 @@ fn gradient_once<S: Scheme>(
     if !y0_bar.all_finite() {
         return Err(Error::NonFiniteGradient {
             what: "dL/dy0".into(),
+            step: run.first_bad,
+        });
+    }
+    if let Some(i) = run.p_bar.first_non_finite() {
+        return Err(Error::NonFiniteGradient {
+            what: format!("dL/dθ (entry {i})"),
+            step: run.first_bad,
         });
     }
     Ok(Gradient {
@@ -352,6 +376,8 @@ struct Run<'a, S: Scheme> {
     observe_steps: bool,
     cots: Vec<StateOf<S::Map>>,
     p_bar: <S::Map as StepMap>::ParamGrad,
+    /// The first step (in backward order) whose pullback left a non-finite adjoint.
+    first_bad: Option<usize>,
 }
 
 /// Walks observation cotangents backwards: adds `g_k` when the adjoint reaches boundary n.
@@ -396,6 +422,13 @@ impl<'a, S: Scheme> Run<'a, S> {
     fn relative_drift(a: &S::Carry, b: &S::Carry) -> f64 {
         let scale = b.max_abs().as_f64().max(1.0);
         a.max_abs_diff(b).as_f64() / scale
+    }
+
+    /// Records step `n` when the adjoint `bar` has just become non-finite.
+    fn note(&mut self, n: usize, bar: &S::Carry) {
+        if self.first_bad.is_none() && !bar.all_finite() {
+            self.first_bad = Some(n);
+        }
     }
 
     fn finish(&mut self, bar: &S::Carry, y0: &StateOf<S::Map>) -> StateOf<S::Map> {
@@ -503,6 +536,7 @@ impl<'a, S: Scheme> Run<'a, S> {
                 &mut self.ws.scratch,
                 &mut self.stats,
             )?;
+            self.note(n, &bar);
             if stored.last().is_some_and(|(m, _)| *m == n) {
                 if let Some((_, c)) = stored.pop() {
                     drift = worst(drift, Self::relative_drift(&carry, &c));
@@ -549,6 +583,7 @@ impl<'a, S: Scheme> Run<'a, S> {
                 &mut self.stats,
             );
             tapes.pop();
+            self.note(n, &bar);
             obs.add(self.scheme, n, &self.cots, &mut bar);
         }
         Ok((value, self.finish(&bar, y0), grid))
@@ -601,11 +636,15 @@ impl<'a, S: Scheme> Run<'a, S> {
                 &mut scratch,
                 &mut self.stats,
             );
+            if self.first_bad.is_none() && !a.all_finite() {
+                self.first_bad = Some(n);
+            }
             add(n, &mut a, &self.cots);
         }
         if !a.all_finite() || !y.all_finite() {
             return Err(Error::NonFiniteGradient {
-                what: "backsolve adjoint".into(),
+                what: "dL/dy0 (backsolve adjoint)".into(),
+                step: self.first_bad,
             });
         }
         self.stats.reconstruction_error =
@@ -680,6 +719,7 @@ impl<'a, S: Scheme> Run<'a, S> {
             end = start;
         }
         self.stats.peak_stored_states = peak;
+        self.first_bad = rev.first_bad;
         Ok((value, self.finish(&bar, y0), grid))
     }
 }

@@ -45,8 +45,10 @@
 
 pub mod activation;
 mod batched;
+pub mod checkpoint;
 pub mod error;
 mod field;
+mod grad_buffer;
 mod gradient;
 pub mod mlp;
 pub mod neural;
@@ -67,6 +69,7 @@ pub mod train;
 
 pub use error::{Error, Result};
 pub use field::{vjp_through_cache, VectorField};
+pub use grad_buffer::GradBuffer;
 pub use gradient::{
     default_snapshots, gradient, gradient_observed, Gradient, GradientMethod, GradientOf,
     GradientOptions,

@@ -527,6 +527,36 @@ fn flatten<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>, cons
 }
 
 impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>, const O: usize>
+    crate::GradBuffer for NeuralGrads<D, H, E, Dev, O>
+{
+    fn flat_len(&self) -> usize {
+        H * D + 2 * H + self.hidden.len() * (H * H + H) + O * H + O
+    }
+    /// Scans a host copy of every tensor (first layer, time weights, hidden layers, last).
+    fn first_non_finite(&self) -> Option<usize> {
+        let mut parts = vec![
+            self.first.0.as_vec(),
+            self.first.1.as_vec(),
+            self.time_w.as_vec(),
+        ];
+        for (w, b) in &self.hidden {
+            parts.push(w.as_vec());
+            parts.push(b.as_vec());
+        }
+        parts.push(self.last.0.as_vec());
+        parts.push(self.last.1.as_vec());
+        let mut offset = 0;
+        for p in &parts {
+            if let Some(i) = p.iter().position(|v| !v.is_finite()) {
+                return Some(offset + i);
+            }
+            offset += p.len();
+        }
+        None
+    }
+}
+
+impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>, const O: usize>
     NeuralGrads<D, H, E, Dev, O>
 {
     /// Flat host copy in the [`MlpSpec`] layout of `spec`.

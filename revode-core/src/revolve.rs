@@ -62,6 +62,8 @@ pub(crate) struct Reverser<'a, S: Scheme> {
     cots: &'a [StateOf<S::Map>],
     stored: usize,
     peak: usize,
+    /// The first step (in backward order) whose pullback left a non-finite adjoint.
+    pub first_bad: Option<usize>,
 }
 
 impl<'a, S: Scheme> Reverser<'a, S> {
@@ -72,6 +74,7 @@ impl<'a, S: Scheme> Reverser<'a, S> {
             cots,
             stored: 0,
             peak: 0,
+            first_bad: None,
         }
     }
 
@@ -114,7 +117,7 @@ impl<'a, S: Scheme> Reverser<'a, S> {
 
     #[allow(clippy::too_many_arguments)]
     fn last_step(
-        &self,
+        &mut self,
         n: usize,
         work: &mut S::Carry,
         bar: &mut S::Carry,
@@ -135,6 +138,9 @@ impl<'a, S: Scheme> Reverser<'a, S> {
         );
         self.scheme
             .pullback(&ws.tape, bar, p_bar, &mut ws.scratch, stats);
+        if self.first_bad.is_none() && !bar.all_finite() {
+            self.first_bad = Some(n);
+        }
         obs.add(self.scheme, n, self.cots, bar);
     }
 

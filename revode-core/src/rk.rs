@@ -374,11 +374,13 @@ impl<T: Term> StepMap for Rk<T> {
         }
     }
 
-    fn linearisation(&self, t_a: f64, t_b: f64, y: &T::State, max_dim: usize) -> Option<Vec<f64>> {
-        let n = y.len();
-        if n == 0 || n > max_dim {
-            return None;
-        }
+    fn with_linearised_vjp(
+        &self,
+        t_a: f64,
+        t_b: f64,
+        y: &T::State,
+        with: &mut dyn FnMut(&mut dyn FnMut(&[f64], &mut [f64])),
+    ) -> bool {
         let mut control = self.term.new_control();
         self.term.control(t_a, t_b, &mut control);
         let mut cache = self.term.new_cache(y);
@@ -386,14 +388,10 @@ impl<T: Term> StepMap for Rk<T> {
         self.term
             .vf_prod(t_a, y, &control, &mut out, Some(&mut cache));
         let mut sink = self.term.new_param_grad();
-        let mut unit = vec![0.0; n];
         let mut cot = y.zeros_like();
         let mut row = y.zeros_like();
-        let mut jac = vec![0.0; n * n];
-        for i in 0..n {
-            unit.iter_mut().for_each(|u| *u = 0.0);
-            unit[i] = 1.0;
-            cot.set_from_f64(&unit);
+        with(&mut |v: &[f64], out: &mut [f64]| {
+            cot.set_from_f64(v);
             row.set_zero();
             self.term.vjp(
                 t_a,
@@ -404,9 +402,8 @@ impl<T: Term> StepMap for Rk<T> {
                 &mut row,
                 &mut sink,
             );
-            // row = J ᵀ e_i = i-th row of J.
-            jac[i * n..(i + 1) * n].copy_from_slice(&row.to_f64_vec());
-        }
-        Some(jac)
+            out.copy_from_slice(&row.to_f64_vec());
+        });
+        true
     }
 }

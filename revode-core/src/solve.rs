@@ -68,9 +68,14 @@ pub struct SolveOptions {
     pub step: StepControl,
     /// Largest number of attempted steps (accepted + rejected).
     pub max_steps: usize,
-    /// Check the linearised stability of fixed-step solves at the first and last state when the
-    /// state has at most this many entries (0 disables the check).
+    /// Fixed-step solves check the linearised stability at the first and last state, recording
+    /// [`Warning::OutsideStabilityRegion`]. States with at most this many entries use the exact
+    /// eigenvalues of the dense Jacobian.
     pub stability_check_dim: usize,
+    /// Larger states use the Ritz values of this many Arnoldi steps on the Jacobian's VJP
+    /// ([`crate::stability::ritz_values`]): the outer eigenvalues, which decide stability.
+    /// 0 leaves larger states unchecked; both fields 0 disable the check.
+    pub stability_krylov: usize,
 }
 
 impl SolveOptions {
@@ -80,6 +85,7 @@ impl SolveOptions {
             step: StepControl::Fixed { h },
             max_steps: 10_000_000,
             stability_check_dim: 64,
+            stability_krylov: 24,
         }
     }
     /// Adaptive steps.
@@ -88,11 +94,18 @@ impl SolveOptions {
             step: StepControl::Adaptive(controller),
             max_steps: 100_000,
             stability_check_dim: 64,
+            stability_krylov: 24,
         }
     }
     /// Sets the step limit.
     pub fn with_max_steps(mut self, max_steps: usize) -> Self {
         self.max_steps = max_steps;
+        self
+    }
+    /// Turns the linearised stability check off (e.g. for timing runs).
+    pub fn without_stability_check(mut self) -> Self {
+        self.stability_check_dim = 0;
+        self.stability_krylov = 0;
         self
     }
 }
@@ -457,12 +470,16 @@ fn adaptive<S: Scheme>(
         .min(ctl.h_max);
     let mut prev_err: f64 = 1.0;
     let mut attempts = 0usize;
+    let mut non_finite_at: Option<f64> = None;
     let mut n = 0;
     for kk in 0..times.len() - 1 {
         let (mut t, t_end) = (times[kk], times[kk + 1]);
         while t < t_end {
             attempts += 1;
             if attempts > opts.max_steps {
+                if let Some(t) = non_finite_at {
+                    return Err(Error::NonFiniteState { step: n, t });
+                }
                 return Err(Error::MaxStepsExceeded {
                     max_steps: opts.max_steps,
                     t,
@@ -487,9 +504,13 @@ fn adaptive<S: Scheme>(
             let y_old = scheme.output(&ws.prev);
             let mut e = ws.err.scaled_rms(y_old, y_new, ctl.atol, ctl.rtol);
             if !e.is_finite() || !carry.all_finite() {
+                // Rejected like any too-large error, but remembered: if the controller then
+                // gives up, the non-finite state is the cause to report.
                 e = f64::INFINITY;
+                non_finite_at = Some(t_b);
             }
             if e <= 1.0 {
+                non_finite_at = None;
                 stats.accepted_steps += 1;
                 let e = e.max(1e-10);
                 let factor = (ctl.safety * e.powf(-beta1) * prev_err.powf(beta2))
@@ -520,6 +541,9 @@ fn adaptive<S: Scheme>(
                 h = h_used * factor;
             }
             if h < ctl.h_min {
+                if let Some(t) = non_finite_at {
+                    return Err(Error::NonFiniteState { step: n, t });
+                }
                 return Err(Error::StepSizeUnderflow {
                     t,
                     h,
@@ -546,16 +570,28 @@ fn stability_check<S: Scheme>(
         return;
     };
     let y = scheme.output(carry);
-    let Some(jac) = scheme
-        .map()
-        .linearisation(t_a, t_b, y, opts.stability_check_dim)
-    else {
+    let n = y.len();
+    let xs = if n <= opts.stability_check_dim {
+        let Some(jac) = scheme.map().linearisation(t_a, t_b, y, n) else {
+            return;
+        };
+        if !jac.iter().all(|v| v.is_finite()) {
+            return;
+        }
+        crate::stability::eigenvalues(&jac, n)
+    } else if opts.stability_krylov > 0 {
+        let mut xs = Ok(Vec::new());
+        let m = opts.stability_krylov;
+        if !scheme.map().with_linearised_vjp(t_a, t_b, y, &mut |op| {
+            xs = crate::stability::ritz_values(n, m, op);
+        }) {
+            return;
+        }
+        xs
+    } else {
         return;
     };
-    if !jac.iter().all(|v| v.is_finite()) {
-        return;
-    }
-    let Ok(xs) = crate::stability::eigenvalues(&jac, y.len()) else {
+    let Ok(xs) = xs else {
         return;
     };
     let r = |x: Complex64| tableau.stability_function(x);

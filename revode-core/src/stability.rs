@@ -146,6 +146,60 @@ pub fn eigenvalues(matrix: &[f64], n: usize) -> Result<Vec<Complex64>> {
         .map_err(|e| Error::Unsupported(format!("eigenvalue computation failed: {e:?}")))
 }
 
+/// Ritz values of a linear operator on ℝⁿ from `m` Arnoldi steps: approximations of its outer
+/// eigenvalues (largest magnitude, extreme real parts), the ones that decide explicit stability.
+///
+/// `op(v, out)` sets `out = A v` (any A with the wanted spectrum: a Jacobian or its transpose,
+/// applied through a VJP). Modified Gram–Schmidt with one reorthogonalisation builds the
+/// Hessenberg matrix `H_m = Q_mᵀ A Q_m`, whose eigenvalues (faer) are returned. A Krylov space
+/// that becomes invariant stops early, and its Ritz values are then exact eigenvalues. The start
+/// vector is fixed (pseudo-random), so the result is deterministic. With `m ≥ n` the values are
+/// the eigenvalues of A up to rounding.
+pub fn ritz_values(
+    n: usize,
+    m: usize,
+    op: &mut dyn FnMut(&[f64], &mut [f64]),
+) -> Result<Vec<Complex64>> {
+    let m = m.min(n);
+    if m == 0 {
+        return Ok(Vec::new());
+    }
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let mut q0: Vec<f64> = (0..n)
+        .map(|i| ((i as f64 + 1.0) * 0.618_033_988_749_895).fract() - 0.5)
+        .collect();
+    let s = norm(&q0);
+    q0.iter_mut().for_each(|x| *x /= s);
+    let mut basis = vec![q0];
+    let mut h = vec![0.0; m * m];
+    let mut w = vec![0.0; n];
+    let mut k = m;
+    for j in 0..m {
+        op(&basis[j], &mut w);
+        crate::error::check_finite("linearised operator output", &w)?;
+        for _pass in 0..2 {
+            for (i, q) in basis.iter().enumerate() {
+                let c: f64 = q.iter().zip(&w).map(|(a, b)| a * b).sum();
+                h[i * m + j] += c;
+                w.iter_mut().zip(q).for_each(|(x, qi)| *x -= c * qi);
+            }
+        }
+        if j + 1 == m {
+            break;
+        }
+        let beta = norm(&w);
+        let scale = (0..=j).map(|i| h[i * m + j].abs()).fold(beta, f64::max);
+        if beta <= 1e-12 * scale.max(f64::MIN_POSITIVE) {
+            k = j + 1; // invariant subspace: the Ritz values are eigenvalues
+            break;
+        }
+        h[(j + 1) * m + j] = beta;
+        basis.push(w.iter().map(|x| x / beta).collect());
+    }
+    let hk: Vec<f64> = (0..k * k).map(|idx| h[(idx / k) * m + idx % k]).collect();
+    eigenvalues(&hk, k)
+}
+
 /// Whether a mode is acceptable: the coupled step does not amplify it faster than the exact
 /// flow (and decaying modes decay): radius ≤ max(1, |eˣ|).
 fn acceptable(tableau: &Tableau, x: Complex64, lambda: f64) -> bool {

@@ -10,7 +10,7 @@ pub trait StepMap: Sync {
     /// The state type.
     type State: State;
     /// Parameter-cotangent accumulator.
-    type ParamGrad: Send;
+    type ParamGrad: crate::GradBuffer + Send;
     /// What a traced step keeps for its pullback.
     type Tape: Clone + Send + Sync;
     /// Preallocated per-step work space.
@@ -93,13 +93,44 @@ pub trait StepMap: Sync {
         stats: &mut Stats,
     );
 
-    /// The Jacobian of `Ψ`'s per-stage vector-field product `f(t_a, y)·c(t_a, t_b)` at `y`,
-    /// dense row-major, when the state has at most `max_dim` entries (stability diagnostics).
+    /// Calls `with(op)`, where `op(v, out)` sets `out = Jᵀv` for the Jacobian J of the per-stage
+    /// product `f(t_a, y)·c(t_a, t_b)` at `y` (vectors in [`State::to_f64_vec`] order), and
+    /// returns true; returns false when the map has no linearisation. Stability diagnostics of
+    /// states of any size are built on it (Arnoldi on the VJP).
+    fn with_linearised_vjp(
+        &self,
+        t_a: f64,
+        t_b: f64,
+        y: &Self::State,
+        with: &mut dyn FnMut(&mut dyn FnMut(&[f64], &mut [f64])),
+    ) -> bool {
+        let _ = (t_a, t_b, y, with);
+        false
+    }
+
+    /// The dense Jacobian J of the per-stage product `f(t_a, y)·c(t_a, t_b)` at `y`, row-major,
+    /// when the state has at most `max_dim` entries (one VJP per row).
     fn linearisation(
         &self,
         t_a: f64,
         t_b: f64,
         y: &Self::State,
         max_dim: usize,
-    ) -> Option<Vec<f64>>;
+    ) -> Option<Vec<f64>> {
+        let n = y.len();
+        if n == 0 || n > max_dim {
+            return None;
+        }
+        let mut jac = vec![0.0; n * n];
+        let mut unit = vec![0.0; n];
+        let done = self.with_linearised_vjp(t_a, t_b, y, &mut |op| {
+            for i in 0..n {
+                unit.iter_mut().for_each(|u| *u = 0.0);
+                unit[i] = 1.0;
+                // Jᵀ e_i is the i-th row of J.
+                op(&unit, &mut jac[i * n..(i + 1) * n]);
+            }
+        });
+        done.then_some(jac)
+    }
 }

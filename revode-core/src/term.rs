@@ -16,7 +16,7 @@ pub trait Term: Sync {
     /// What one traced evaluation keeps for its pullback (e.g. the stage input).
     type Cache: Clone + Send + Sync;
     /// Accumulator for the parameter cotangent (e.g. a flat `Vec`, or a framework's gradients).
-    type ParamGrad: Send;
+    type ParamGrad: crate::GradBuffer + Send;
 
     /// A control buffer to be filled by [`Term::control`].
     fn new_control(&self) -> Self::Control;

@@ -1,7 +1,8 @@
 //! Training helpers: AdamW on a flat parameter view, a training loop with a progress bar and
-//! loss history, and checkpoints (safetensors + JSON metadata, written atomically) that resume
-//! bit for bit.
+//! loss history, and checkpoints (one safetensors file with its metadata in the header,
+//! written atomically, hash-checked on load) that resume bit for bit.
 
+use crate::checkpoint::{self, Checkpoint};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -118,17 +119,15 @@ impl TrainState {
     }
 }
 
-/// Metadata written next to the tensors.
+/// Metadata stored in the checkpoint header.
 #[derive(Serialize, Deserialize)]
 struct Meta {
-    format: String,
     step: usize,
     adamw: AdamW,
-    history: Vec<f64>,
     model: serde_json::Value,
 }
 
-const FORMAT: &str = "revode-checkpoint-1";
+pub use crate::checkpoint::write_atomic;
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Io {
@@ -137,105 +136,52 @@ fn io(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
-}
-
-fn paths(base: &Path) -> (PathBuf, PathBuf) {
-    (
-        base.with_extension("safetensors"),
-        base.with_extension("json"),
-    )
-}
-
-fn f64_bytes(v: &[f64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Saves a checkpoint as `base.safetensors` (params, AdamW moments) and `base.json`.
+/// Saves a checkpoint as one file, `base.safetensors` (parameters, AdamW moments and loss
+/// history as tensors; step, optimiser settings and model description in its header),
+/// written atomically: a reader sees the previous checkpoint or this one, never a mix.
 pub fn save(state: &TrainState, base: &Path) -> Result<()> {
-    use safetensors::tensor::{Dtype, TensorView};
-    let (st, js) = paths(base);
-    let n = state.params.len();
-    let bufs = [
-        f64_bytes(&state.params),
-        f64_bytes(&state.opt.m),
-        f64_bytes(&state.opt.v),
-    ];
-    let mut views = Vec::new();
-    for (name, b) in ["params", "adamw.m", "adamw.v"].iter().zip(&bufs) {
-        let view =
-            TensorView::new(Dtype::F64, vec![n], b).map_err(|e| io(&st, format!("{e:?}")))?;
-        views.push((name.to_string(), view));
-    }
-    let bytes = safetensors::serialize(views, &None).map_err(|e| io(&st, format!("{e:?}")))?;
     let meta = Meta {
-        format: FORMAT.into(),
         step: state.step(),
         adamw: state.opt.clone(),
-        history: state.history.clone(),
         model: state.model.clone(),
     };
-    let text = serde_json::to_vec_pretty(&meta).map_err(|e| io(&js, e))?;
-    // Tensors first, metadata last: a reader that finds the metadata finds matching tensors.
-    write_atomic(&st, &bytes)?;
-    write_atomic(&js, &text)
+    let file = checkpoint::file_of(base);
+    let ckpt = Checkpoint {
+        meta: serde_json::to_value(&meta).map_err(|e| io(&file, e))?,
+        tensors: vec![
+            ("params".into(), state.params.clone()),
+            ("adamw.m".into(), state.opt.m.clone()),
+            ("adamw.v".into(), state.opt.v.clone()),
+            ("history".into(), state.history.clone()),
+        ],
+    };
+    checkpoint::write(&ckpt, base)
 }
 
-/// Loads a checkpoint written by [`save`].
+/// Loads a checkpoint written by [`save`]. A truncated, corrupted or inconsistent one is
+/// [`Error::Checkpoint`] naming the file; a missing one is [`Error::Io`].
 pub fn load(base: &Path) -> Result<TrainState> {
-    let (st, js) = paths(base);
-    let text = std::fs::read(&js).map_err(|e| io(&js, e))?;
-    let meta: Meta = serde_json::from_slice(&text).map_err(|e| Error::Parse {
-        file: js.display().to_string(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
-    if meta.format != FORMAT {
-        return Err(Error::config(
-            "format",
-            format!(
-                "{}: unknown checkpoint format '{}'",
-                js.display(),
-                meta.format
-            ),
-        ));
-    }
-    let bytes = std::fs::read(&st).map_err(|e| io(&st, e))?;
-    let tensors =
-        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| io(&st, format!("{e:?}")))?;
-    let read = |name: &str| -> Result<Vec<f64>> {
-        let t = tensors
-            .tensor(name)
-            .map_err(|e| io(&st, format!("tensor '{name}': {e:?}")))?;
-        if t.dtype() != safetensors::tensor::Dtype::F64 || t.shape().len() != 1 {
-            return Err(io(&st, format!("tensor '{name}' must be a 1-D f64 tensor")));
-        }
-        Ok(t.data()
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-            .collect())
+    let file = checkpoint::file_of(base);
+    let ckpt = checkpoint::read(base)?;
+    let bad = |message: String| Error::Checkpoint {
+        files: file.display().to_string(),
+        message,
     };
-    let params = read("params")?;
-    let (m, v) = (read("adamw.m")?, read("adamw.v")?);
-    if m.len() != params.len() || v.len() != params.len() || meta.history.len() != meta.step {
-        return Err(io(
-            &st,
-            "inconsistent checkpoint: tensor lengths or step count disagree",
-        ));
+    let meta: Meta =
+        serde_json::from_value(ckpt.meta.clone()).map_err(|e| bad(format!("metadata: {e}")))?;
+    let params = ckpt.tensor("params", &file)?.to_vec();
+    let m = ckpt.tensor("adamw.m", &file)?.to_vec();
+    let v = ckpt.tensor("adamw.v", &file)?.to_vec();
+    let history = ckpt.tensor("history", &file)?.to_vec();
+    if m.len() != params.len() || v.len() != params.len() || history.len() != meta.step {
+        return Err(bad(format!(
+            "inconsistent: {} parameters, {}/{} moments, {} losses for step {}",
+            params.len(),
+            m.len(),
+            v.len(),
+            history.len(),
+            meta.step
+        )));
     }
     let mut opt = meta.adamw;
     opt.m = m;
@@ -243,7 +189,7 @@ pub fn load(base: &Path) -> Result<TrainState> {
     Ok(TrainState {
         params,
         opt,
-        history: meta.history,
+        history,
         model: meta.model,
     })
 }
@@ -289,11 +235,13 @@ pub fn train(
         if !loss.is_finite() {
             return Err(Error::NonFiniteGradient {
                 what: format!("loss at training step {k}"),
+                step: None,
             });
         }
         if let Some(i) = grads.iter().position(|g| !g.is_finite()) {
             return Err(Error::NonFiniteGradient {
                 what: format!("gradient entry {i} at training step {k}"),
+                step: None,
             });
         }
         state.opt.step(&mut state.params, &grads)?;

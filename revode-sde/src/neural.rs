@@ -35,6 +35,22 @@ pub struct NeuralSdeGrads<const D: usize, const H: usize, E: Dtype, Dev: Storage
     pub diffusion: NeuralGrads<D, H, E, Dev>,
 }
 
+impl<const D: usize, const H: usize, E: Dtype + revode_core::Real, Dev: Device<E>>
+    revode_core::GradBuffer for NeuralSdeGrads<D, H, E, Dev>
+{
+    /// Drift entries first, then diffusion entries.
+    fn first_non_finite(&self) -> Option<usize> {
+        self.drift.first_non_finite().or_else(|| {
+            self.diffusion
+                .first_non_finite()
+                .map(|i| i + self.drift.flat_len())
+        })
+    }
+    fn flat_len(&self) -> usize {
+        self.drift.flat_len() + self.diffusion.flat_len()
+    }
+}
+
 /// `dy = μ(t, y) dt + σ(t, y) ∘ dW` for a batch, diagonal noise, networks on a dfdx device.
 #[derive(Clone, Debug)]
 pub struct NeuralSdeTerm<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>> {
