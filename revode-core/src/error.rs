@@ -111,12 +111,17 @@ pub enum Error {
         /// The solver step whose pullback first produced it, when known.
         step: Option<usize>,
     },
-    /// The reconstructed initial state drifted further than the user allows.
-    #[error("reconstruction drift {error:e} exceeds the tolerance {tolerance:e}")]
+    /// The reconstructed initial state drifted further than allowed: the reversible scheme is
+    /// unstable on this problem, and its gradient would be wrong.
+    #[error(
+        "reconstruction drift {error:e} exceeds the tolerance {tolerance:e}: the reversible \
+         scheme is unstable here and its gradient is not trustworthy. Raise λ (closer to 1), \
+         lower h, or use GradientMethod::CheckpointedReversibleAuto (DriftCheck::Off opts out)"
+    )]
     ReconstructionDrift {
         /// Measured relative drift.
         error: f64,
-        /// The user's tolerance.
+        /// The tolerance in force (see `DriftCheck`).
         tolerance: f64,
     },
     /// A Butcher tableau failed validation.

@@ -66,13 +66,33 @@ pub fn default_snapshots(n: usize) -> usize {
     ((-1.5 + (2.0 * n as f64 + 0.25).sqrt()).floor() as i64 + 1).max(1) as usize
 }
 
+/// How a reversible gradient's reconstruction drift — the relative difference between the
+/// reconstructed and the true initial carry, `max|ẑ₀ − z₀| / max(1, max|z₀|)` — is checked.
+///
+/// The drift bounds how far the reconstructed trajectory, and so the gradient, is from the
+/// exact one. In a stable coupling it stays at rounding level (≈ 1e-15 in f64); an unstable
+/// one amplifies it geometrically, so a wrong gradient shows as a drift many orders larger.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum DriftCheck {
+    /// Drift above √ε of the state's scalar (1.5e-8 in f64, 3.5e-4 in f32) is an error
+    /// ([`Error::ReconstructionDrift`]): beyond it, half the digits of the reconstruction are
+    /// gone, which in practice happens only when the coupling is unstable.
+    #[default]
+    Default,
+    /// Drift above this relative tolerance is an error.
+    Tolerance(f64),
+    /// Not checked (an explicit opt-out); the drift is still reported in [`Stats`].
+    Off,
+}
+
 /// Options of a gradient computation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GradientOptions {
     /// The method.
     pub method: GradientMethod,
-    /// When set, a reconstruction drift above this (relative) is an error.
-    pub drift_tolerance: Option<f64>,
+    /// How the reconstruction drift of reversible gradients is checked (default: an error
+    /// above √ε; see [`DriftCheck`]).
+    pub drift: DriftCheck,
     /// Observe the output at every accepted step boundary instead of only at the observation
     /// times (for losses on the whole trajectory, e.g. interpolated from adaptive steps).
     pub observe_steps: bool,
@@ -82,7 +102,7 @@ impl From<GradientMethod> for GradientOptions {
     fn from(method: GradientMethod) -> Self {
         GradientOptions {
             method,
-            drift_tolerance: None,
+            drift: DriftCheck::Default,
             observe_steps: false,
         }
     }
@@ -172,7 +192,7 @@ where
                 None => GradientMethod::Reversible,
                 Some(k) => GradientMethod::CheckpointedReversible { every: k },
             },
-            drift_tolerance: None,
+            drift: DriftCheck::Off,
             observe_steps: grad.observe_steps,
         };
         let (drift, steps) = match gradient_once(scheme, y0, times, opts, &sub, &mut loss) {
@@ -271,14 +291,19 @@ fn gradient_once<S: Scheme>(
     loss: &mut ObservedLoss<'_, StateOf<S::Map>>,
 ) -> Result<GradientOf<S>> {
     validate(scheme, y0, times, opts)?;
-    if let Some(tol) = grad.drift_tolerance {
-        if tol.is_nan() || tol <= 0.0 {
-            return Err(Error::config(
-                "drift_tolerance",
-                format!("{tol} must be positive"),
-            ));
+    let drift_tolerance = match grad.drift {
+        DriftCheck::Default => Some(<ScalarOf<S::Map> as Real>::EPS.sqrt()),
+        DriftCheck::Tolerance(tol) => {
+            if tol.is_nan() || tol <= 0.0 {
+                return Err(Error::config(
+                    "drift",
+                    format!("tolerance {tol} must be positive"),
+                ));
+            }
+            Some(tol)
         }
-    }
+        DriftCheck::Off => None,
+    };
     let mut run = Run {
         scheme,
         stats: Stats::default(),
@@ -290,40 +315,40 @@ fn gradient_once<S: Scheme>(
         p_bar: scheme.map().new_param_grad(),
         first_bad: None,
     };
-    let mut evaluate = |t: &[f64],
-                        outputs: &[StateOf<S::Map>],
-                        cots: &mut Vec<StateOf<S::Map>>|
-     -> Result<f64> {
-        *cots = outputs.iter().map(|o| o.zeros_like()).collect();
-        let value = loss(t, outputs, cots);
-        if !value.is_finite() {
-            return Err(Error::NonFiniteGradient {
-                what: "loss".into(),
-                step: None,
-            });
-        }
-        for (k, (c, o)) in cots.iter().zip(outputs).enumerate() {
-            if c.len() != o.len() {
-                return Err(Error::ShapeMismatch {
-                    what: format!(
+    let mut evaluate =
+        |t: &[f64], outputs: &[StateOf<S::Map>], cots: &mut Vec<StateOf<S::Map>>| -> Result<f64> {
+            *cots = outputs.iter().map(|o| o.zeros_like()).collect();
+            let value = loss(t, outputs, cots);
+            if !value.is_finite() {
+                return Err(Error::NonFiniteGradient {
+                    what: "loss".into(),
+                    step: None,
+                });
+            }
+            for (k, (c, o)) in cots.iter().zip(outputs).enumerate() {
+                if c.len() != o.len() {
+                    return Err(Error::ShapeMismatch {
+                        what: format!(
                         "loss cotangent at observation {k} (t = {}), as left by the loss closure",
                         t.get(k).copied().unwrap_or(f64::NAN)
                     ),
-                    expected: o.len(),
-                    found: c.len(),
+                        expected: o.len(),
+                        found: c.len(),
+                    });
+                }
+            }
+            if let Some(k) = cots.iter().position(|c| !c.all_finite()) {
+                return Err(Error::NonFiniteGradient {
+                    what: format!("loss cotangent at observation {k}"),
+                    step: None,
                 });
             }
-        }
-        if let Some(k) = cots.iter().position(|c| !c.all_finite()) {
-            return Err(Error::NonFiniteGradient {
-                what: format!("loss cotangent at observation {k}"),
-                step: None,
-            });
-        }
-        Ok(value)
-    };
+            Ok(value)
+        };
     let (value, y0_bar, grid) = match &grad.method {
-        GradientMethod::Reversible => run.reversible(y0, times, opts, None, grad, &mut evaluate)?,
+        GradientMethod::Reversible => {
+            run.reversible(y0, times, opts, None, drift_tolerance, &mut evaluate)?
+        }
         GradientMethod::CheckpointedReversible { every } => {
             if *every == 0 {
                 return Err(Error::config(
@@ -331,7 +356,14 @@ fn gradient_once<S: Scheme>(
                     "checkpoint interval must be at least 1",
                 ));
             }
-            run.reversible(y0, times, opts, Some(*every), grad, &mut evaluate)?
+            run.reversible(
+                y0,
+                times,
+                opts,
+                Some(*every),
+                drift_tolerance,
+                &mut evaluate,
+            )?
         }
         GradientMethod::Direct => run.direct(y0, times, opts, &mut evaluate)?,
         GradientMethod::Checkpointed { snapshots } => {
@@ -498,7 +530,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         times: &[f64],
         opts: &SolveOptions,
         every: Option<usize>,
-        grad: &GradientOptions,
+        drift_tolerance: Option<f64>,
         evaluate: &mut Eval<'_, StateOf<S::Map>>,
     ) -> Result<(f64, StateOf<S::Map>, Grid)> {
         if !self.scheme.is_reversible() {
@@ -548,7 +580,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         let start = self.scheme.init(y0);
         drift = worst(drift, Self::relative_drift(&carry, &start));
         self.stats.reconstruction_error = Some(drift);
-        if let Some(tol) = grad.drift_tolerance {
+        if let Some(tol) = drift_tolerance {
             if drift.is_nan() || drift > tol {
                 return Err(Error::ReconstructionDrift {
                     error: drift,

@@ -71,8 +71,8 @@ pub use error::{Error, Result};
 pub use field::{vjp_through_cache, VectorField};
 pub use grad_buffer::GradBuffer;
 pub use gradient::{
-    default_snapshots, gradient, gradient_observed, Gradient, GradientMethod, GradientOf,
-    GradientOptions,
+    default_snapshots, gradient, gradient_observed, DriftCheck, Gradient, GradientMethod,
+    GradientOf, GradientOptions,
 };
 pub use mlp::Mlp;
 pub use reversible_heun::{ReversibleHeun, ReversibleHeunScratch};

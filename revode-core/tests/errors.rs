@@ -128,7 +128,7 @@ fn each_error_is_reachable() {
     // Reconstruction drift above the user's tolerance.
     let s = Reversible::new(map(), 0.3).unwrap();
     let strict = GradientOptions {
-        drift_tolerance: Some(1e-14),
+        drift: DriftCheck::Tolerance(1e-14),
         ..GradientMethod::Reversible.into()
     };
     let r = gradient(

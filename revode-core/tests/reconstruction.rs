@@ -84,14 +84,14 @@ fn reversible_gradient_reports_drift_and_honours_the_tolerance() {
         "100 steps at λ = 0.5 amplify round-off by 2^100: {drift:e}"
     );
     let strict = GradientOptions {
-        drift_tolerance: Some(1e-12),
+        drift: DriftCheck::Tolerance(1e-12),
         ..GradientMethod::Reversible.into()
     };
     let err = gradient(&scheme, &y0_3(), &times, &opts, &strict, loss).unwrap_err();
     assert!(matches!(err, Error::ReconstructionDrift { .. }), "{err}");
     // Checkpointing the carry every 10 steps caps the amplification at 2^10.
     let capped = GradientOptions {
-        drift_tolerance: Some(1e-9),
+        drift: DriftCheck::Tolerance(1e-9),
         ..GradientMethod::CheckpointedReversible { every: 10 }.into()
     };
     let g = gradient(&scheme, &y0_3(), &times, &opts, &capped, loss).unwrap();
@@ -126,7 +126,7 @@ fn a_drifted_reconstruction_reports_its_drift() {
     }
     // With a tolerance the same run is an error.
     let tol = GradientOptions {
-        drift_tolerance: Some(1e-8),
+        drift: DriftCheck::Tolerance(1e-8),
         ..GradientMethod::Reversible.into()
     };
     assert!(
