@@ -186,6 +186,7 @@ where
         crate::StepControl::Adaptive(_) => usize::MAX,
     };
     let mut accepted: Option<GradientOf<S>> = None;
+    let mut non_finite: Option<Error> = None;
     for attempt in 1..=12u32 {
         let sub = GradientOptions {
             method: match every {
@@ -218,10 +219,12 @@ where
                 }
                 (drift, g.steps)
             }
-            // Unchecked reconstruction of a stiff problem may overflow.
-            Err(Error::NonFiniteGradient { .. } | Error::NonFiniteState { .. })
+            // Unchecked reconstruction of a stiff problem may overflow; if it still does with
+            // every carry stored, the field itself is at fault and its error is the answer.
+            Err(e @ (Error::NonFiniteGradient { .. } | Error::NonFiniteState { .. }))
                 if span != usize::MAX =>
             {
+                non_finite = Some(e);
                 (f64::INFINITY, span)
             }
             Err(e) => return Err(e),
@@ -233,10 +236,10 @@ where
         }
         span = every.unwrap_or(steps).min(steps.max(1));
         if span <= 1 {
-            return Err(Error::ReconstructionDrift {
+            return Err(non_finite.take().unwrap_or(Error::ReconstructionDrift {
                 error: drift,
                 tolerance,
-            });
+            }));
         }
         let next = if drift.is_finite() && drift > eps {
             interval_for(drift, span, tolerance, eps)
@@ -245,10 +248,10 @@ where
         };
         every = Some(next.clamp(1, span - 1));
     }
-    accepted.ok_or(Error::ReconstructionDrift {
+    accepted.ok_or(non_finite.unwrap_or(Error::ReconstructionDrift {
         error: f64::NAN,
         tolerance,
-    })
+    }))
 }
 
 /// Steps of an accepted pass (for capping the interval).
