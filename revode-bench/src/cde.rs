@@ -1,4 +1,4 @@
-//! Neural CDE experiments: spirals (EXPERIMENTS.md 6) and JapaneseVowels (EXPERIMENTS.md 7).
+//! Neural CDE experiments: spirals (docs/src/cde.md) and JapaneseVowels (docs/src/cde.md).
 
 use crate::report::{self, fmt_bytes, fmt_time, BenchResult, Series, Table};
 use crate::Ctx;
@@ -329,7 +329,7 @@ fn backend_name(b: FieldBackend) -> &'static str {
     }
 }
 
-/// EXPERIMENTS.md 6: spirals, reversible vs full-tape training.
+/// Spirals, reversible vs full-tape training.
 pub fn spirals_experiment(ctx: &Ctx, field: FieldBackend) -> BenchResult<()> {
     let (n, len) = (256, 100);
     let steps = if ctx.full { 1000 } else { 300 };
@@ -377,7 +377,7 @@ pub fn spirals_experiment(ctx: &Ctx, field: FieldBackend) -> BenchResult<()> {
          (λ = 0.999), one step per knot, linear readout, cross-entropy; AdamW lr 1e-2, {steps} full-batch steps.",
         backend_name(field)
     );
-    report_runs(ctx, "spirals", "Spirals (EXPERIMENTS.md 6)", &intro, &runs)
+    report_runs(ctx, "spirals", "Spirals (docs/src/cde.md)", &intro, &runs)
 }
 
 /// Pads variable-length series by NaN (forward-filled by the path) and drops `drop` of the
@@ -432,7 +432,7 @@ fn to_path_data(d: &TsDataset, stats: &[(f64, f64)], len: usize, drop: f64, seed
 /// Minibatch size for JapaneseVowels.
 const MINIBATCH: usize = 32;
 
-/// EXPERIMENTS.md 7: JapaneseVowels, full data and with 30 / 50 / 70 % of points dropped.
+/// JapaneseVowels, full data and with 30 / 50 / 70 % of points dropped.
 pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> BenchResult<()> {
     let dir = crate::data::data_dir().join("uea");
     let train = read_ts(&dir.join("JapaneseVowels_TRAIN.ts")).map_err(|e| e.to_string())?;
@@ -538,7 +538,7 @@ pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> Ben
         report_runs(
             ctx,
             "japanese_vowels",
-            "JapaneseVowels (EXPERIMENTS.md 7)",
+            "JapaneseVowels (docs/src/cde.md)",
             &intro,
             &runs,
         )?;

@@ -11,6 +11,7 @@ mod data;
 mod measure;
 mod ode;
 mod pde;
+mod provenance;
 mod report;
 mod sde;
 mod training;
@@ -32,6 +33,10 @@ static GLOBAL: alloc::Counting = alloc::Counting;
 /// family × every gradient method (reversible, direct, checkpointed with c ≈ √(2N), backsolve,
 /// checkpointed-reversible), reporting median time per gradient, peak heap memory, gradient
 /// error against the full tape, and evaluation/pullback counts.
+///
+/// Every experiment is described, with its committed results, in the book (docs/src:
+/// benchmarks.md lists which page covers which subcommand). report.md starts with the command,
+/// git commit, date, machine and wall time of the run.
 #[derive(Parser, Debug)]
 #[command(name = "revode-bench", version, about, long_about)]
 struct Cli {
@@ -53,7 +58,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// EXPERIMENTS.md 1: time and memory of one gradient against N (MLP 1 → 10 → 1, midpoint).
+    /// Time and memory of one gradient against N (MLP 1 → 10 → 1, midpoint).
     Complexity,
     /// Reconstruction error of the coupling against N for λ ∈ {0.5, 0.9, 0.99, 0.999}.
     Reconstruction,
@@ -63,21 +68,21 @@ enum Command {
     Compute,
     /// Peak heap of one gradient against N (reversible flat, direct linear).
     Memory,
-    /// EXPERIMENTS.md 2: convergence orders of plain and reversible methods on y' = 0.5y.
+    /// Convergence orders of plain and reversible methods on y' = 0.5y.
     Convergence,
-    /// EXPERIMENTS.md 3: learn the white-dwarf equation (reversible vs checkpointed training).
+    /// Learn the white-dwarf equation (reversible vs checkpointed training).
     WhiteDwarf,
-    /// EXPERIMENTS.md 4: coupled oscillators from measured data.
+    /// Coupled oscillators from measured data.
     Oscillators,
-    /// EXPERIMENTS.md 5: double pendulum from measured data, adaptive Bosh3.
+    /// Double pendulum from measured data, adaptive Bosh3.
     Pendulum,
-    /// EXPERIMENTS.md 6: neural CDE on clockwise vs anticlockwise spirals.
+    /// Neural CDE on clockwise vs anticlockwise spirals.
     Spirals {
         /// CDE field implementation: dfdx (device tensors) or native (host loops).
         #[arg(long, default_value = "dfdx", value_parser = ["dfdx", "native"])]
         field: String,
     },
-    /// EXPERIMENTS.md 7: neural CDE on JapaneseVowels, full and with points dropped.
+    /// Neural CDE on JapaneseVowels, full and with points dropped.
     JapaneseVowels {
         /// CDE field implementation: dfdx (device tensors) or native (host loops).
         #[arg(long, default_value = "dfdx", value_parser = ["dfdx", "native"])]
@@ -88,7 +93,7 @@ enum Command {
     },
     /// Brownian path queries per second: forward, reversed and random order vs stored increments.
     Brownian,
-    /// EXPERIMENTS.md 8: SDE-GAN on a time-dependent Ornstein–Uhlenbeck process.
+    /// SDE-GAN on a time-dependent Ornstein–Uhlenbeck process.
     SdeGan {
         /// Training time budget in minutes.
         #[arg(long, default_value_t = 5.0)]
@@ -106,13 +111,13 @@ enum Command {
         #[arg(long, default_value_t = 8.0)]
         horizon: f64,
     },
-    /// EXPERIMENTS.md 9: stochastic Lorenz parameters by moment matching.
+    /// Stochastic Lorenz parameters by moment matching.
     SdeFit,
     /// Reconstruction drift of a diffusive PDE over 10 000 steps, plain and auto-checkpointed.
     PdeDrift,
     /// Peak memory of PDE gradients against grid size × steps (reversible vs direct).
     PdeMemory,
-    /// EXPERIMENTS.md 12: Fisher–KPP reaction and Burgers closure surrogates.
+    /// Fisher–KPP reaction and Burgers closure surrogates.
     PdeSurrogate {
         /// Which surrogate: fisher, burgers or both.
         #[arg(long, default_value = "both", value_parser = ["fisher", "burgers", "both"])]
@@ -133,6 +138,8 @@ pub struct Ctx {
     quiet: bool,
     /// The command line that produced the results.
     pub command: String,
+    /// Commit, date, machine: written at the top of report.md.
+    pub provenance: provenance::Provenance,
     report: Mutex<String>,
 }
 
@@ -275,25 +282,12 @@ fn run(cli: Cli) -> BenchResult<()> {
         },
         quiet: cli.quiet,
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        provenance: provenance::Provenance::capture(),
         report: Mutex::new(String::new()),
     };
     std::fs::create_dir_all(&ctx.out)
         .map_err(|e| format!("cannot create output directory {}: {e}", ctx.out.display()))?;
-    let machine = format!(
-        "{} logical CPUs, {} {}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        std::env::consts::OS,
-        std::env::consts::ARCH
-    );
-    ctx.emit(
-        "header",
-        &format!(
-            "# revode-bench report\n\nCommand: `{}`\nMachine: {machine}\n",
-            ctx.command
-        ),
-    )?;
+    ctx.emit("header", "# revode-bench report\n")?;
     match cli.command {
         None => cross_family(&ctx)?,
         Some(Command::Complexity) => {
@@ -359,7 +353,10 @@ fn run(cli: Cli) -> BenchResult<()> {
             pde::surrogate(&ctx, "both")?;
         }
     }
-    let text = ctx.report.lock().map(|r| r.clone()).unwrap_or_default();
+    let body = ctx.report.lock().map(|r| r.clone()).unwrap_or_default();
+    // The provenance goes under the title, with the wall time of the whole run.
+    let (title, rest) = body.split_once('\n').unwrap_or((&body, ""));
+    let text = format!("{title}\n\n{}{rest}", ctx.provenance.header());
     report::write_atomic(&ctx.out.join("report.md"), text.as_bytes())?;
     eprintln!("results written to {}", ctx.out.display());
     Ok(())

@@ -117,7 +117,7 @@ struct ComplexityOut {
     rows: Vec<Row>,
 }
 
-/// EXPERIMENTS.md 1: MLP 1 → 10 → 1 tanh, y0 = 1, midpoint, h = 0.01, loss Σ y_N².
+/// MLP 1 → 10 → 1 tanh, y0 = 1, midpoint, h = 0.01, loss Σ y_N².
 pub fn complexity(ctx: &Ctx) -> BenchResult<Vec<Row>> {
     let ns: Vec<usize> = if ctx.full {
         vec![
@@ -250,7 +250,7 @@ pub fn complexity(ctx: &Ctx) -> BenchResult<Vec<Row>> {
         fwd_table.row(vec![n.to_string(), fmt_time(*t)]);
     }
     let text = format!(
-        "## Complexity sweep (EXPERIMENTS.md 1)\n\nMLP 1 → 10 → 1 (tanh, analytic VJP, fast tanh), y0 = 1, explicit midpoint, h = {h}, f64, one thread.\n\
+        "## Complexity sweep (docs/src/experiments-ode.md)\n\nMLP 1 → 10 → 1 (tanh, analytic VJP, fast tanh), y0 = 1, explicit midpoint, h = {h}, f64, one thread.\n\
          Activation cost per element: system tanh {:.1} ns, revode's tanh {:.1} ns.\n\
          Stability analysis along the trajectory: λ ranges with h = {h} acceptable: {ranges:.4?}; λ chosen: {lambda_auto:.4}; \
          backward round-off growth {:.5} per step, so checkpointed-reversible stores the carry every {} steps.\n\n{}\n\n{}\n",

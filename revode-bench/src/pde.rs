@@ -402,7 +402,7 @@ impl SurrogateRow {
     }
 }
 
-/// EXPERIMENTS.md 12: the Fisher–KPP reaction surrogate and/or the Burgers closure
+/// The Fisher–KPP reaction surrogate and/or the Burgers closure
 /// (`problem`: "fisher", "burgers" or "both").
 pub fn surrogate(ctx: &Ctx, problem: &str) -> BenchResult<()> {
     if problem != "burgers" {
@@ -509,7 +509,7 @@ fn fisher_surrogate(ctx: &Ctx) -> BenchResult<()> {
     ctx.emit(
         "pde-surrogate",
         &format!(
-            "## Fisher–KPP reaction surrogate (EXPERIMENTS.md 12)\n\n\
+            "## Fisher–KPP reaction surrogate (docs/src/pde.md)\n\n\
              u_t = ν u_xx + ρu(1 − u), ν = {nu}, ρ = {rho}, 64 Neumann cells, {} observation \
              times on [0, 1]. The model knows ν and learns g(u) = u·MLP(u) (1 → 16 → 1, tanh) \
              from {nt} reference trajectories (RK4 at a tenth of its stability limit); \
@@ -556,7 +556,7 @@ fn fourier_fields(grid: &Grid1d, batch: usize, seed: u64) -> Vec<f64> {
     out
 }
 
-/// EXPERIMENTS.md 12: a learned conservative closure for viscous Burgers on a coarse grid.
+/// A learned conservative closure for viscous Burgers on a coarse grid.
 fn burgers_closure(ctx: &Ctx) -> BenchResult<()> {
     use revode_core::VectorField;
     use revode_pde::surrogate::{BurgersClosure, Trajectories};
@@ -676,7 +676,7 @@ fn burgers_closure(ctx: &Ctx) -> BenchResult<()> {
     ctx.emit(
         "burgers-closure",
         &format!(
-            "## Burgers closure on a coarse grid (EXPERIMENTS.md 12)\n\n\
+            "## Burgers closure on a coarse grid (docs/src/pde.md)\n\n\
              Viscous Burgers, ν = {nu}, periodic; reference on {n_fine} cells (Rusanov + \
              Laplacian, RK4 at a tenth of its limit) averaged onto {n_coarse} cells; 11 \
              observations on [0, 0.5]. The coarse model adds a learned flux G(u_L, u_R) (MLP \

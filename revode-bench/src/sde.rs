@@ -241,7 +241,7 @@ fn marginals(real: &Samples, fake: &Samples) -> Vec<Marginal> {
         .collect()
 }
 
-/// The acceptance of EXPERIMENTS.md 8: KS ≤ 0.1, means within 10 % (of the larger of |mean| and
+/// The SDE-GAN acceptance (docs/src/sde.md): KS ≤ 0.1, means within 10 % (of the larger of |mean| and
 /// the standard deviation: the mean at t = 0 is 0) and variances within 10 %.
 fn accepted(m: &[Marginal]) -> bool {
     m.iter().all(|m| {
@@ -278,7 +278,7 @@ impl Default for GanRun {
     }
 }
 
-/// EXPERIMENTS.md 8: the SDE-GAN on the time-dependent Ornstein–Uhlenbeck process.
+/// The SDE-GAN on the time-dependent Ornstein–Uhlenbeck process.
 pub fn sde_gan(ctx: &Ctx, minutes: f64, run: &GanRun) -> BenchResult<()> {
     let e = |e: revode_core::Error| e.to_string();
     let real = OuProcess::default().sample(8192, 1).map_err(e)?;
@@ -342,7 +342,7 @@ pub fn sde_gan(ctx: &Ctx, minutes: f64, run: &GanRun) -> BenchResult<()> {
     ctx.emit(
         "sde-gan",
         &format!(
-            "## SDE-GAN on the Ornstein–Uhlenbeck process (EXPERIMENTS.md 8)\n\n\
+            "## SDE-GAN on the Ornstein–Uhlenbeck process (docs/src/sde.md)\n\n\
              dX = (0.02t − 0.1X)dt + 0.4(1 + t/63)dW, X0 ~ U[−1, 1], 8192 paths × 64 times on \
              [0, 63]. Generator: neural SDE (hidden {}, MLPs width {}, tanh-bounded drift and \
              diffusion), reversible Heun, reversible gradient with the Brownian path regenerated \
@@ -440,7 +440,7 @@ pub fn sde_gan(ctx: &Ctx, minutes: f64, run: &GanRun) -> BenchResult<()> {
     Ok(())
 }
 
-/// EXPERIMENTS.md 9: stochastic Lorenz parameters by moment matching.
+/// Stochastic Lorenz parameters by moment matching.
 pub fn sde_fit(ctx: &Ctx) -> BenchResult<()> {
     let opts = LorenzFitOptions {
         iterations: if ctx.full { 400 } else { 150 },
@@ -467,7 +467,7 @@ pub fn sde_fit(ctx: &Ctx) -> BenchResult<()> {
     ctx.emit(
         "sde-fit",
         &format!(
-            "## Stochastic Lorenz parameter fit (EXPERIMENTS.md 9)\n\n\
+            "## Stochastic Lorenz parameter fit (docs/src/sde.md)\n\n\
              Mean and variance of each coordinate at {} times on [0, 2] of {} model paths matched \
              to {} data paths; reversible(Heun, λ = {}) with {}; {} steps per gradient, peak stored \
              states {} (interval {:?}); {} iterations in {:.1} s; loss {:.3e} → {:.3e}.\n\n{}\n",

@@ -1,4 +1,4 @@
-//! The paper's neural-ODE training experiments (EXPERIMENTS.md 2–5).
+//! The paper's neural-ODE training experiments (docs/src/experiments-ode.md).
 
 use crate::data;
 use crate::report::{self, fmt_time, BenchResult, Series, Table};
@@ -293,7 +293,7 @@ impl VectorField for WhiteDwarf {
     }
 }
 
-/// EXPERIMENTS.md 3: Chandrasekhar's white dwarf equation, learnt by a time-dependent MLP.
+/// Chandrasekhar's white dwarf equation, learnt by a time-dependent MLP.
 pub fn white_dwarf(ctx: &Ctx) -> BenchResult<()> {
     let (h, n) = (0.005, 1000);
     let times: Vec<f64> = (0..=n).map(|k| k as f64 * h).collect();
@@ -355,7 +355,7 @@ pub fn white_dwarf(ctx: &Ctx) -> BenchResult<()> {
     report_fits(
         ctx,
         "white_dwarf",
-        "White dwarf (EXPERIMENTS.md 3)",
+        "White dwarf (docs/src/experiments-ode.md)",
         &intro,
         fits,
     )
@@ -367,7 +367,7 @@ fn load_trial(file: &str, t1: f64, pts: usize, scale: f64) -> BenchResult<Vec<Ve
     data::resample(&rows, 0.0, &[2, 3, 4, 5], t1, pts, scale).map_err(|e| e.to_string())
 }
 
-/// EXPERIMENTS.md 4: coupled linear oscillators from measured data.
+/// Coupled linear oscillators from measured data.
 pub fn oscillators(ctx: &Ctx) -> BenchResult<()> {
     let pts = 500;
     let target = load_trial("physical/real_double_linear_h_1.txt", 3.0, pts, 100.0)?;
@@ -412,13 +412,13 @@ pub fn oscillators(ctx: &Ctx) -> BenchResult<()> {
     report_fits(
         ctx,
         "oscillators",
-        "Coupled oscillators (EXPERIMENTS.md 4)",
+        "Coupled oscillators (docs/src/experiments-ode.md)",
         &intro,
         fits,
     )
 }
 
-/// EXPERIMENTS.md 5: chaotic double pendulum from measured data, adaptive Bosh3.
+/// Chaotic double pendulum from measured data, adaptive Bosh3.
 pub fn pendulum(ctx: &Ctx) -> BenchResult<()> {
     let pts = 500;
     let target = load_trial("physical/real_double_pend_h_1.txt", 2.0, pts, 10.0)?;
@@ -481,7 +481,7 @@ pub fn pendulum(ctx: &Ctx) -> BenchResult<()> {
     report_fits(
         ctx,
         "pendulum",
-        "Double pendulum (EXPERIMENTS.md 5)",
+        "Double pendulum (docs/src/experiments-ode.md)",
         &intro,
         fits,
     )
@@ -495,7 +495,7 @@ struct ConvRow {
     error: f64,
 }
 
-/// EXPERIMENTS.md 2: global error against h for Euler, Midpoint, Ralston3, RK4, plain and
+/// Global error against h for Euler, Midpoint, Ralston3, RK4, plain and
 /// reversible, on y' = 0.5y, T = 5.
 pub fn convergence(ctx: &Ctx) -> BenchResult<()> {
     #[derive(Clone)]
@@ -589,7 +589,7 @@ pub fn convergence(ctx: &Ctx) -> BenchResult<()> {
     ctx.emit(
         "convergence",
         &format!(
-            "## Convergence (EXPERIMENTS.md 2)\n\ny' = 0.5y, y(0) = 1, T = 5, h = 2^-k. Relative error of y(5) against e^2.5. \
+            "## Convergence (docs/src/experiments-ode.md)\n\ny' = 0.5y, y(0) = 1, T = 5, h = 2^-k. Relative error of y(5) against e^2.5. \
              The test suite asserts ±0.15 on per-method windows (docs/src/validation.md); reversible λ = 0.999 shows a sign change \
              of the error between the λ ≈ 1 and the mixed regimes, which bends a naive fit.\n\n{}\n",
             table.render()

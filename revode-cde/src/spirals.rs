@@ -1,4 +1,4 @@
-//! The spirals data set (EXPERIMENTS.md 6): clockwise vs anticlockwise 2-D spirals with noise.
+//! The spirals data set (docs/src/cde.md): clockwise vs anticlockwise 2-D spirals with noise.
 
 use crate::PathData;
 

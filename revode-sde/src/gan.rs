@@ -1,4 +1,4 @@
-//! SDE-GAN (Kidger et al. 2021; EXPERIMENTS.md 8): a neural SDE generator trained with the
+//! SDE-GAN (Kidger et al. 2021; docs/src/sde.md): a neural SDE generator trained with the
 //! reversible gradient against a neural CDE discriminator (Wasserstein loss; Lipschitz control
 //! by a gradient penalty, or by weight clipping).
 //!
@@ -21,7 +21,7 @@ use revode_core::{
     VectorField,
 };
 
-/// The time-dependent Ornstein–Uhlenbeck process of EXPERIMENTS.md 8:
+/// The time-dependent Ornstein–Uhlenbeck process of the SDE-GAN experiment (docs/src/sde.md):
 /// `dX = (μt − θX) dt + σ(t) dW`, `σ(t) = σ₀(1 + t/T)`, `X0 ~ U[−1, 1]`, on `[0, T]`.
 #[derive(Clone, Debug)]
 pub struct OuProcess {

@@ -1,4 +1,4 @@
-//! Parameter fitting of a stochastic Lorenz system (EXPERIMENTS.md 9) by matching the mean and
+//! Parameter fitting of a stochastic Lorenz system (docs/src/sde.md) by matching the mean and
 //! variance of every coordinate at every observation time, with the reversible gradient.
 //!
 //! `dx = a(y − x) dt + σ₁ dW₁`, `dy = (x(b − z) − y) dt + σ₂ dW₂`, `dz = (xy − cz) dt + σ₃ dW₃`;
