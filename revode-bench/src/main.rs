@@ -102,7 +102,7 @@ enum Command {
         #[arg(long)]
         global_mean: bool,
         /// Seed of the generator's and critic's initial parameters.
-        #[arg(long, default_value_t = 7)]
+        #[arg(long, default_value_t = 7, allow_negative_numbers = true)]
         seed: u64,
         /// Decay both learning rates linearly to this fraction over the budget (1: constant).
         #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]

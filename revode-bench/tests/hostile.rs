@@ -1,5 +1,5 @@
 //! Hostile command lines: each fails at once (before any experiment runs: nothing on stdout)
-//! with exit status 1 and a message that says what is wrong.
+//! with exit status 1 (2 for clap's usage errors) and a message that says what is wrong.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,8 +26,12 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn assert_refused(args: &[&str], message: &str) {
+    assert_exits(args, 1, message)
+}
+
+fn assert_exits(args: &[&str], status: i32, message: &str) {
     let (code, stdout, stderr) = run(args);
-    assert_eq!(code, Some(1), "{args:?}: stderr {stderr}");
+    assert_eq!(code, Some(status), "{args:?}: stderr {stderr}");
     assert!(stdout.is_empty(), "{args:?} ran something: {stdout}");
     assert!(
         stderr.contains(message),
@@ -50,6 +54,13 @@ fn negative_numbers_reach_the_validators() {
     assert_refused(
         &["--out", out, "sde-gan", "--horizon", "-8"],
         "--horizon must be positive and finite, not -8",
+    );
+    // An unsigned value: clap's own message (usage error, status 2), not "unexpected
+    // argument '-1'".
+    assert_exits(
+        &["--out", out, "sde-gan", "--seed", "-1"],
+        2,
+        "invalid value '-1' for '--seed <SEED>'",
     );
     assert_refused(
         &["--out", out, "--min-time", "-1", "stability"],
