@@ -47,7 +47,12 @@ struct Cli {
     #[arg(long, global = true)]
     full: bool,
     /// Minimum seconds spent timing each measurement (median of the repetitions).
-    #[arg(long, default_value_t = 0.2, global = true)]
+    #[arg(
+        long,
+        default_value_t = 0.2,
+        global = true,
+        allow_negative_numbers = true
+    )]
     min_time: f64,
     /// Hide progress bars.
     #[arg(long, global = true)]
@@ -96,19 +101,19 @@ enum Command {
     /// SDE-GAN on a time-dependent Ornstein–Uhlenbeck process.
     SdeGan {
         /// Training time budget in minutes.
-        #[arg(long, default_value_t = 5.0)]
+        #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
         minutes: f64,
         /// Normalise the data by the overall mean instead of a least-squares line in time.
         #[arg(long)]
         global_mean: bool,
         /// Seed of the generator's and critic's initial parameters.
-        #[arg(long, default_value_t = 7)]
+        #[arg(long, default_value_t = 7, allow_negative_numbers = true)]
         seed: u64,
         /// Decay both learning rates linearly to this fraction over the budget (1: constant).
-        #[arg(long, default_value_t = 0.1)]
+        #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
         lr_final: f64,
         /// Model-time length of the generator's Brownian path (see `GanConfig::horizon`).
-        #[arg(long, default_value_t = 8.0)]
+        #[arg(long, default_value_t = 8.0, allow_negative_numbers = true)]
         horizon: f64,
     },
     /// Stochastic Lorenz parameters by moment matching.
@@ -265,13 +270,55 @@ fn cross_family(ctx: &Ctx) -> BenchResult<()> {
     Ok(())
 }
 
-fn run(cli: Cli) -> BenchResult<()> {
+/// Refuses out-of-range numbers before anything runs (clap lets negative numbers through so
+/// that they reach these messages instead of "unexpected argument").
+fn validate(cli: &Cli) -> BenchResult<()> {
     if !(cli.min_time.is_finite() && cli.min_time >= 0.0 && cli.min_time <= 600.0) {
         return Err(format!(
             "--min-time must be between 0 and 600 seconds, not {}",
             cli.min_time
         ));
     }
+    if let Some(Command::SdeGan {
+        minutes,
+        lr_final,
+        horizon,
+        ..
+    }) = &cli.command
+    {
+        if !(*minutes > 0.0 && *minutes <= 600.0) {
+            return Err(format!("--minutes must be in (0, 600], not {minutes}"));
+        }
+        if !(*lr_final > 0.0 && *lr_final <= 1.0) {
+            return Err(format!("--lr-final must be in (0, 1], not {lr_final}"));
+        }
+        if !(*horizon > 0.0 && horizon.is_finite()) {
+            return Err(format!(
+                "--horizon must be positive and finite, not {horizon}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Creates the output directory and proves it writable (a probe file written and removed),
+/// so that a bad `--out` fails at once instead of after the whole run.
+fn prepare_out(out: &std::path::Path) -> BenchResult<()> {
+    let shown = out.display();
+    if out.exists() && !out.is_dir() {
+        return Err(format!("--out {shown} is a file, not a directory"));
+    }
+    std::fs::create_dir_all(out)
+        .map_err(|e| format!("cannot create output directory {shown}: {e}"))?;
+    let probe = out.join(format!(".revode-bench-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"probe")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| format!("output directory {shown} is not writable: {e}"))
+}
+
+fn run(cli: Cli) -> BenchResult<()> {
+    validate(&cli)?;
+    prepare_out(&cli.out)?;
     let ctx = Ctx {
         out: cli.out.clone(),
         full: cli.full,
@@ -285,9 +332,11 @@ fn run(cli: Cli) -> BenchResult<()> {
         provenance: provenance::Provenance::capture(),
         report: Mutex::new(String::new()),
     };
-    std::fs::create_dir_all(&ctx.out)
-        .map_err(|e| format!("cannot create output directory {}: {e}", ctx.out.display()))?;
-    ctx.emit("header", "# revode-bench report\n")?;
+    ctx.emit(
+        "header",
+        "# revode-bench report
+",
+    )?;
     match cli.command {
         None => cross_family(&ctx)?,
         Some(Command::Complexity) => {
@@ -313,12 +362,6 @@ fn run(cli: Cli) -> BenchResult<()> {
             lr_final,
             horizon,
         }) => {
-            if !(minutes > 0.0 && minutes <= 600.0) {
-                return Err(format!("--minutes must be in (0, 600], not {minutes}"));
-            }
-            if !(lr_final > 0.0 && lr_final <= 1.0) {
-                return Err(format!("--lr-final must be in (0, 1], not {lr_final}"));
-            }
             let settings = sde::GanRun {
                 detrend: !global_mean,
                 seed,

@@ -6,13 +6,13 @@ use crate::measure::{Family, Row};
 use crate::report::{self, fmt_bytes, fmt_time, plot_loglog, BenchResult, Series, Table};
 use crate::Ctx;
 use revode_core::{
-    gradient, DriftCheck, GradientMethod, GradientOptions, OdeTerm, Plain, Reversible, Rk,
-    SolveOptions, StepControl, Tableau,
+    gradient, DriftCheck, GradientMethod, GradientOptions, Plain, Reversible, Rk, SolveOptions,
+    StepControl, Tableau,
 };
 use revode_pde::surrogate::{
     fit, metrics, random_bumps, reference, rollout, FisherSurrogate, FitOptions, PointMlp,
 };
-use revode_pde::{step_options, Boundary, FisherKpp, Grid1d, Heat};
+use revode_pde::{step_options, Boundary, FisherKpp, Grid1d, Heat, PdeTerm};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -56,7 +56,7 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
     let mut rows = Vec::new();
     for &n in &ns {
         let times = [0.0, n as f64 * h];
-        let map = Rk::new(OdeTerm::new(field.clone()), tableau.clone());
+        let map = Rk::new(PdeTerm::new(field.clone()), tableau.clone());
         let rev = Reversible::new(map.clone(), lambda).map_err(e)?;
         let family = Family {
             family: "PDE",
@@ -111,7 +111,7 @@ pub fn drift(ctx: &Ctx) -> BenchResult<()> {
         let opts = step_options(&heat, &tableau, Some(lambda), None).map_err(e)?;
         let h = step_of(&opts);
         let times = [0.0, steps as f64 * h];
-        let s = Reversible::new(Rk::new(OdeTerm::new(heat.clone()), tableau.clone()), lambda)
+        let s = Reversible::new(Rk::new(PdeTerm::new(heat.clone()), tableau.clone()), lambda)
             .map_err(e)?;
         // Plain reconstruction is run unchecked on purpose: its drift is what is measured.
         let g = |m: GradientMethod| {
@@ -228,7 +228,7 @@ pub fn memory(ctx: &Ctx) -> BenchResult<()> {
         let opts = step_options(&field, &tableau, Some(lambda), None).map_err(e)?;
         let h = step_of(&opts);
         let s = Reversible::new(
-            Rk::new(OdeTerm::new(field.clone()), tableau.clone()),
+            Rk::new(PdeTerm::new(field.clone()), tableau.clone()),
             lambda,
         )
         .map_err(e)?;

@@ -196,6 +196,10 @@ where
     fn domain(&self) -> (f64, f64) {
         self.path.domain()
     }
+    /// "the CDE path": a time outside it is outside the path's interval, not the solver's.
+    fn domain_owner(&self) -> String {
+        "the CDE path".into()
+    }
     fn vf_prod(
         &self,
         t: f64,

@@ -294,7 +294,7 @@ impl Path {
         let (a, b) = self.domain();
         if !(t >= a && t <= b) {
             return Err(Error::OutsideDomain {
-                what: "path".into(),
+                what: "the CDE path".into(),
                 t,
                 start: a,
                 end: b,

@@ -335,6 +335,10 @@ impl<F: CdeField> Term for CdeTerm<F> {
     fn domain(&self) -> (f64, f64) {
         self.path.domain()
     }
+    /// "the CDE path": a time outside it is outside the path's interval, not the solver's.
+    fn domain_owner(&self) -> String {
+        "the CDE path".into()
+    }
     fn vf_prod(
         &self,
         t: f64,

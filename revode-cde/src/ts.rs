@@ -5,6 +5,10 @@
 //! `@data`, one case per line: dimensions separated by `:`, values within a dimension by `,`,
 //! the class label last. `?` and `NaN` are missing values. Every malformed input is an
 //! [`Error::Parse`] with its line and column.
+//!
+//! A leading UTF-8 byte-order mark is skipped, and lines may end in `\n`, `\r\n` or a bare `\r`
+//! (files saved on Windows or classic Mac OS). Without `@dimensions`, the first case fixes the
+//! number of dimensions and every other case must have it.
 
 use revode_core::{Error, Result};
 
@@ -43,8 +47,39 @@ fn err(file: &str, line: usize, column: usize, message: impl Into<String>) -> Er
     }
 }
 
-/// Parses `.ts` text; `file` names it in errors.
+/// The lines of `text`, ended by `\n`, `\r\n` or a bare `\r` (like [`str::lines`], which only
+/// knows the first two: a final terminator does not start another line).
+fn split_lines(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let (mut out, mut start, mut i) = (Vec::new(), 0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => {
+                out.push(&text[start..i]);
+                start = i + 1;
+            }
+            b'\r' => {
+                out.push(&text[start..i]);
+                if bytes.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if start < bytes.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+/// Parses `.ts` text; `file` names it in errors. A leading byte-order mark is skipped; lines
+/// may end in `\n`, `\r\n` or `\r`.
 pub fn parse_ts(text: &str, file: &str) -> Result<TsDataset> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines = split_lines(text);
     let mut name = String::new();
     let mut dimensions: Option<usize> = None;
     let mut class_names: Option<Vec<String>> = None;
@@ -53,7 +88,9 @@ pub fn parse_ts(text: &str, file: &str) -> Result<TsDataset> {
     let mut in_data = false;
     let mut series = Vec::new();
     let mut labels = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
+    // Without @dimensions: the first case's count of dimensions and its line.
+    let mut first_case: Option<(usize, usize)> = None;
+    for (i, raw) in lines.iter().copied().enumerate() {
         let ln = i + 1;
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -151,14 +188,30 @@ pub fn parse_ts(text: &str, file: &str) -> Result<TsDataset> {
             .as_ref()
             .ok_or_else(|| err(file, ln, 1, "missing @classLabel"))?;
         let fields: Vec<&str> = raw.split(':').collect();
-        let dims = dimensions.unwrap_or(fields.len().saturating_sub(1));
+        let found = fields.len().saturating_sub(1);
+        let (dims, from) = match (dimensions, first_case) {
+            (Some(d), _) => (d, "@dimensions".to_string()),
+            (None, Some((d, l))) => (d, format!("the first case (line {l}; no @dimensions)")),
+            (None, None) => {
+                if found == 0 {
+                    return Err(err(
+                        file,
+                        ln,
+                        1,
+                        "a case needs a dimension before its label",
+                    ));
+                }
+                first_case = Some((found, ln));
+                (found, String::new())
+            }
+        };
         if fields.len() != dims + 1 {
             return Err(err(
                 file,
                 ln,
                 1,
                 format!(
-                    "{} fields, expected {dims} dimensions and a label",
+                    "{} fields: {found} dimensions and a label, but {from} has {dims} dimensions",
                     fields.len()
                 ),
             ));
@@ -217,20 +270,10 @@ pub fn parse_ts(text: &str, file: &str) -> Result<TsDataset> {
         labels.push(index);
     }
     if !in_data {
-        return Err(err(
-            file,
-            text.lines().count().max(1),
-            1,
-            "no @data section",
-        ));
+        return Err(err(file, lines.len().max(1), 1, "no @data section"));
     }
     if series.is_empty() {
-        return Err(err(
-            file,
-            text.lines().count().max(1),
-            1,
-            "no cases after @data",
-        ));
+        return Err(err(file, lines.len().max(1), 1, "no cases after @data"));
     }
     Ok(TsDataset {
         name,

@@ -20,17 +20,31 @@ pub enum Boundary {
     Neumann,
 }
 
-/// A uniform 1-D grid of `n` unknowns on `[lo, hi]`.
+/// A uniform 1-D grid of `n` unknowns on `[lo, hi]`: built only through [`Grid1d::new`]
+/// (also when deserialised), so `n ≥ 3`, `lo < hi` and `0 < Δx`, `1/Δx² < ∞` always hold.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawGrid1d")]
 pub struct Grid1d {
-    /// Unknowns.
-    pub n: usize,
-    /// Left end of the domain.
-    pub lo: f64,
-    /// Right end of the domain.
-    pub hi: f64,
-    /// Boundary condition at both ends.
-    pub boundary: Boundary,
+    n: usize,
+    lo: f64,
+    hi: f64,
+    boundary: Boundary,
+}
+
+/// The serialised fields of a [`Grid1d`], validated by [`Grid1d::new`] on the way in.
+#[derive(Deserialize)]
+struct RawGrid1d {
+    n: usize,
+    lo: f64,
+    hi: f64,
+    boundary: Boundary,
+}
+
+impl TryFrom<RawGrid1d> for Grid1d {
+    type Error = Error;
+    fn try_from(r: RawGrid1d) -> Result<Self> {
+        Grid1d::new(r.n, r.lo, r.hi, r.boundary)
+    }
 }
 
 /// Where a face's state comes from: an unknown, or a fixed boundary value.
@@ -41,8 +55,10 @@ pub(crate) enum Source {
 }
 
 impl Grid1d {
-    /// A grid; errors on fewer than 3 unknowns, an empty or non-finite domain, or non-finite
-    /// boundary values.
+    /// A grid of `n` unknowns on `[lo, hi]`. Errors: [`Error::Config`] (key `grid`) for
+    /// `n < 3` (the three-point stencils) or a spacing whose `Δx` or `1/Δx²` is not a positive
+    /// finite number (e.g. `hi − lo` overflowing); [`Error::InvalidInterval`] unless
+    /// `lo < hi`, both finite; [`Error::Config`] (key `boundary`) for non-finite Dirichlet values.
     pub fn new(n: usize, lo: f64, hi: f64, boundary: Boundary) -> Result<Self> {
         if n < 3 {
             return Err(Error::config(
@@ -61,12 +77,40 @@ impl Grid1d {
                 ));
             }
         }
-        Ok(Grid1d {
+        let grid = Grid1d {
             n,
             lo,
             hi,
             boundary,
-        })
+        };
+        let dx = grid.dx();
+        if !(dx > 0.0 && dx.is_finite() && (1.0 / (dx * dx)).is_finite()) {
+            return Err(Error::config(
+                "grid",
+                format!(
+                    "spacing Δx = {dx:e} of {n} points on [{lo:e}, {hi:e}]: Δx and 1/Δx² must be \
+                     positive and finite"
+                ),
+            ));
+        }
+        Ok(grid)
+    }
+
+    /// Number of unknowns.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    /// Left end of the domain.
+    pub fn lo(&self) -> f64 {
+        self.lo
+    }
+    /// Right end of the domain.
+    pub fn hi(&self) -> f64 {
+        self.hi
+    }
+    /// Boundary condition at both ends.
+    pub fn boundary(&self) -> Boundary {
+        self.boundary
     }
 
     /// The spacing Δx.
@@ -128,13 +172,24 @@ impl Grid1d {
 /// row-major. Each axis carries its own boundary condition.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Grid2d {
-    /// The x axis.
-    pub x: Grid1d,
-    /// The y axis.
-    pub y: Grid1d,
+    x: Grid1d,
+    y: Grid1d,
 }
 
 impl Grid2d {
+    /// The grid with axes `x` (along rows) and `y` (across them); each axis is already a
+    /// validated [`Grid1d`], so every pair is a valid grid.
+    pub fn new(x: Grid1d, y: Grid1d) -> Self {
+        Grid2d { x, y }
+    }
+    /// The x axis (along rows, contiguous).
+    pub fn x(&self) -> &Grid1d {
+        &self.x
+    }
+    /// The y axis (across rows).
+    pub fn y(&self) -> &Grid1d {
+        &self.y
+    }
     /// Unknowns per field.
     pub fn len(&self) -> usize {
         self.x.n * self.y.n
@@ -142,5 +197,12 @@ impl Grid2d {
     /// Always false (grids have at least 3 points per axis).
     pub fn is_empty(&self) -> bool {
         false
+    }
+    /// This grid with both axes' fixed boundary values set to zero.
+    pub(crate) fn homogeneous(&self) -> Grid2d {
+        Grid2d {
+            x: self.x.homogeneous(),
+            y: self.y.homogeneous(),
+        }
     }
 }

@@ -142,7 +142,7 @@ fn divergence_line<F: Flux>(
         flux.flux(state(g, u, line, l), state(g, u, line, r))
     };
     let mut prev = face(0);
-    for i in 0..g.n {
+    for i in 0..g.n() {
         let next = face(i + 1);
         out[line.at(i)] += s * (next - prev);
         prev = next;
@@ -160,10 +160,10 @@ fn divergence_line_vjp<F: Flux>(
     line: Line,
 ) {
     let s = scale / g.dx();
-    for f in 0..=g.n {
+    for f in 0..=g.n() {
         // F_f enters out_f with −1 (the left face of cell f) and out_{f−1} with +1.
         let mut fbar = 0.0;
-        if f < g.n {
+        if f < g.n() {
             fbar -= cot[line.at(f)];
         }
         if f > 0 {
@@ -224,7 +224,7 @@ const ROW: Line = Line {
 
 /// `out += scale·div F(u)` for every row of a batched 1-D field (`batch × n`).
 pub fn divergence<F: Flux>(g: &Grid1d, flux: &F, scale: f64, u: &[f64], out: &mut [f64]) {
-    rows(g.n, u, out, |a, b| {
+    rows(g.n(), u, out, |a, b| {
         divergence_line(g, flux, scale, a, b, ROW)
     });
 }
@@ -238,7 +238,7 @@ pub fn divergence_vjp<F: Flux>(
     cot: &[f64],
     u_bar: &mut [f64],
 ) {
-    rows2(g.n, u, cot, u_bar, |a, c, b| {
+    rows2(g.n(), u, cot, u_bar, |a, c, b| {
         divergence_line_vjp(g, flux, scale, a, c, b, ROW)
     });
 }
@@ -266,19 +266,19 @@ pub fn laplacian_vjp(g: &Grid1d, scale: f64, cot: &[f64], u_bar: &mut [f64]) {
 
 /// `out += scale·∇²u` for a batched 2-D field (`batch × ny × nx`).
 pub fn laplacian_2d(g: &Grid2d, scale: f64, u: &[f64], out: &mut [f64]) {
-    let (nx, ny) = (g.x.n, g.y.n);
+    let (nx, ny) = (g.x().n(), g.y().n());
     let (fx, fy) = (
         Gradient {
-            inv_dx: 1.0 / g.x.dx(),
+            inv_dx: 1.0 / g.x().dx(),
         },
         Gradient {
-            inv_dx: 1.0 / g.y.dx(),
+            inv_dx: 1.0 / g.y().dx(),
         },
     );
     rows(nx * ny, u, out, |a, b| {
         for j in 0..ny {
             divergence_line(
-                &g.x,
+                g.x(),
                 &fx,
                 scale,
                 a,
@@ -291,7 +291,7 @@ pub fn laplacian_2d(g: &Grid2d, scale: f64, u: &[f64], out: &mut [f64]) {
         }
         for i in 0..nx {
             divergence_line(
-                &g.y,
+                g.y(),
                 &fy,
                 scale,
                 a,
@@ -307,13 +307,13 @@ pub fn laplacian_2d(g: &Grid2d, scale: f64, u: &[f64], out: &mut [f64]) {
 
 /// Pullback of [`laplacian_2d`].
 pub fn laplacian_2d_vjp(g: &Grid2d, scale: f64, cot: &[f64], u_bar: &mut [f64]) {
-    let (nx, ny) = (g.x.n, g.y.n);
+    let (nx, ny) = (g.x().n(), g.y().n());
     let (fx, fy) = (
         Gradient {
-            inv_dx: 1.0 / g.x.dx(),
+            inv_dx: 1.0 / g.x().dx(),
         },
         Gradient {
-            inv_dx: 1.0 / g.y.dx(),
+            inv_dx: 1.0 / g.y().dx(),
         },
     );
     rows2(nx * ny, cot, cot, u_bar, |a, c, b| {
@@ -322,14 +322,14 @@ pub fn laplacian_2d_vjp(g: &Grid2d, scale: f64, cot: &[f64], u_bar: &mut [f64]) 
                 offset: j * nx,
                 stride: 1,
             };
-            divergence_line_vjp(&g.x, &fx, scale, a, c, b, line);
+            divergence_line_vjp(g.x(), &fx, scale, a, c, b, line);
         }
         for i in 0..nx {
             let line = Line {
                 offset: i,
                 stride: nx,
             };
-            divergence_line_vjp(&g.y, &fy, scale, a, c, b, line);
+            divergence_line_vjp(g.y(), &fy, scale, a, c, b, line);
         }
     });
 }

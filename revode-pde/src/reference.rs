@@ -32,7 +32,7 @@ impl CrankNicolson {
                 reason: "must be positive and finite".into(),
             });
         }
-        let n = grid.n;
+        let n = grid.n();
         let dx = grid.dx();
         let w = 1.0 / (dx * dx);
         // L's entries from the face fluxes (u_R − u_L)/Δx: face f is the left face of cell f
@@ -84,7 +84,7 @@ impl CrankNicolson {
 
     /// One step of every field of a batch (`batch × n`, row-major) in place.
     pub fn step(&self, u: &mut [f64]) -> Result<()> {
-        let n = self.grid.n;
+        let n = self.grid.n();
         if !u.len().is_multiple_of(n) || u.is_empty() {
             return Err(Error::ShapeMismatch {
                 what: "Crank–Nicolson fields (batch × n)".into(),

@@ -9,7 +9,12 @@ use revode_core::{Error, Result, SolveOptions, Tableau};
 /// method's stability region. Points with a positive real part (growth, e.g. a reaction's
 /// linearisation) are physical instabilities no step should damp; they only cap h so that a
 /// step grows such a mode by at most e^½ (accuracy, not stability).
+///
+/// Errors: [`Pde::check_params`]'s error for invalid physical parameters (a negative
+/// diffusivity has no stability limit, only growth), [`Error::Unsupported`] when no step is
+/// stable.
 pub fn max_step<P: Pde>(pde: &P, tableau: &Tableau, lambda: Option<f64>) -> Result<f64> {
+    pde.check_params()?;
     let all = pde.spectrum();
     let growth = all.iter().map(|z| z.re).fold(0.0, f64::max);
     let spectrum: Vec<_> = all.into_iter().filter(|z| z.re <= 0.0).collect();
@@ -30,37 +35,21 @@ pub fn max_step<P: Pde>(pde: &P, tableau: &Tableau, lambda: Option<f64>) -> Resu
 }
 
 /// Fixed-step options for `pde`: `h` when it is within the stability limit (an error naming
-/// the limit and the step numbers otherwise), or 0.9 × the limit by default.
+/// the limit and the step numbers otherwise), or 0.9 × the limit by default. A solve through
+/// [`crate::PdeTerm`] applies the same refusal to any fixed step it is given.
 pub fn step_options<P: Pde>(
     pde: &P,
     tableau: &Tableau,
     lambda: Option<f64>,
     h: Option<f64>,
 ) -> Result<SolveOptions> {
-    let limit = max_step(pde, tableau, lambda)?;
-    let h =
-        match h {
-            None => 0.9 * limit,
-            Some(h) if !(h > 0.0 && h.is_finite()) => {
-                return Err(Error::InvalidStepSize {
-                    h,
-                    reason: "must be positive and finite".into(),
-                })
-            }
-            Some(h) if h > limit => {
-                return Err(Error::InvalidStepSize {
-                    h,
-                    reason: format!(
-                    "exceeds the explicit stability limit h ≤ {limit:.4e} of {}{} on this grid \
-                     ({}; at the limit: {})",
-                    tableau.name(),
-                    lambda.map(|l| format!(" coupled with λ = {l}")).unwrap_or_default(),
-                    pde.step_numbers(h),
-                    pde.step_numbers(limit)
-                ),
-                })
-            }
-            Some(h) => h,
-        };
+    let limit = crate::term::cached_max_step(pde, tableau, lambda)?;
+    let h = match h {
+        None => 0.9 * limit,
+        Some(h) => {
+            crate::term::refuse_beyond(pde, tableau, lambda, h, limit)?;
+            h
+        }
+    };
     Ok(SolveOptions::fixed(h))
 }

@@ -8,13 +8,13 @@
 
 use crate::grid::{Grid1d, Source};
 use crate::ops::{self, Rusanov};
-use crate::Pde;
+use crate::{Pde, PdeTerm};
 use num_complex::Complex64;
 use revode_core::stability::Spectrum;
 use revode_core::train::AdamW;
 use revode_core::{
-    gradient, solve, Error, GradientMethod, GradientOptions, OdeTerm, Result, Reversible, Rk,
-    SolveOptions, Tableau, VectorField,
+    gradient, solve, Error, GradientMethod, GradientOptions, Result, Reversible, Rk, SolveOptions,
+    Tableau, VectorField,
 };
 
 /// A pointwise MLP `ℝ^k → ℝ`: one tanh hidden layer of width `w`.
@@ -150,7 +150,7 @@ impl FisherSurrogate {
 impl VectorField for FisherSurrogate {
     type Scalar = f64;
     fn dim(&self) -> usize {
-        self.batch * self.grid.n
+        self.batch * self.grid.n()
     }
     fn params(&self) -> &[f64] {
         &self.reaction.params
@@ -202,6 +202,11 @@ impl VectorField for FisherSurrogate {
 }
 
 impl Pde for FisherSurrogate {
+    /// `nu` and `reaction_bound` finite and ≥ 0 (the network's weights are unconstrained).
+    fn check_params(&self) -> Result<()> {
+        crate::terms::check_param("nu", self.nu, true)?;
+        crate::terms::check_param("reaction_bound", self.reaction_bound, true)
+    }
     fn spectrum(&self) -> Vec<Complex64> {
         let dx = self.grid.dx();
         let r = self.reaction_bound;
@@ -231,7 +236,7 @@ pub struct BurgersClosure {
 
 impl BurgersClosure {
     fn faces(&self) -> usize {
-        self.grid.n + 1
+        self.grid.n() + 1
     }
     fn face_states(&self, u: &[f64], f: usize) -> ([f64; 2], [Option<usize>; 2]) {
         let (l, r) = self.grid.face(f);
@@ -247,7 +252,7 @@ impl BurgersClosure {
 impl VectorField for BurgersClosure {
     type Scalar = f64;
     fn dim(&self) -> usize {
-        self.batch * self.grid.n
+        self.batch * self.grid.n()
     }
     fn params(&self) -> &[f64] {
         &self.closure.params
@@ -269,7 +274,7 @@ impl VectorField for BurgersClosure {
         out.fill(0.0);
         ops::divergence(&self.grid, &Rusanov, -1.0, y, out);
         ops::laplacian(&self.grid, self.nu, y, out);
-        let (n, w, nf) = (self.grid.n, self.closure.width, self.faces());
+        let (n, w, nf) = (self.grid.n(), self.closure.width, self.faces());
         let inv = 1.0 / self.grid.dx();
         for b in 0..self.batch {
             let (u, o) = (&y[b * n..(b + 1) * n], &mut out[b * n..(b + 1) * n]);
@@ -297,7 +302,7 @@ impl VectorField for BurgersClosure {
     ) {
         ops::divergence_vjp(&self.grid, &Rusanov, -s, y, cot, yb);
         ops::laplacian_vjp(&self.grid.homogeneous(), s * self.nu, cot, yb);
-        let (n, w, nf) = (self.grid.n, self.closure.width, self.faces());
+        let (n, w, nf) = (self.grid.n(), self.closure.width, self.faces());
         let inv = 1.0 / self.grid.dx();
         for b in 0..self.batch {
             let u = &y[b * n..(b + 1) * n];
@@ -331,6 +336,11 @@ impl VectorField for BurgersClosure {
 }
 
 impl Pde for BurgersClosure {
+    /// `nu` and `max_speed` finite and ≥ 0 (the network's weights are unconstrained).
+    fn check_params(&self) -> Result<()> {
+        crate::terms::check_param("nu", self.nu, true)?;
+        crate::terms::check_param("max_speed", self.max_speed, true)
+    }
     fn spectrum(&self) -> Vec<Complex64> {
         let dx = self.grid.dx();
         // Rusanov + viscosity, with room for the closure's own numerical viscosity.
@@ -421,13 +431,14 @@ pub struct FitReport {
     pub steps: usize,
 }
 
-/// The reversible scheme over a PDE field.
+/// The reversible scheme over a PDE field (a [`PdeTerm`]: steps beyond the stability limit
+/// are refused).
 pub fn scheme<F: Pde>(
     field: F,
     tableau: &Tableau,
     lambda: f64,
-) -> Result<Reversible<Rk<OdeTerm<F>>>> {
-    Reversible::new(Rk::new(OdeTerm::new(field), tableau.clone()), lambda)
+) -> Result<Reversible<Rk<PdeTerm<F>>>> {
+    Reversible::new(Rk::new(PdeTerm::new(field), tableau.clone()), lambda)
 }
 
 /// Fits `field`'s parameters to `data` (mean squared error at the observation times, relative
@@ -484,13 +495,14 @@ pub fn fit<F: Pde + Clone>(
     Ok(report)
 }
 
-/// Rolls `field` out from `data`'s initial state through its times.
+/// Rolls `field` out from `data`'s initial state through its times with classical RK4 (a
+/// fixed step beyond RK4's stability limit is refused).
 pub fn rollout<F: Pde + Clone>(
     field: &F,
     data: &Trajectories,
     opts: &SolveOptions,
 ) -> Result<Vec<Vec<f64>>> {
-    let s = revode_core::Plain::new(Rk::new(OdeTerm::new(field.clone()), Tableau::rk4()));
+    let s = revode_core::Plain::new(Rk::new(PdeTerm::new(field.clone()), Tableau::rk4()));
     Ok(solve(&s, &data.states[0], &data.times, opts)?.ys)
 }
 
@@ -498,7 +510,7 @@ pub fn rollout<F: Pde + Clone>(
 pub fn random_bumps(grid: &Grid1d, batch: usize, seed: u64) -> Vec<f64> {
     let mut rng = revode_core::random::SplitMix64::new(seed);
     let xs = grid.points();
-    let (lo, len) = (grid.lo, grid.hi - grid.lo);
+    let (lo, len) = (grid.lo(), grid.hi() - grid.lo());
     let mut out = Vec::with_capacity(batch * xs.len());
     for _ in 0..batch {
         let bumps = 1 + (rng.next_u64() % 3) as usize;
@@ -526,7 +538,7 @@ pub fn random_bumps(grid: &Grid1d, batch: usize, seed: u64) -> Vec<f64> {
 /// explicit stability limit.
 pub fn reference<F: Pde + Clone>(truth: &F, u0: &[f64], times: &[f64]) -> Result<Trajectories> {
     let h = 0.1 * crate::max_step(truth, &Tableau::rk4(), None)?;
-    let s = revode_core::Plain::new(Rk::new(OdeTerm::new(truth.clone()), Tableau::rk4()));
+    let s = revode_core::Plain::new(Rk::new(PdeTerm::new(truth.clone()), Tableau::rk4()));
     let sol = solve(&s, &u0.to_vec(), times, &SolveOptions::fixed(h))?;
     Ok(Trajectories {
         times: times.to_vec(),

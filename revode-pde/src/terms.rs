@@ -1,9 +1,10 @@
 //! PDE right-hand sides as core vector fields over batched fields (method of lines).
 //!
 //! Each is a [`VectorField`] on `batch × grid` states with its parameters (diffusivity, speed,
-//! reaction rate…) exposed for gradients; wrap it in [`revode_core::OdeTerm`] and every core
-//! scheme and gradient method applies unchanged. [`Pde`] adds the spectrum bound that fixes the
-//! explicit stability limit.
+//! reaction rate…) exposed for gradients; wrap it in [`crate::PdeTerm`] and every core scheme
+//! and gradient method applies unchanged. [`Pde`] adds the spectrum bound that fixes the
+//! explicit stability limit, and the check of the physical parameters. (A plain
+//! [`revode_core::OdeTerm`] also works but checks neither: it solves past the limit.)
 
 use crate::grid::{Grid1d, Grid2d};
 use crate::ops::{self, Flux, Rusanov, Upwind};
@@ -18,6 +19,13 @@ pub trait Pde: VectorField<Scalar = f64> {
     fn spectrum(&self) -> Vec<Complex64>;
     /// The dimensionless step numbers at step `h` (diffusion number, CFL number), for messages.
     fn step_numbers(&self, h: f64) -> String;
+    /// Checks the physical parameters, which `params_mut` (or a public field) can change after
+    /// construction: e.g. a diffusivity must be finite and ≥ 0 (`ν < 0` is the backward heat
+    /// equation, ill-posed, and has no stability limit). [`crate::PdeTerm`] calls it before every
+    /// solve and gradient, [`crate::max_step`] before computing a limit. Default: accept.
+    fn check_params(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 fn check_batch(batch: usize) -> Result<()> {
@@ -27,7 +35,8 @@ fn check_batch(batch: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_param(name: &str, v: f64, nonneg: bool) -> Result<()> {
+/// `Err(Config)` naming `name` and `v` unless `v` is finite (and ≥ 0 when `nonneg`).
+pub(crate) fn check_param(name: &str, v: f64, nonneg: bool) -> Result<()> {
     if !v.is_finite() || (nonneg && v < 0.0) {
         return Err(Error::config(
             name,
@@ -67,7 +76,7 @@ impl Heat {
 impl VectorField for Heat {
     type Scalar = f64;
     fn dim(&self) -> usize {
-        self.batch * self.grid.n
+        self.batch * self.grid.n()
     }
     fn params(&self) -> &[f64] {
         &self.nu
@@ -110,6 +119,9 @@ impl VectorField for Heat {
 }
 
 impl Pde for Heat {
+    fn check_params(&self) -> Result<()> {
+        check_param("nu", self.nu[0], true)
+    }
     fn spectrum(&self) -> Vec<Complex64> {
         let dx = self.grid.dx();
         Spectrum::real_interval(-4.0 * self.nu[0] / (dx * dx), 0.0, 64)
@@ -174,7 +186,7 @@ impl Advection {
 impl VectorField for Advection {
     type Scalar = f64;
     fn dim(&self) -> usize {
-        self.batch * self.grid.n
+        self.batch * self.grid.n()
     }
     fn params(&self) -> &[f64] {
         &self.c
@@ -217,6 +229,9 @@ impl VectorField for Advection {
 }
 
 impl Pde for Advection {
+    fn check_params(&self) -> Result<()> {
+        check_param("c", self.c[0], false)
+    }
     fn spectrum(&self) -> Vec<Complex64> {
         let a = self.c[0].abs() / self.grid.dx();
         Spectrum::disc(Complex64::new(-a, 0.0), a, 64)
@@ -261,7 +276,7 @@ impl Burgers {
 impl VectorField for Burgers {
     type Scalar = f64;
     fn dim(&self) -> usize {
-        self.batch * self.grid.n
+        self.batch * self.grid.n()
     }
     fn params(&self) -> &[f64] {
         &self.nu
@@ -307,6 +322,10 @@ impl VectorField for Burgers {
 }
 
 impl Pde for Burgers {
+    fn check_params(&self) -> Result<()> {
+        check_param("nu", self.nu[0], true)?;
+        check_param("max_speed", self.max_speed, true)
+    }
     fn spectrum(&self) -> Vec<Complex64> {
         let dx = self.grid.dx();
         // Gershgorin: diagonal −(a/Δx + 2ν/Δx²), radius a/Δx + 2ν/Δx².
@@ -350,7 +369,7 @@ impl FisherKpp {
 impl VectorField for FisherKpp {
     type Scalar = f64;
     fn dim(&self) -> usize {
-        self.batch * self.grid.n
+        self.batch * self.grid.n()
     }
     fn params(&self) -> &[f64] {
         &self.p
@@ -403,6 +422,10 @@ impl VectorField for FisherKpp {
 }
 
 impl Pde for FisherKpp {
+    fn check_params(&self) -> Result<()> {
+        check_param("nu", self.p[0], true)?;
+        check_param("rho", self.p[1], true)
+    }
     fn spectrum(&self) -> Vec<Complex64> {
         let dx = self.grid.dx();
         let [nu, rho] = self.p;
@@ -472,10 +495,7 @@ impl VectorField for GrayScott {
     fn vjp(&self, _t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
         let m = self.grid.len();
         let [du, dv, f, k] = self.p;
-        let g = Grid2d {
-            x: self.grid.x.homogeneous(),
-            y: self.grid.y.homogeneous(),
-        };
+        let g = self.grid.homogeneous();
         let mut lap = vec![0.0; m];
         for ((ys, cs), bs) in y
             .chunks_exact(2 * m)
@@ -505,8 +525,14 @@ impl VectorField for GrayScott {
 }
 
 impl Pde for GrayScott {
+    fn check_params(&self) -> Result<()> {
+        for (n, v) in ["du", "dv", "f", "k"].into_iter().zip(self.p) {
+            check_param(n, v, true)?;
+        }
+        Ok(())
+    }
     fn spectrum(&self) -> Vec<Complex64> {
-        let (dx, dy) = (self.grid.x.dx(), self.grid.y.dx());
+        let (dx, dy) = (self.grid.x().dx(), self.grid.y().dx());
         let [du, dv, f, k] = self.p;
         let lap = 4.0 * du.max(dv) * (1.0 / (dx * dx) + 1.0 / (dy * dy));
         // Reaction Jacobian for u, v ∈ [0, 1]: entries bounded by v² + F, 2uv, v², 2uv + F + k;
@@ -521,7 +547,7 @@ impl Pde for GrayScott {
         s
     }
     fn step_numbers(&self, h: f64) -> String {
-        let dx = self.grid.x.dx();
+        let dx = self.grid.x().dx();
         format!(
             "diffusion number max(D)h/Δx² = {:.4}",
             self.p[0].max(self.p[1]) * h / (dx * dx)

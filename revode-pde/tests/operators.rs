@@ -104,7 +104,7 @@ fn two_dimensional_laplacian_is_second_order() {
         .map(|&n| {
             let x = Grid1d::new(n, 0.0, 1.0, Boundary::Periodic).unwrap();
             let y = Grid1d::new(n, 0.0, 1.0, Boundary::Neumann).unwrap();
-            let g = Grid2d { x, y };
+            let g = Grid2d::new(x, y);
             let (xs, ys) = (x.points(), y.points());
             let f = |a: f64, b: f64| (2.0 * PI * a).sin() * (PI * b).cos();
             let u: Vec<f64> = ys
@@ -248,7 +248,7 @@ fn pullbacks_match_finite_differences() {
         },
     )
     .unwrap();
-    let g2 = Grid2d { x, y };
+    let g2 = Grid2d::new(x, y);
     let u: Vec<f64> = (0..20).map(|i| (i as f64 * 0.37).sin()).collect();
     check_vjp(
         "laplacian 2-D",

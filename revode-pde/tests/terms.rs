@@ -48,7 +48,7 @@ fn check<F: Pde + Clone>(field: F, y0: &[f64], what: &str) {
         _ => unreachable!(),
     };
     let times = [0.0, 10.0 * h, steps * h];
-    let scheme = |f: F| Reversible::new(Rk::new(OdeTerm::new(f), tableau.clone()), 0.999).unwrap();
+    let scheme = |f: F| Reversible::new(Rk::new(PdeTerm::new(f), tableau.clone()), 0.999).unwrap();
     let s = scheme(field.clone());
     let y0 = y0.to_vec();
     let g = |m: GradientMethod| gradient(&s, &y0, &times, &opts, &m.into(), loss).unwrap();
@@ -116,7 +116,7 @@ fn gradients_of_every_pde_term() {
         "fisher-kpp",
     );
     let x = Grid1d::new(6, 0.0, 1.0, Boundary::Periodic).unwrap();
-    let g2 = Grid2d { x, y: x };
+    let g2 = Grid2d::new(x, x);
     let gs = GrayScott::new(g2, 1, 0.02, 0.01, 0.04, 0.06).unwrap();
     let y0: Vec<f64> = (0..72)
         .map(|i| 0.3 + 0.2 * (i as f64 * 0.7).sin())
@@ -225,7 +225,7 @@ fn crank_nicolson_converges_to_the_exact_heat_solution() {
     let u0 = bumps(&g, 2);
     let cn = CrankNicolson::new(g, nu, 1e-3).unwrap();
     let reference = cn.solve(&u0, &[0.0, 0.2]).unwrap();
-    let scheme = Plain::new(Rk::new(OdeTerm::new(heat.clone()), Tableau::rk4()));
+    let scheme = Plain::new(Rk::new(PdeTerm::new(heat.clone()), Tableau::rk4()));
     let opts = step_options(&heat, &Tableau::rk4(), None, Some(1e-4)).unwrap();
     let fine = solve(&scheme, &u0, &[0.0, 0.2], &opts).unwrap();
     assert!(
@@ -252,7 +252,7 @@ fn automatic_checkpointing_keeps_diffusive_reconstruction_within_tolerance() {
     };
     let n = 600;
     let times = [0.0, n as f64 * h];
-    let s = Reversible::new(Rk::new(OdeTerm::new(heat), tableau), 0.9).unwrap();
+    let s = Reversible::new(Rk::new(PdeTerm::new(heat), tableau), 0.9).unwrap();
     let y0 = bumps(&g, 2);
     let plain = gradient(
         &s,
@@ -305,7 +305,7 @@ fn an_overflowed_reconstruction_is_never_reported_as_exact() {
         _ => unreachable!(),
     };
     let times = [0.0, 10_000.0 * h];
-    let s = Reversible::new(Rk::new(OdeTerm::new(heat), Tableau::rk4()), 0.5).unwrap();
+    let s = Reversible::new(Rk::new(PdeTerm::new(heat), Tableau::rk4()), 0.5).unwrap();
     let y0 = bumps(&g, 2);
     if let Ok(r) = gradient(
         &s,

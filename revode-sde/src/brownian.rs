@@ -104,7 +104,11 @@ impl Clone for BrownianPath {
 
 impl BrownianPath {
     /// A path on `[t0, t1]` for `batch` samples × `channels` noise channels, at the default
-    /// resolution.
+    /// resolution. Errors: [`Error::InvalidInterval`] unless `t0 < t1`, both finite;
+    /// [`Error::Config`] (key "Brownian path interval") when `t1 − t0` overflows or exceeds
+    /// about 3e203 (beyond it the running integral behind the Lévy area, of order `T^{3/2}`,
+    /// is not representable); [`Error::Config`] for an empty shape or levels outside
+    /// `1..=MAX_LEVELS`.
     pub fn new(t0: f64, t1: f64, batch: usize, channels: usize, seed: u64) -> Result<Self> {
         Self::with_levels(t0, t1, batch, channels, seed, DEFAULT_LEVELS)
     }
@@ -122,6 +126,7 @@ impl BrownianPath {
         if !(t0.is_finite() && t1.is_finite() && t0 < t1) {
             return Err(Error::InvalidInterval { t0, t1 });
         }
+        check_scale(t0, t1)?;
         if batch == 0 || channels == 0 {
             return Err(Error::config(
                 "brownian shape",
@@ -241,7 +246,7 @@ impl BrownianPath {
     fn check(&self, t: f64, out: usize) -> Result<()> {
         if !(t >= self.t0 && t <= self.t1) {
             return Err(Error::OutsideDomain {
-                what: "Brownian path".into(),
+                what: "the Brownian path".into(),
                 t,
                 start: self.t0,
                 end: self.t1,
@@ -538,6 +543,29 @@ impl BrownianPath {
             l += 1;
         }
     }
+}
+
+/// Head-room of the scale check: bounds the normals (|Z| < 9 from 53-bit uniforms), the sum of
+/// the bridge terms over the levels and the Lévy-area terms with a wide margin.
+const SCALE_MARGIN: f64 = 1024.0;
+
+/// Refuses an interval whose length `T = t1 − t0` overflows, or on which the tree's largest
+/// quantities would: values of order `√T` and, with Lévy area, the running integral `∫W` of
+/// order `T^{3/2}` (so `T` must stay below about 3e203; `[−1e308, 1e308]` has `T = ∞`).
+/// Checked at construction, so every increment and Lévy area of a built path is finite.
+fn check_scale(t0: f64, t1: f64) -> Result<()> {
+    let big_t = t1 - t0;
+    if !(big_t.is_finite() && (SCALE_MARGIN * big_t * big_t.sqrt()).is_finite()) {
+        return Err(Error::config(
+            "Brownian path interval",
+            format!(
+                "[{t0:e}, {t1:e}] has length t1 − t0 = {big_t:e}: the path's values (of order \
+                 √T) and its running integral (of order T^{{3/2}}) must stay finite, so T must \
+                 be at most about 3e203"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Standard normals keyed by `(seed, node)`: ChaCha8 on stream `node`, one word per normal

@@ -495,6 +495,10 @@ impl<S: Real, F: VectorField<Scalar = S>, G: Diffusion<Scalar = S>> Term for Sde
     fn domain(&self) -> (f64, f64) {
         self.path.domain()
     }
+    /// "the Brownian path": a time outside it is outside the noise's interval.
+    fn domain_owner(&self) -> String {
+        "the Brownian path".into()
+    }
     fn time_reversible(&self) -> bool {
         self.calculus == Calculus::Stratonovich
     }

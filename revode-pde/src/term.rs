@@ -1,0 +1,195 @@
+//! [`PdeTerm`]: a method-of-lines field as a core [`Term`] that refuses what it knows to be
+//! wrong — a fixed step beyond the explicit stability limit, or unphysical parameters.
+//!
+//! Wrapped in a plain [`OdeTerm`] a PDE field solves whatever step it is given: past the
+//! limit the answer is garbage returned as `Ok` (heat on 256 periodic cells, ν = 1, classical
+//! RK4 over 200 × the limit: max |u| = 1.6e54 at 1.2 × the limit, 5.8e138 at 3 ×, for
+//! max |u0| ≈ 1). A `PdeTerm` is the same term (same control, caches and pullbacks, so every scheme
+//! and gradient method gives the same numbers) with two checks the core runs before every
+//! solve and gradient: [`Term::check_step`] (`h ≤` [`max_step`]`(pde, tableau, λ)`, else
+//! [`Error::InvalidStepSize`] with the limit and the step numbers) and
+//! [`Term::validate_state`] (the shape, then [`Pde::check_params`]).
+//!
+//! [`Error::InvalidStepSize`]: revode_core::Error::InvalidStepSize
+
+use crate::{max_step, Pde};
+use revode_core::{Error, OdeTerm, Result, State, Tableau, Term};
+use std::sync::Mutex;
+
+/// What a stability limit was computed for, and the limit.
+#[derive(Clone, Debug, PartialEq)]
+struct Limit {
+    tableau: Tableau,
+    lambda: Option<f64>,
+    spectrum: Vec<num_complex::Complex64>,
+    limit: f64,
+}
+
+/// Limits computed recently, in this process: [`max_step`] scans the stability region (tens of
+/// milliseconds), and a training loop builds a fresh term, with the same spectrum bound, for
+/// every gradient. The limit is a function of the tableau, λ and the spectrum bound alone, so a
+/// hit is exact.
+static LIMITS: Mutex<Vec<Limit>> = Mutex::new(Vec::new());
+
+/// How many limits [`LIMITS`] keeps (oldest dropped first).
+const KEPT_LIMITS: usize = 16;
+
+/// [`max_step`], remembered in [`LIMITS`]; the parameters are checked every time.
+pub(crate) fn cached_max_step<P: Pde>(
+    pde: &P,
+    tableau: &Tableau,
+    lambda: Option<f64>,
+) -> Result<f64> {
+    pde.check_params()?;
+    let spectrum = pde.spectrum();
+    let found = |all: &Vec<Limit>| {
+        all.iter()
+            .find(|c| c.lambda == lambda && &c.tableau == tableau && c.spectrum == spectrum)
+            .map(|c| c.limit)
+    };
+    if let Some(limit) = found(&LIMITS.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(limit);
+    }
+    let limit = max_step(pde, tableau, lambda)?;
+    let mut all = LIMITS.lock().unwrap_or_else(|e| e.into_inner());
+    if found(&all).is_none() {
+        if all.len() == KEPT_LIMITS {
+            all.remove(0);
+        }
+        all.push(Limit {
+            tableau: tableau.clone(),
+            lambda,
+            spectrum,
+            limit,
+        });
+    }
+    Ok(limit)
+}
+
+/// A [`Pde`] as a core term: [`OdeTerm`]'s `f(t, u)·dt`, plus the refusal of fixed steps past
+/// the explicit stability limit and of invalid physical parameters (see the module docs).
+#[derive(Clone, Debug)]
+pub struct PdeTerm<P> {
+    ode: OdeTerm<P>,
+}
+
+impl<P: Pde> PdeTerm<P> {
+    /// Wraps a PDE right-hand side.
+    pub fn new(pde: P) -> Self {
+        PdeTerm {
+            ode: OdeTerm::new(pde),
+        }
+    }
+    /// The PDE.
+    pub fn pde(&self) -> &P {
+        &self.ode.field
+    }
+    /// The PDE, mutably (e.g. its parameters through `params_mut`; checked at the next solve).
+    pub fn pde_mut(&mut self) -> &mut P {
+        &mut self.ode.field
+    }
+    /// The PDE, unwrapped.
+    pub fn into_inner(self) -> P {
+        self.ode.field
+    }
+}
+
+/// `Err(InvalidStepSize)` when `h` exceeds the stability `limit` of `pde` with `tableau`
+/// (coupled with `lambda`), naming the limit and the step numbers at `h` and at the limit.
+pub(crate) fn refuse_beyond<P: Pde>(
+    pde: &P,
+    tableau: &Tableau,
+    lambda: Option<f64>,
+    h: f64,
+    limit: f64,
+) -> Result<()> {
+    if !(h > 0.0 && h.is_finite()) {
+        return Err(Error::InvalidStepSize {
+            h,
+            reason: "must be positive and finite".into(),
+        });
+    }
+    if h > limit {
+        return Err(Error::InvalidStepSize {
+            h,
+            reason: format!(
+                "exceeds the explicit stability limit h ≤ {limit:.4e} of {}{} on this grid \
+                 ({}; at the limit: {})",
+                tableau.name(),
+                lambda
+                    .map(|l| format!(" coupled with λ = {l}"))
+                    .unwrap_or_default(),
+                pde.step_numbers(h),
+                pde.step_numbers(limit)
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl<P: Pde> Term for PdeTerm<P> {
+    type State = Vec<f64>;
+    type Control = f64;
+    type Cache = Vec<f64>;
+    type ParamGrad = Vec<f64>;
+
+    fn new_control(&self) -> f64 {
+        self.ode.new_control()
+    }
+    #[inline]
+    fn control(&self, t_a: f64, t_b: f64, out: &mut f64) {
+        self.ode.control(t_a, t_b, out)
+    }
+    fn new_cache(&self, like: &Vec<f64>) -> Vec<f64> {
+        self.ode.new_cache(like)
+    }
+    fn new_param_grad(&self) -> Vec<f64> {
+        self.ode.new_param_grad()
+    }
+    #[inline]
+    fn vf_prod(
+        &self,
+        t: f64,
+        y: &Vec<f64>,
+        c: &f64,
+        out: &mut Vec<f64>,
+        cache: Option<&mut Vec<f64>>,
+    ) {
+        self.ode.vf_prod(t, y, c, out, cache)
+    }
+    #[inline]
+    fn vjp(
+        &self,
+        t: f64,
+        cache: &Vec<f64>,
+        c: &f64,
+        cot: &Vec<f64>,
+        scale: <Vec<f64> as State>::Scalar,
+        y_bar: &mut Vec<f64>,
+        p_bar: &mut Vec<f64>,
+    ) {
+        self.ode.vjp(t, cache, c, cot, scale, y_bar, p_bar)
+    }
+    /// The shape (batch × grid), then the physical parameters ([`Pde::check_params`]).
+    fn validate_state(&self, y: &Vec<f64>) -> Result<()> {
+        self.ode.validate_state(y)?;
+        self.pde().check_params()
+    }
+    fn domain(&self) -> (f64, f64) {
+        self.ode.domain()
+    }
+    fn domain_owner(&self) -> String {
+        self.ode.domain_owner()
+    }
+    /// Refuses `h` beyond [`max_step`]`(pde, tableau, λ)` with [`Error::InvalidStepSize`].
+    fn check_step(&self, h: f64, tableau: &Tableau, lambda: Option<f64>) -> Result<()> {
+        let limit = cached_max_step(self.pde(), tableau, lambda)?;
+        refuse_beyond(self.pde(), tableau, lambda, h, limit)
+    }
+    fn time_reversible(&self) -> bool {
+        self.ode.time_reversible()
+    }
+    fn evals_per_call(&self) -> u64 {
+        self.ode.evals_per_call()
+    }
+}
