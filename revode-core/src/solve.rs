@@ -286,7 +286,7 @@ pub(crate) fn validate<S: Scheme>(
                     "step",
                     format!(
                         "adaptive steps need an embedded error estimate, which {} lacks \
-                         (use heun, bosh3, dopri5 or tsit5)",
+                         (use heun, ralston2, bosh3, dopri5 or tsit5)",
                         scheme.map().name()
                     ),
                 ));
