@@ -29,6 +29,12 @@
 //! non-finite error or state gives `reject_factor_min`. A step size below `h_min` is
 //! [`crate::Error::StepSizeUnderflow`]. An accepted error of exactly 0 is remembered as 1
 //! (as Diffrax does), so a zero never poisons the history.
+//!
+//! Where revode differs from Diffrax: a non-finite error or state is a rejection with
+//! `reject_factor_min` (Diffrax propagates the NaN into the step size); `h_min` is an error
+//! (Diffrax's `force_dtmin=False`; its default `force_dtmin=True`, which accepts steps at
+//! `dtmin`, is not implemented); with `h0 = None` revode starts with 1 % of the first
+//! observation interval, not Hairer's initial-step estimate.
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -93,7 +99,8 @@ pub struct Adaptive {
     /// Smallest step-size factor after a rejected step.
     #[serde(default = "pi_reject_min")]
     pub reject_factor_min: f64,
-    /// Largest step-size factor after a rejected step.
+    /// Largest step-size factor after a rejected step (Diffrax: its `safety`, so change both
+    /// together when porting a Diffrax controller with another safety factor).
     #[serde(default = "one")]
     pub reject_factor_max: f64,
     /// Accept iff ε < 1 (true, Diffrax) or ε ≤ 1 (false).
