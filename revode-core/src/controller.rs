@@ -31,7 +31,8 @@
 //! (as Diffrax does), so a zero never poisons the history.
 //!
 //! Where revode differs from Diffrax: a non-finite error or state is a rejection with
-//! `reject_factor_min` (Diffrax propagates the NaN into the step size); `h_min` is an error
+//! `reject_factor_min` (as Diffrax for an infinite error; its rule has no case for a NaN
+//! one); `h_min` is an error
 //! (Diffrax's `force_dtmin=False`; its default `force_dtmin=True`, which accepts steps at
 //! `dtmin`, is not implemented); with `h0 = None` revode starts with 1 % of the first
 //! observation interval, not Hairer's initial-step estimate.
