@@ -46,6 +46,7 @@
 pub mod activation;
 mod batched;
 pub mod checkpoint;
+pub mod controller;
 pub mod error;
 mod field;
 mod grad_buffer;
@@ -67,6 +68,7 @@ pub mod tableau;
 mod term;
 pub mod train;
 
+pub use controller::{Adaptive, ErrorNorm, ErrorOrder, StepAttempt};
 pub use error::{Error, Result};
 pub use field::{vjp_through_cache, VectorField};
 pub use grad_buffer::GradBuffer;
@@ -80,7 +82,7 @@ pub use revolve::descent as checkpoint_schedule;
 pub use rk::{Rk, RkScratch, RkTape};
 pub use scalar::Real;
 pub use scheme::{Plain, Reversible, Scheme, DEFAULT_LAMBDA};
-pub use solve::{solve, validate_times, Adaptive, Grid, Solution, SolveOptions, StepControl};
+pub use solve::{solve, validate_times, Grid, Solution, SolveOptions, StepControl};
 pub use state::{Pair, State};
 pub use stats::{Stats, Warning};
 pub use step_map::StepMap;

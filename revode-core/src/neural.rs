@@ -91,6 +91,15 @@ where
         let r = self.0.clone() / scale;
         scalar(r.square().mean::<Rank0, _>()).as_f64().sqrt()
     }
+    fn scaled_max(&self, a: &Self, b: &Self, atol: f64, rtol: f64) -> f64 {
+        let scale = a.0.clone().abs().maximum(b.0.clone().abs()) * E::of(rtol) + E::of(atol);
+        let r = self.0.clone() / scale;
+        // r − r is 0 for finite entries and NaN otherwise: a NaN never reads as small.
+        if !scalar((r.clone() - r.clone()).sum::<Rank0, _>()).is_finite() {
+            return f64::NAN;
+        }
+        scalar(r.abs().max::<Rank0, _>()).as_f64()
+    }
     fn to_f64_vec(&self) -> Vec<f64> {
         self.0.as_vec().into_iter().map(|v| v.as_f64()).collect()
     }

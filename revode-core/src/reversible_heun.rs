@@ -104,6 +104,9 @@ impl<M: StepMap> Scheme for ReversibleHeun<M> {
     fn output_mut<'a>(&self, c: &'a mut Pair<M::State>) -> &'a mut M::State {
         &mut c.y
     }
+    fn coupled<'a>(&self, c: &'a Pair<M::State>) -> Option<&'a M::State> {
+        Some(&c.z)
+    }
     fn initial_cotangent(&self, bar: &Pair<M::State>, out: &mut M::State) {
         out.lin_comb(ScalarOf::<M>::one(), &bar.y, ScalarOf::<M>::one(), &bar.z);
     }

@@ -32,6 +32,11 @@ pub trait Scheme: Sync {
     fn output<'a>(&self, carry: &'a Self::Carry) -> &'a StateOf<Self::Map>;
     /// Mutable output component.
     fn output_mut<'a>(&self, carry: &'a mut Self::Carry) -> &'a mut StateOf<Self::Map>;
+    /// The coupled (auxiliary) component of a carry, when the scheme has one: `z` of the
+    /// reversible coupling's `(y, z)`, `ŷ` of reversible Heun's `(y, ŷ)`. `None` by default.
+    fn coupled<'a>(&self, _carry: &'a Self::Carry) -> Option<&'a StateOf<Self::Map>> {
+        None
+    }
     /// The cotangent of `y0` given the cotangent of the initial carry.
     fn initial_cotangent(&self, carry_bar: &Self::Carry, out: &mut StateOf<Self::Map>);
     /// A tape for carries like `like`.
@@ -294,6 +299,9 @@ impl<M: StepMap> Scheme for Reversible<M> {
     }
     fn output_mut<'a>(&self, c: &'a mut Pair<M::State>) -> &'a mut M::State {
         &mut c.y
+    }
+    fn coupled<'a>(&self, c: &'a Pair<M::State>) -> Option<&'a M::State> {
+        Some(&c.z)
     }
     fn initial_cotangent(&self, bar: &Pair<M::State>, out: &mut M::State) {
         // z_0 = y_0, so both cotangents flow into y_0.

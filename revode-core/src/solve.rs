@@ -1,5 +1,6 @@
 //! The one integration loop: fixed or adaptive steps, observation times as step boundaries.
 
+use crate::controller::{Adaptive, ErrorNorm, StepAttempt};
 use crate::scheme::StateOf;
 use crate::{Error, Result, Scheme, State, Stats, StepMap, Warning};
 use num_complex::Complex64;
@@ -14,51 +15,9 @@ pub enum StepControl {
         /// Largest step size.
         h: f64,
     },
-    /// A PI controller on the base method's embedded error estimate (METHOD.md §4).
+    /// A PID controller on the base method's embedded error estimate (METHOD.md §4;
+    /// [`Adaptive`]).
     Adaptive(Adaptive),
-}
-
-/// Settings of the adaptive PI controller.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Adaptive {
-    /// Relative tolerance.
-    pub rtol: f64,
-    /// Absolute tolerance.
-    pub atol: f64,
-    /// Initial step (default: 1 % of the first observation interval).
-    pub h0: Option<f64>,
-    /// Smallest allowed step; a smaller proposal is an error.
-    pub h_min: f64,
-    /// Largest allowed step.
-    pub h_max: f64,
-    /// Safety factor.
-    pub safety: f64,
-    /// Smallest step-size factor per step.
-    pub factor_min: f64,
-    /// Largest step-size factor per step.
-    pub factor_max: f64,
-}
-
-impl Adaptive {
-    /// A controller with the given tolerances and METHOD.md §4's defaults (safety 0.9, factor
-    /// bounds [0.2, 10]).
-    pub fn new(rtol: f64, atol: f64) -> Self {
-        Adaptive {
-            rtol,
-            atol,
-            h0: None,
-            h_min: 1e-12,
-            h_max: f64::INFINITY,
-            safety: 0.9,
-            factor_min: 0.2,
-            factor_max: 10.0,
-        }
-    }
-    /// Sets the initial step.
-    pub fn with_h0(mut self, h0: f64) -> Self {
-        self.h0 = Some(h0);
-        self
-    }
 }
 
 /// Options of a solve (and of the forward pass of every gradient method).
@@ -76,6 +35,10 @@ pub struct SolveOptions {
     /// ([`crate::stability::ritz_values`]): the outer eigenvalues, which decide stability.
     /// 0 leaves larger states unchecked; both fields 0 disable the check.
     pub stability_krylov: usize,
+    /// Adaptive solves record every attempted step in [`Solution::attempts`] (off by default:
+    /// it costs memory proportional to the number of attempts).
+    #[serde(default)]
+    pub record_attempts: bool,
 }
 
 impl SolveOptions {
@@ -86,6 +49,7 @@ impl SolveOptions {
             max_steps: 10_000_000,
             stability_check_dim: 64,
             stability_krylov: 24,
+            record_attempts: false,
         }
     }
     /// Adaptive steps.
@@ -95,11 +59,18 @@ impl SolveOptions {
             max_steps: 100_000,
             stability_check_dim: 64,
             stability_krylov: 24,
+            record_attempts: false,
         }
     }
     /// Sets the step limit.
     pub fn with_max_steps(mut self, max_steps: usize) -> Self {
         self.max_steps = max_steps;
+        self
+    }
+    /// Records every attempted adaptive step (accepted or rejected) in
+    /// [`Solution::attempts`], e.g. to compare a step sequence with another library's.
+    pub fn with_recorded_attempts(mut self) -> Self {
+        self.record_attempts = true;
         self
     }
     /// Turns the linearised stability check off (e.g. for timing runs).
@@ -286,52 +257,12 @@ pub(crate) fn validate<S: Scheme>(
                     "step",
                     format!(
                         "adaptive steps need an embedded error estimate, which {} lacks \
-                         (use heun, bosh3, dopri5 or tsit5)",
+                         (use heun, ralston2, bosh3, dopri5 or tsit5)",
                         scheme.map().name()
                     ),
                 ));
             }
-            let pos = |v: f64| v > 0.0 && v.is_finite();
-            if !(a.rtol >= 0.0 && a.atol >= 0.0 && a.rtol.is_finite() && a.atol.is_finite())
-                || a.rtol + a.atol == 0.0
-            {
-                return Err(Error::config(
-                    "rtol/atol",
-                    format!(
-                        "need non-negative finite tolerances, not both zero (rtol = {}, atol = {})",
-                        a.rtol, a.atol
-                    ),
-                ));
-            }
-            if let Some(h0) = a.h0 {
-                if !pos(h0) {
-                    return Err(Error::InvalidStepSize {
-                        h: h0,
-                        reason: "initial step must be positive and finite".into(),
-                    });
-                }
-            }
-            if !(a.h_min >= 0.0 && a.h_max > a.h_min && a.h_min.is_finite()) {
-                return Err(Error::config(
-                    "h_min/h_max",
-                    format!(
-                        "need 0 ≤ h_min < h_max (h_min = {}, h_max = {})",
-                        a.h_min, a.h_max
-                    ),
-                ));
-            }
-            if !(a.safety > 0.0
-                && a.safety <= 1.0
-                && a.factor_min > 0.0
-                && a.factor_min < 1.0
-                && a.factor_max > 1.0
-                && a.factor_max.is_finite())
-            {
-                return Err(Error::config(
-                    "controller",
-                    "need 0 < safety ≤ 1, 0 < factor_min < 1 < factor_max < ∞",
-                ));
-            }
+            a.validate()?;
         }
     }
     Ok(())
@@ -343,6 +274,8 @@ pub(crate) struct Workspace<S: Scheme> {
     pub tape: S::Tape,
     err: StateOf<S::Map>,
     prev: S::Carry,
+    /// Attempted adaptive steps, when [`SolveOptions::record_attempts`] is set.
+    pub attempts: Vec<StepAttempt>,
 }
 
 impl<S: Scheme> Workspace<S> {
@@ -352,6 +285,7 @@ impl<S: Scheme> Workspace<S> {
             tape: scheme.new_tape(y0),
             err: y0.zeros_like(),
             prev: scheme.init(y0),
+            attempts: Vec::new(),
         }
     }
 }
@@ -454,21 +388,17 @@ fn adaptive<S: Scheme>(
     stats: &mut Stats,
     on: &mut dyn FnMut(Event<'_, S>) -> Result<()>,
 ) -> Result<Grid> {
-    // Error-estimator order q: the exponent uses k = q + 1.
-    let q = scheme
-        .map()
-        .tableau()
-        .and_then(|t| t.embedded_order())
-        .unwrap_or(scheme.map().order().saturating_sub(1).max(1)) as f64;
-    let k = q + 1.0;
-    let (beta1, beta2) = (0.7 / k, 0.4 / k);
+    let k = ctl.exponent_order(
+        scheme.map().order(),
+        scheme.map().tableau().and_then(|t| t.embedded_order()),
+    );
+    let mut history = ctl.start(k);
     let mut ts = vec![times[0]];
     let mut obs_at = vec![0];
     let mut h = ctl
         .h0
         .unwrap_or(0.01 * (times[1] - times[0]))
         .min(ctl.h_max);
-    let mut prev_err: f64 = 1.0;
     let mut attempts = 0usize;
     let mut non_finite_at: Option<f64> = None;
     let mut n = 0;
@@ -502,20 +432,29 @@ fn adaptive<S: Scheme>(
             );
             let y_new = scheme.output(carry);
             let y_old = scheme.output(&ws.prev);
-            let mut e = ws.err.scaled_rms(y_old, y_new, ctl.atol, ctl.rtol);
+            let mut e = match ctl.norm {
+                ErrorNorm::Rms => ws.err.scaled_rms(y_old, y_new, ctl.atol, ctl.rtol),
+                ErrorNorm::Max => ws.err.scaled_max(y_old, y_new, ctl.atol, ctl.rtol),
+            };
             if !e.is_finite() || !carry.all_finite() {
                 // Rejected like any too-large error, but remembered: if the controller then
                 // gives up, the non-finite state is the cause to report.
                 e = f64::INFINITY;
                 non_finite_at = Some(t_b);
             }
-            if e <= 1.0 {
+            let accepted = ctl.accepts(e);
+            if opts.record_attempts {
+                ws.attempts.push(StepAttempt {
+                    t,
+                    h: h_used,
+                    error: e,
+                    accepted,
+                });
+            }
+            if accepted {
                 non_finite_at = None;
                 stats.accepted_steps += 1;
-                let e = e.max(1e-10);
-                let factor = (ctl.safety * e.powf(-beta1) * prev_err.powf(beta2))
-                    .clamp(ctl.factor_min, ctl.factor_max);
-                prev_err = e;
+                let factor = ctl.after_accept(&mut history, e);
                 ts.push(t_b);
                 on(Event::Step {
                     n,
@@ -525,7 +464,7 @@ fn adaptive<S: Scheme>(
                 n += 1;
                 t = t_b;
                 let proposal = (h_used * factor).min(ctl.h_max);
-                h = if clipped {
+                h = if clipped && ctl.resume_after_clip {
                     proposal.max(h.min(ctl.h_max))
                 } else {
                     proposal
@@ -533,12 +472,7 @@ fn adaptive<S: Scheme>(
             } else {
                 stats.rejected_steps += 1;
                 carry.copy_from(&ws.prev);
-                let factor = if e.is_finite() {
-                    (ctl.safety * e.powf(-1.0 / k)).clamp(ctl.factor_min, 1.0)
-                } else {
-                    ctl.factor_min
-                };
-                h = h_used * factor;
+                h = h_used * ctl.after_reject(&history, e);
             }
             if h < ctl.h_min {
                 if let Some(t) = non_finite_at {
@@ -620,6 +554,14 @@ pub struct Solution<V> {
     pub step_times: Vec<f64>,
     /// What the solve did.
     pub stats: Stats,
+    /// The coupled state at the last time: `z_N` of the reversible coupling's carry
+    /// `(y_N, z_N)` ([`Scheme::coupled`]), `None` for a scheme without one ([`crate::Plain`]).
+    /// With `y_N` (the last entry of `ys`) it is the whole carry, from which the solve can
+    /// be continued or run backwards exactly.
+    pub final_z: Option<V>,
+    /// Every attempted adaptive step, in order, when [`SolveOptions::record_attempts`] is
+    /// set; empty otherwise and for fixed steps.
+    pub attempts: Vec<StepAttempt>,
 }
 
 /// Solves from `y0` at `times[0]` through every observation time, returning the output there.
@@ -677,5 +619,7 @@ pub fn solve<S: Scheme>(
         ys,
         step_times,
         stats,
+        final_z: scheme.coupled(&carry).cloned(),
+        attempts: std::mem::take(&mut ws.attempts),
     })
 }

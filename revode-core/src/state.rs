@@ -41,6 +41,10 @@ pub trait State: Clone + Send + Sync {
     /// Scaled RMS norm of an error estimate `self`:
     /// `sqrt(mean((e_i / (atol + rtol·max(|a_i|, |b_i|)))²))`.
     fn scaled_rms(&self, a: &Self, b: &Self, atol: f64, rtol: f64) -> f64;
+    /// Scaled max norm of an error estimate `self`:
+    /// `max_i |e_i| / (atol + rtol·max(|a_i|, |b_i|))` (0 for an empty state; NaN when any
+    /// ratio is NaN).
+    fn scaled_max(&self, a: &Self, b: &Self, atol: f64, rtol: f64) -> f64;
     /// Copies the entries out as `f64`, in a fixed order (diagnostics, tests, I/O).
     fn to_f64_vec(&self) -> Vec<f64>;
     /// Overwrites the entries from `f64` values in the order of [`State::to_f64_vec`].
@@ -117,6 +121,12 @@ impl<S: Real> State for Vec<S> {
             })
             .sum();
         (sum / self.len() as f64).sqrt()
+    }
+    fn scaled_max(&self, a: &Self, b: &Self, atol: f64, rtol: f64) -> f64 {
+        self.iter().zip(a).zip(b).fold(0.0, |m, ((e, a), b)| {
+            let scale = atol + rtol * a.abs().max(b.abs()).as_f64();
+            nan_max(m, (e.as_f64() / scale).abs())
+        })
     }
     fn to_f64_vec(&self) -> Vec<f64> {
         self.iter().map(|v| v.as_f64()).collect()
@@ -195,6 +205,12 @@ impl<V: State> State for Pair<V> {
         let ey = self.y.scaled_rms(&a.y, &b.y, atol, rtol);
         let ez = self.z.scaled_rms(&a.z, &b.z, atol, rtol);
         ((ey * ey * ny + ez * ez * nz) / (ny + nz).max(1.0)).sqrt()
+    }
+    fn scaled_max(&self, a: &Self, b: &Self, atol: f64, rtol: f64) -> f64 {
+        nan_max(
+            self.y.scaled_max(&a.y, &b.y, atol, rtol),
+            self.z.scaled_max(&a.z, &b.z, atol, rtol),
+        )
     }
     fn to_f64_vec(&self) -> Vec<f64> {
         let mut v = self.y.to_f64_vec();

@@ -153,6 +153,17 @@ impl Tableau {
             Some((vec![1.0, 0.0], 1)),
         )
     }
+    /// Ralston's second-order method (c₂ = 2/3, b = ¼, ¾: the minimum-error-bound two-stage
+    /// method; Diffrax's `Ralston`), with embedded Euler for adaptive steps.
+    pub fn ralston2() -> Self {
+        Self::builtin(
+            "ralston2",
+            vec![vec![0.0, 0.0], vec![2.0 / 3.0, 0.0]],
+            vec![0.25, 0.75],
+            2,
+            Some((vec![1.0, 0.0], 1)),
+        )
+    }
     /// Ralston's third-order method (c = 0, ½, ¾; b = 2/9, 1/3, 4/9).
     pub fn ralston3() -> Self {
         Self::builtin(
@@ -326,6 +337,7 @@ impl Tableau {
             Self::euler(),
             Self::midpoint(),
             Self::heun(),
+            Self::ralston2(),
             Self::ralston3(),
             Self::rk4(),
             Self::bosh3(),
@@ -343,7 +355,7 @@ impl Tableau {
                 Error::config(
                     "method",
                     format!(
-                        "unknown method '{name}'; expected one of euler, midpoint, heun, ralston3, rk4, bosh3, dopri5, tsit5"
+                        "unknown method '{name}'; expected one of euler, midpoint, heun, ralston2, ralston3, rk4, bosh3, dopri5, tsit5"
                     ),
                 )
             })

@@ -48,7 +48,7 @@ fn ks(t: &Tableau, p: Problem) -> Option<std::ops::RangeInclusive<i32>> {
     Some(match (t.name(), p) {
         ("euler", Growth) => 5..=11,
         ("euler", Rotation) => 6..=11,
-        ("midpoint" | "heun", _) => 4..=12,
+        ("midpoint" | "heun" | "ralston2", _) => 4..=12,
         ("ralston3" | "bosh3", Growth) => 3..=10,
         ("ralston3" | "bosh3", Rotation) => 4..=10,
         ("rk4", Growth) => 2..=7,

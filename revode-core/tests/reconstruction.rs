@@ -147,3 +147,65 @@ fn a_drifted_reconstruction_reports_its_drift() {
         .is_err()
     );
 }
+
+#[test]
+fn final_z_is_the_coupled_state_of_a_hand_written_loop() {
+    // Reversible midpoint on y' = −0.8y, λ = 0.9, h = 0.1 (METHOD.md §2), written out:
+    //   y ← λy + (1 − λ)z + Ψ_h(z),   z ← z − Ψ_{−h}(y),
+    // with midpoint's Ψ_h(x) = h·f(x + ½·h·f(x)) and f(x) = −0.8x.
+    let (k, lambda, h) = (-0.8, 0.9, 0.1);
+    let psi = |x: f64, h: f64| {
+        let k1 = k * x * h;
+        k * (x + 0.5 * k1) * h
+    };
+    let (mut y, mut z) = (1.0f64, 1.0f64);
+    for _ in 0..10 {
+        y = lambda * y + (1.0 - lambda) * z + psi(z, h);
+        z -= psi(y, -h);
+    }
+    let map = Rk::new(OdeTerm::new(Scalar1 { k }), Tableau::midpoint());
+    let sol = solve(
+        &Reversible::new(map.clone(), lambda).unwrap(),
+        &vec![1.0],
+        &[0.0, 0.4, 1.0],
+        &SolveOptions::fixed(h),
+    )
+    .unwrap();
+    let z_n = sol
+        .final_z
+        .expect("the reversible scheme has a coupled state")[0];
+    assert!((z_n - z).abs() <= 1e-14 * z.abs(), "{z_n} vs {z}");
+    assert!((sol.ys[2][0] - y).abs() <= 1e-14 * y.abs());
+    // z_N − y_N ≈ −6.5e-5, far above round-off: the test tells z from y.
+    assert!((z - y).abs() > 1e-5);
+    // The plain scheme has no coupled state.
+    let plain = solve(
+        &Plain::new(map),
+        &vec![1.0],
+        &[0.0, 1.0],
+        &SolveOptions::fixed(h),
+    );
+    assert!(plain.unwrap().final_z.is_none());
+}
+
+#[test]
+fn final_z_of_an_adaptive_solve_is_the_last_accepted_carry() {
+    // Rejected steps restore (y, z); replaying the accepted steps reproduces z_N exactly.
+    let map = Rk::new(OdeTerm::new(mlp(4)), Tableau::bosh3());
+    let scheme = Reversible::new(map, 0.999).unwrap();
+    let opts = SolveOptions::adaptive(Adaptive::new(1e-7, 1e-7).with_h0(0.5));
+    let sol = solve(&scheme, &y0_3(), &[0.0, 0.5, 1.5], &opts).unwrap();
+    assert!(sol.stats.rejected_steps > 0, "{:?}", sol.stats);
+    let mut carry = scheme.init(&y0_3());
+    let mut scratch = scheme.new_scratch(&y0_3());
+    let mut stats = Stats::default();
+    for w in sol.step_times.windows(2) {
+        scheme.step(w[0], w[1], &mut carry, None, None, &mut scratch, &mut stats);
+    }
+    assert_eq!(sol.final_z.as_ref(), Some(&carry.z));
+    assert_eq!(sol.ys[2], carry.y);
+    // Reversible Heun's coupled state is ŷ.
+    let rh = ReversibleHeun::new(Rk::new(OdeTerm::new(mlp(4)), Tableau::euler())).unwrap();
+    let sol = solve(&rh, &y0_3(), &[0.0, 1.0], &SolveOptions::fixed(0.1)).unwrap();
+    assert!(sol.final_z.is_some_and(|z| z != sol.ys[1]));
+}
