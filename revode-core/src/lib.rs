@@ -85,7 +85,7 @@ pub use scheme::{Plain, Reversible, Scheme, DEFAULT_LAMBDA};
 pub use solve::{solve, validate_times, Grid, Solution, SolveOptions, StepControl};
 pub use state::{Pair, State};
 pub use stats::{Stats, Warning};
-pub use step_map::StepMap;
+pub use step_map::{LinearOp, StepMap};
 pub use tableau::Tableau;
 pub use term::{OdeTerm, Term};
 

@@ -379,7 +379,7 @@ impl<T: Term> StepMap for Rk<T> {
         t_a: f64,
         t_b: f64,
         y: &T::State,
-        with: &mut dyn FnMut(&mut dyn FnMut(&[f64], &mut [f64])),
+        with: &mut dyn FnMut(&mut crate::step_map::LinearOp<'_>),
     ) -> bool {
         let mut control = self.term.new_control();
         self.term.control(t_a, t_b, &mut control);

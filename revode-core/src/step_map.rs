@@ -2,6 +2,9 @@
 
 use crate::{State, Stats, Tableau};
 
+/// A linear operator on flat `f64` vectors: `op(v, out)` sets `out = A v`.
+pub type LinearOp<'a> = dyn FnMut(&[f64], &mut [f64]) + 'a;
+
 /// A single-step base method: one step from `(t_a, y)` to `t_b` gives `y + Ψ(t_a, t_b, y)`.
 ///
 /// `t_b < t_a` steps backwards in time (Ψ_{−h} of METHOD.md §2). This is the one abstraction
@@ -102,7 +105,7 @@ pub trait StepMap: Sync {
         t_a: f64,
         t_b: f64,
         y: &Self::State,
-        with: &mut dyn FnMut(&mut dyn FnMut(&[f64], &mut [f64])),
+        with: &mut dyn FnMut(&mut LinearOp<'_>),
     ) -> bool {
         let _ = (t_a, t_b, y, with);
         false

@@ -104,7 +104,7 @@ fn killed_saves_leave_a_loadable_checkpoint() {
             Ok(mut s) => {
                 loaded += 1;
                 let k = s.step();
-                assert!(k >= 1 && k <= STEPS);
+                assert!((1..=STEPS).contains(&k));
                 // Resume three steps and compare with an uninterrupted run, bit for bit.
                 let target = (k + 3).min(STEPS);
                 run_to(&mut s, target);

@@ -373,7 +373,7 @@ proptest! {
         match run(m.clone()) {
             Ok(g) => {
                 prop_assert!(g.y0.iter().chain(&g.params).all(|v| v.is_finite()));
-                prop_assert!(part.is_none() && bad_cot.map_or(true, |(_, len)| len == 3),
+                prop_assert!(part.is_none() && bad_cot.is_none_or(|(_, len)| len == 3),
                     "Ok despite poison {part:?} / cotangent {bad_cot:?}");
                 let direct = run(GradientMethod::Direct).unwrap();
                 let d = rel_diff(&g.params, &direct.params).max(rel_diff(&g.y0, &direct.y0));
