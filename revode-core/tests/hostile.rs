@@ -389,3 +389,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_default_drift_check_raises_no_false_alarms() {
+    // Healthy couplings: every built-in tableau, 10 random MLP fields, λ = 0.999 over 1000 steps
+    // and λ = 0.9 over 100 steps (drift ≈ ε·λ^{−N}: ≤ 3e-15 and ≤ 8e-12 respectively).
+    let mut checked = 0;
+    for tableau in Tableau::all_builtin() {
+        for seed in 0..10 {
+            for (lambda, h) in [(0.999, 0.002), (0.9, 0.02)] {
+                let scheme =
+                    Reversible::new(Rk::new(OdeTerm::new(mlp(seed)), tableau.clone()), lambda)
+                        .unwrap();
+                let g = gradient(
+                    &scheme,
+                    &y0_3(),
+                    &[0.0, 1.0, 2.0],
+                    &SolveOptions::fixed(h),
+                    &GradientMethod::Reversible.into(),
+                    loss,
+                )
+                .unwrap_or_else(|e| panic!("{} seed {seed} λ = {lambda}: {e}", tableau.name()));
+                let drift = g.stats.reconstruction_error.unwrap();
+                assert!(
+                    drift < 1e-10,
+                    "{} λ = {lambda}: drift {drift:e}",
+                    tableau.name()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 160);
+}
