@@ -11,6 +11,7 @@ mod data;
 mod measure;
 mod ode;
 mod pde;
+mod peers;
 mod report;
 mod sde;
 mod training;
@@ -117,6 +118,21 @@ enum Command {
         /// Which surrogate: fisher, burgers or both.
         #[arg(long, default_value = "both", value_parser = ["fisher", "burgers", "both"])]
         problem: String,
+    },
+    /// Writes the peer-comparison problems (sizes, weights, revode's loss and gradient) as JSON
+    /// into --out, for the Python peers in peers/.
+    ExportProblems,
+    /// Times revode on one exported problem (one thread) and prints one JSON line.
+    PeerTime {
+        /// complexity, compute, sde or brownian.
+        #[arg(long, value_parser = peers::PROBLEMS)]
+        problem: String,
+        /// reversible, direct or checkpointed (brownian: forward, reversed or random).
+        #[arg(long)]
+        method: String,
+        /// Timed repetitions after one warm-up.
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
     },
     /// Everything above plus the cross-family benchmark.
     All,
@@ -265,6 +281,15 @@ fn run(cli: Cli) -> BenchResult<()> {
             cli.min_time
         ));
     }
+    match &cli.command {
+        Some(Command::ExportProblems) => return peers::export_problems(&cli.out),
+        Some(Command::PeerTime {
+            problem,
+            method,
+            reps,
+        }) => return peers::peer_time(problem, method, *reps),
+        _ => {}
+    }
     let ctx = Ctx {
         out: cli.out.clone(),
         full: cli.full,
@@ -337,6 +362,7 @@ fn run(cli: Cli) -> BenchResult<()> {
         Some(Command::PdeDrift) => pde::drift(&ctx)?,
         Some(Command::PdeMemory) => pde::memory(&ctx)?,
         Some(Command::PdeSurrogate { problem }) => pde::surrogate(&ctx, &problem)?,
+        Some(Command::ExportProblems) | Some(Command::PeerTime { .. }) => {}
         Some(Command::All) => {
             cross_family(&ctx)?;
             ode::complexity(&ctx)?;
