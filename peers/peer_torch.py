@@ -7,6 +7,8 @@ Methods:
       adjoint_method 'adjoint_reversible_heun' (the reversible adjoint);
       ``backprop_reversible_heun`` -- torchsde.sdeint with method 'reversible_heun' (full tape).
   brownian: ``forward``, ``reversed``, ``random`` -- torchsde.BrownianInterval queries.
+  cde: ``backprop`` -- torchcde.cdeint(adjoint=False, method 'midpoint') on the knot grid over a
+      torchcde.LinearInterpolation whose intervals are closed on the left (see cde_problem).
 """
 
 import common
@@ -201,6 +203,80 @@ def brownian(prob, order, mode, reps):
     return {"times": common.time_reps(sweep, reps), "variance_over_h": var_over_h}
 
 
+def cde_problem(prob, method):
+    """The neural-CDE classifier step with torchcde.
+
+    revode's step k uses the data increment x_{k+1} - x_k as the control of every midpoint
+    stage. torchcde's linear path gives the same derivative inside interval k, but at the knot
+    t_k itself its bucketize picks interval k - 1; the subclass below picks interval k there
+    (left-closed intervals), which is all that differs from torchcde's LinearInterpolation.
+    """
+    import torchcde
+
+    if method != "backprop":
+        raise SystemExit(f"torchcde method {method} not supported (backprop)")
+    dt = torch.float64
+    b, h, ch, k, w = prob["batch"], prob["hidden"], prob["channels"], prob["classes"], prob["width"]
+    knots = torch.tensor(prob["knots"], dtype=dt)
+    x = torch.tensor(prob["values"], dtype=dt).reshape(len(knots), b, ch).permute(1, 0, 2)
+    labels = torch.tensor(prob["labels"], dtype=torch.long)
+
+    class LeftClosedLinear(torchcde.LinearInterpolation):
+        def _interpret_t(self, t):
+            t = torch.as_tensor(t, dtype=self._derivs.dtype, device=self._derivs.device)
+            maxlen = self._derivs.size(-2) - 1
+            index = torch.bucketize(t.detach(), self._t.detach(), right=True).sub(1)
+            index = index.clamp(0, maxlen)
+            return t - self._t[index], index
+
+    path = LeftClosedLinear(torchcde.linear_interpolation_coeffs(x, t=knots), t=knots)
+    flat = prob["params"]
+    at = [0]
+
+    def linear(i, o):
+        lin = torch.nn.Linear(i, o, dtype=dt)
+        with torch.no_grad():
+            lin.weight.copy_(torch.tensor(flat[at[0]:at[0] + o * i], dtype=dt).reshape(o, i))
+            lin.bias.copy_(torch.tensor(flat[at[0] + o * i:at[0] + o * i + o], dtype=dt))
+        at[0] += o * i + o
+        return lin
+
+    zeta = linear(ch, h)
+    l1, l2 = linear(h, w), linear(w, h * ch)
+    readout = linear(h, k)
+    assert at[0] == len(flat)
+
+    class Field(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l1, self.l2 = l1, l2
+
+        def forward(self, t, z):
+            return torch.tanh(self.l2(torch.tanh(self.l1(z)))).view(z.shape[0], h, ch)
+
+    field = Field()
+    mods = [zeta, l1, l2, readout]
+
+    def run():
+        for m in mods:
+            m.zero_grad(set_to_none=True)
+        z0 = zeta(path.evaluate(knots[0]))
+        zs = torchcde.cdeint(X=path, func=field, z0=z0, t=knots[[0, -1]], adjoint=False,
+                             method="midpoint",
+                             options={"grid_constructor": lambda f, y0, t: knots})
+        loss = torch.nn.functional.cross_entropy(readout(zs[:, -1]), labels)
+        loss.backward()
+        return loss, None
+
+    def flat_grad():
+        out = []
+        for m in mods:
+            out += m.weight.grad.reshape(-1).tolist() + m.bias.grad.tolist()
+        return out
+
+    return flat_grad, run
+
+
 def main():
     args = common.parse_args()
     prob = common.load(args)
@@ -215,11 +291,14 @@ def main():
         flat_grad = field.flat_grad
     elif args.problem == "sde":
         flat_grad, run = sde_problem(prob, args.method, args.mode)
+    elif args.problem == "cde":
+        flat_grad, run = cde_problem(prob, args.method)
     else:
         raise SystemExit(f"no torch peer for {args.problem}")
     loss, y = run()
     if args.mode == "check":
-        out.update(loss=float(loss), grad_y0=y.grad.reshape(-1).tolist(), grad_params=flat_grad())
+        gy = [] if y is None else y.grad.reshape(-1).tolist()
+        out.update(loss=float(loss), grad_y0=gy, grad_params=flat_grad())
     else:
         out.update(times=common.time_reps(run, args.reps), loss=float(loss))
     if not all(math.isfinite(v) for v in [float(loss)]):

@@ -44,6 +44,9 @@ PEERS = {
          "reference"),
         ("Diffrax", "peer_jax.py", "reversible_heun_direct", "direct", "reference"),
     ],
+    "cde": [
+        ("torchcde", "peer_torch.py", "backprop", "direct", "reference"),
+    ],
     "brownian": [
         ("torchsde", "peer_torch.py", "forward", "forward", None),
         ("torchsde", "peer_torch.py", "reversed", "reversed", None),
@@ -58,9 +61,10 @@ REVODE_METHODS = {
     "compute": ["reversible", "checkpointed", "direct"],
     "sde": ["reversible", "checkpointed", "direct"],
     "brownian": ["forward", "reversed", "random"],
+    "cde": ["reversible", "checkpointed", "direct"],
 }
 # Timed repetitions per process call: (revode, peers).
-REPS = {"complexity": (50, 10), "compute": (3, 3), "sde": (5, 3), "brownian": (5, 2)}
+REPS = {"complexity": (50, 10), "compute": (3, 3), "sde": (5, 3), "brownian": (5, 2), "cde": (5, 3)}
 
 
 def env():
@@ -147,7 +151,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--bench", default=os.path.join(ROOT, "target", "release", "revode-bench"))
-    ap.add_argument("--problems", default="complexity,compute,sde,brownian")
+    ap.add_argument("--problems", default="complexity,compute,sde,brownian,cde")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "results", "peers"))
     ap.add_argument("--core", type=int, default=0)
     ap.add_argument("--time-failed", action="store_true",

@@ -12,6 +12,7 @@ mod measure;
 mod ode;
 mod pde;
 mod peers;
+mod peers_cde;
 mod report;
 mod sde;
 mod training;
@@ -124,7 +125,7 @@ enum Command {
     ExportProblems,
     /// Times revode on one exported problem (one thread) and prints one JSON line.
     PeerTime {
-        /// complexity, compute, sde or brownian.
+        /// complexity, compute, sde, brownian or cde.
         #[arg(long, value_parser = peers::PROBLEMS)]
         problem: String,
         /// reversible, direct or checkpointed (brownian: forward, reversed or random).

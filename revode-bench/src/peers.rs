@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Instant;
 
 /// Names of the exported problems.
-pub const PROBLEMS: [&str; 4] = ["complexity", "compute", "sde", "brownian"];
+pub const PROBLEMS: [&str; 5] = ["complexity", "compute", "sde", "brownian", "cde"];
 
 /// The complexity problem: MLP 1 → 10 → 1 tanh (seed 0), y0 = 1, midpoint, h = 0.01, N = 1000.
 const CX_N: usize = 1000;
@@ -423,6 +423,7 @@ pub fn export_problems(out: &Path) -> BenchResult<()> {
         random_steps: random_steps(),
     };
     report::write_json(out, "brownian.json", &bm)?;
+    report::write_json(out, "cde.json", &crate::peers_cde::problem()?)?;
     eprintln!("problems written to {}", out.display());
     Ok(())
 }
@@ -500,6 +501,17 @@ pub fn peer_time(problem: &str, method_name: &str, reps: usize) -> BenchResult<(
         let times = if problem == "brownian" {
             let (t, v) = time_brownian(method_name, reps)?;
             variance = Some(v);
+            t
+        } else if problem == "cde" {
+            let c = crate::peers_cde::setup()?;
+            let m = method(method_name)?;
+            loss = Some(crate::peers_cde::loss_and_grad(&c, &m)?.0);
+            let mut t = Vec::with_capacity(reps);
+            for _ in 0..reps {
+                let start = Instant::now();
+                std::hint::black_box(crate::peers_cde::loss_and_grad(&c, &m)?);
+                t.push(start.elapsed().as_secs_f64());
+            }
             t
         } else {
             let m = method(method_name)?;
