@@ -154,6 +154,7 @@ def main():
     ap.add_argument("--problems", default="complexity,compute,sde,brownian,cde")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "results", "peers"))
     ap.add_argument("--core", type=int, default=0)
+    ap.add_argument("--notes", help="a Markdown file appended to the report")
     ap.add_argument("--time-failed", action="store_true",
                     help="also time peers whose gradient check failed numerically (marked "
                          "unverified in the report); peers that errored are never timed")
@@ -248,6 +249,9 @@ def main():
 
     with open(os.path.join(args.out, "report.md"), "w") as f:
         f.write(report.render(meta, rows, problems))
+        if args.notes:
+            with open(args.notes) as n:
+                f.write("\n" + n.read())
     print(f"written {args.out}/report.md and results.json")
 
 
