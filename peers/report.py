@@ -32,7 +32,7 @@ def check_text(c):
 
 
 def render(meta, rows, problems):
-    out = ["# Peer comparison: revode against Diffrax, torchdiffeq and torchsde", ""]
+    out = ["# Peer comparison: revode against Diffrax, torchdiffeq, torchsde and torchcde", ""]
     out += [
         f"Command: `{meta['command']}`  ",
         f"Commit: `{meta['git_commit']}`{' (dirty work tree)' if meta['git_dirty'] else ''}  ",
