@@ -2,8 +2,9 @@
 //! torchsde) and timed on revode's side of the same interleaved rounds.
 //!
 //! `revode-bench export-problems --out DIR` writes one JSON file per problem with its sizes, step
-//! size, initial state, flat weights, the loss and revode's own loss and gradient (full tape of
-//! the plain scheme, and the reversible gradient where the problem has one). Floats are written
+//! size, initial state, flat weights, the loss and revode's own loss and gradient: `reference`,
+//! the full tape of the scheme the peers solve (plain midpoint for the ODEs and the CDE,
+//! reversible Heun for the SDE), and `reversible`, revode's reversible method. Floats are written
 //! with round-trip precision, so the peers load exactly the values revode uses.
 //!
 //! Flat weight order (as [`MlpSpec::num_params`]): for each layer in order, the weight matrix
