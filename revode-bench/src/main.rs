@@ -11,6 +11,8 @@ mod data;
 mod measure;
 mod ode;
 mod pde;
+mod peers;
+mod peers_cde;
 mod provenance;
 mod report;
 mod sde;
@@ -127,6 +129,21 @@ enum Command {
         /// Which surrogate: fisher, burgers or both.
         #[arg(long, default_value = "both", value_parser = ["fisher", "burgers", "both"])]
         problem: String,
+    },
+    /// Writes the peer-comparison problems (sizes, weights, revode's loss and gradient) as JSON
+    /// into --out, for the Python peers in peers/.
+    ExportProblems,
+    /// Times revode on one exported problem (one thread) and prints one JSON line.
+    PeerTime {
+        /// complexity, compute, sde, brownian or cde.
+        #[arg(long, value_parser = peers::PROBLEMS)]
+        problem: String,
+        /// reversible, direct or checkpointed (brownian: forward, reversed or random).
+        #[arg(long)]
+        method: String,
+        /// Timed repetitions after one warm-up.
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
     },
     /// Everything above plus the cross-family benchmark.
     All,
@@ -318,6 +335,18 @@ fn prepare_out(out: &std::path::Path) -> BenchResult<()> {
 
 fn run(cli: Cli) -> BenchResult<()> {
     validate(&cli)?;
+    match &cli.command {
+        Some(Command::ExportProblems) => {
+            prepare_out(&cli.out)?;
+            return peers::export_problems(&cli.out);
+        }
+        Some(Command::PeerTime {
+            problem,
+            method,
+            reps,
+        }) => return peers::peer_time(problem, method, *reps),
+        _ => {}
+    }
     prepare_out(&cli.out)?;
     let ctx = Ctx {
         out: cli.out.clone(),
@@ -374,6 +403,7 @@ fn run(cli: Cli) -> BenchResult<()> {
         Some(Command::PdeDrift) => pde::drift(&ctx)?,
         Some(Command::PdeMemory) => pde::memory(&ctx)?,
         Some(Command::PdeSurrogate { problem }) => pde::surrogate(&ctx, &problem)?,
+        Some(Command::ExportProblems) | Some(Command::PeerTime { .. }) => {}
         Some(Command::All) => {
             cross_family(&ctx)?;
             ode::complexity(&ctx)?;
