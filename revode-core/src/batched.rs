@@ -29,6 +29,16 @@ fn with_scratch<S: Real, R>(len: usize, f: impl FnOnce(&mut [S]) -> R) -> R {
     })
 }
 
+/// `out[j] = Σ_rows m[row·w + j]` for a row-major matrix `m` of width `w`.
+fn column_sums<S: Real>(m: &[S], w: usize, out: &mut [S]) {
+    out.iter_mut().for_each(|o| *o = S::zero());
+    for row in m.chunks_exact(w) {
+        for (o, v) in out.iter_mut().zip(row) {
+            *o += *v;
+        }
+    }
+}
+
 /// A strided matrix view: element (i, j) at `data[i·rs + j·cs]`.
 #[derive(Clone, Copy)]
 struct View<'a, S> {
@@ -237,9 +247,10 @@ pub fn backward<S: Real>(
     let (h, d, depth, inputs) = (spec.hidden, spec.dim, spec.depth, spec.inputs());
     let block = b * h;
     let act_kind = spec.activation;
-    with_scratch(2 * block + b * d, |scratch: &mut [S]| {
+    with_scratch(2 * block + b * d + h.max(d), |scratch: &mut [S]| {
         let (da, rest) = scratch.split_at_mut(block);
-        let (dz, delta) = rest.split_at_mut(block);
+        let (dz, rest) = rest.split_at_mut(block);
+        let (delta, colsum) = rest.split_at_mut(b * d);
         for (dl, c) in delta.iter_mut().zip(cot) {
             *dl = scale * *c;
         }
@@ -250,10 +261,14 @@ pub fn backward<S: Real>(
             rs: h,
             cs: 1,
         };
-        for row in delta.chunks_exact(d) {
-            for (pb, v) in p_bar[off + d * h..off + d * h + d].iter_mut().zip(row) {
-                *pb += *v;
-            }
+        // Bias cotangents: the batch's rows are summed first and added to the running total
+        // once per pullback (adding them one by one loses ε·|total| per row in f32).
+        column_sums(delta, d, &mut colsum[..d]);
+        for (pb, v) in p_bar[off + d * h..off + d * h + d]
+            .iter_mut()
+            .zip(&colsum[..d])
+        {
+            *pb += *v;
         }
         let delta_t = View {
             data: &*delta,
@@ -298,12 +313,12 @@ pub fn backward<S: Real>(
             let off = offsets[l];
             let (width, k) = if l == 0 { (inputs, d) } else { (h, h) };
             let bias_at = off + h * width;
-            for row in dz.chunks_exact(h) {
-                for (j, v) in row.iter().enumerate() {
-                    p_bar[bias_at + j] += *v;
-                    if l == 0 && spec.time {
-                        p_bar[off + j * width + d] += S::of(t) * *v;
-                    }
+            column_sums(dz, h, &mut colsum[..h]);
+            for (j, v) in colsum[..h].iter().enumerate() {
+                p_bar[bias_at + j] += *v;
+                if l == 0 && spec.time {
+                    // Every row shares t: Σ_rows t·v = t·Σ_rows v.
+                    p_bar[off + j * width + d] += S::of(t) * *v;
                 }
             }
             let dz_t = View {
