@@ -21,12 +21,12 @@ pub trait Flux: Sync {
 }
 
 /// Diffusive flux `(u_R − u_L)/Δx`: its divergence is the second-order Laplacian.
-pub struct Gradient {
+pub struct DiffusiveFlux {
     /// `1/Δx`.
     pub inv_dx: f64,
 }
 
-impl Flux for Gradient {
+impl Flux for DiffusiveFlux {
     #[inline]
     fn flux(&self, l: f64, r: f64) -> f64 {
         (r - l) * self.inv_dx
@@ -247,7 +247,7 @@ pub fn divergence_vjp<F: Flux>(
 pub fn laplacian(g: &Grid1d, scale: f64, u: &[f64], out: &mut [f64]) {
     divergence(
         g,
-        &Gradient {
+        &DiffusiveFlux {
             inv_dx: 1.0 / g.dx(),
         },
         scale,
@@ -258,7 +258,7 @@ pub fn laplacian(g: &Grid1d, scale: f64, u: &[f64], out: &mut [f64]) {
 
 /// Pullback of [`laplacian`] (the operator's linear part; boundary values carry no cotangent).
 pub fn laplacian_vjp(g: &Grid1d, scale: f64, cot: &[f64], u_bar: &mut [f64]) {
-    let flux = Gradient {
+    let flux = DiffusiveFlux {
         inv_dx: 1.0 / g.dx(),
     };
     divergence_vjp(g, &flux, scale, cot, cot, u_bar);
@@ -268,10 +268,10 @@ pub fn laplacian_vjp(g: &Grid1d, scale: f64, cot: &[f64], u_bar: &mut [f64]) {
 pub fn laplacian_2d(g: &Grid2d, scale: f64, u: &[f64], out: &mut [f64]) {
     let (nx, ny) = (g.x().n(), g.y().n());
     let (fx, fy) = (
-        Gradient {
+        DiffusiveFlux {
             inv_dx: 1.0 / g.x().dx(),
         },
-        Gradient {
+        DiffusiveFlux {
             inv_dx: 1.0 / g.y().dx(),
         },
     );
@@ -309,10 +309,10 @@ pub fn laplacian_2d(g: &Grid2d, scale: f64, u: &[f64], out: &mut [f64]) {
 pub fn laplacian_2d_vjp(g: &Grid2d, scale: f64, cot: &[f64], u_bar: &mut [f64]) {
     let (nx, ny) = (g.x().n(), g.y().n());
     let (fx, fy) = (
-        Gradient {
+        DiffusiveFlux {
             inv_dx: 1.0 / g.x().dx(),
         },
-        Gradient {
+        DiffusiveFlux {
             inv_dx: 1.0 / g.y().dx(),
         },
     );
