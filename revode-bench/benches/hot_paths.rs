@@ -20,9 +20,9 @@ fn steps(c: &mut Criterion) {
     {
         let s = scheme(dim, hidden, batch);
         let y0: Vec<f64> = (0..dim * batch).map(|i| (i as f64 * 0.3).sin()).collect();
-        let mut carry = s.init(&y0);
         let mut scratch = s.new_scratch(&y0);
         let mut stats = Stats::default();
+        let mut carry = s.init(Start { t0: 0.0, y0: &y0 }, &mut scratch, &mut stats);
         c.bench_function(&format!("reversible step, {name}"), |b| {
             b.iter(|| {
                 s.step(

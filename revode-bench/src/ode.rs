@@ -375,9 +375,9 @@ pub fn reconstruction(ctx: &Ctx) -> BenchResult<()> {
             let scheme = Reversible::new(Rk::new(OdeTerm::new(field.clone()), t.clone()), lambda)
                 .map_err(|e| e.to_string())?;
             for &n in &ns {
-                let mut c = scheme.init(&y0);
                 let mut s = scheme.new_scratch(&y0);
                 let mut st = Stats::default();
+                let mut c = scheme.init(Start { t0: 0.0, y0: &y0 }, &mut s, &mut st);
                 let h = 0.01;
                 for k in 0..n {
                     scheme.step(

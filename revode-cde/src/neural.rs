@@ -11,7 +11,7 @@
 use crate::{Interpolation, Path};
 use dfdx::prelude::*;
 use revode_core::neural::{Batch, NeuralCache, NeuralGrads, NeuralMlp};
-use revode_core::{Error, Real, Result, State, Term};
+use revode_core::{Error, Real, Result, State, Term, Traced, Workspace};
 
 /// The control of one step: its interval and `X(t_b) − X(t_a)` on the device.
 #[derive(Clone, Debug)]
@@ -139,6 +139,7 @@ where
     E: Dtype + Real,
     Dev: Device<E>,
     Batch<HID, E, Dev>: State<Scalar = E>,
+    Batch<OUT, E, Dev>: State<Scalar = E>,
     NeuralMlp<HID, W, E, Dev, OUT>: Sync,
     NeuralCdeControl<E, Dev>: Send + Sync,
     NeuralCdeCache<HID, W, OUT, E, Dev>: Send + Sync,
@@ -147,8 +148,11 @@ where
 {
     type State = Batch<HID, E, Dev>;
     type Control = NeuralCdeControl<E, Dev>;
+    /// `f = tanh(MLP(t, z))`, `batch × OUT` (each row a row-major `HID × channels` matrix).
+    type Field = Batch<OUT, E, Dev>;
     type Cache = NeuralCdeCache<HID, W, OUT, E, Dev>;
     type ParamGrad = NeuralCdeGrads<HID, W, OUT, E, Dev>;
+    type Scratch = ();
 
     fn new_control(&self) -> Self::Control {
         NeuralCdeControl {
@@ -157,7 +161,7 @@ where
             dx: self.dev.zeros_like(&(self.path.batch(), self.channels())),
         }
     }
-    fn control(&self, t_a: f64, t_b: f64, out: &mut Self::Control) {
+    fn contr(&self, t_a: f64, t_b: f64, out: &mut Self::Control) {
         out.t_a = t_a;
         out.t_b = t_b;
         let mut dx = vec![0.0; self.path.batch() * self.channels()];
@@ -171,6 +175,10 @@ where
             .dev
             .tensor_from_vec(dx, (self.path.batch(), self.channels()));
     }
+    fn new_field(&self, like: &Self::State) -> Self::Field {
+        Batch(self.dev.zeros_like(&(like.rows(), Const::<OUT>)))
+    }
+    fn new_scratch(&self, _like: &Self::State) {}
     fn new_cache(&self, _like: &Self::State) -> Self::Cache {
         NeuralCdeCache {
             mlp: NeuralCache::default(),
@@ -200,16 +208,15 @@ where
     fn domain_owner(&self) -> String {
         "the CDE path".into()
     }
-    fn vf_prod(
+    fn vf(
         &self,
         t: f64,
         z: &Self::State,
-        c: &Self::Control,
-        out: &mut Self::State,
+        v: &mut Self::Field,
         cache: Option<&mut Self::Cache>,
+        _: &mut (),
     ) {
-        let shape = (z.rows(), Const::<HID>, self.channels());
-        let f = match cache {
+        v.0 = match cache {
             Some(cache) => {
                 let f = self.model.forward(t, &z.0, Some(&mut cache.mlp)).tanh();
                 cache.f = Some(f.clone());
@@ -217,42 +224,64 @@ where
             }
             None => self.model.forward(t, &z.0, None).tanh(),
         };
-        let dx = c.dx.clone().broadcast_like::<_, Axis<1>>(&shape);
-        out.0 = (self.matrix(f) * dx).sum::<(usize, Const<HID>), Axis<2>>();
     }
-    fn vjp(
+    fn prod(&self, v: &Self::Field, c: &Self::Control, out: &mut Self::State) {
+        let shape = (v.rows(), Const::<HID>, self.channels());
+        let dx = c.dx.clone().broadcast_like::<_, Axis<1>>(&shape);
+        out.0 = (self.matrix(v.0.clone()) * dx).sum::<(usize, Const<HID>), Axis<2>>();
+    }
+    /// `V̄_b = (scale·cot_b) ⊗ dX_b`.
+    fn prod_vjp(&self, c: &Self::Control, cot: &Self::State, scale: E, v_bar: &mut Self::Field) {
+        let rows = cot.rows();
+        let shape = (rows, Const::<HID>, self.channels());
+        let cot3 = (cot.0.clone() * scale).broadcast_like::<_, Axis<2>>(&shape);
+        let g = cot3 * c.dx.clone().broadcast_like::<_, Axis<1>>(&shape);
+        v_bar.0 = g.reshape_like(&(rows, Const::<OUT>));
+    }
+    /// Through the tanh, then the network.
+    fn vf_vjp(
         &self,
         t: f64,
         cache: &Self::Cache,
-        c: &Self::Control,
-        cot: &Self::State,
-        scale: E,
+        v_bar: &Self::Field,
         z_bar: &mut Self::State,
         p_bar: &mut Self::ParamGrad,
+        _: &mut (),
     ) {
         let Some(f) = cache.f.as_ref() else {
             return;
         };
-        let rows = cot.rows();
-        let shape = (rows, Const::<HID>, self.channels());
-        let cot = cot.0.clone() * scale;
-        let cot3 = cot.broadcast_like::<_, Axis<2>>(&shape);
-        if self.data_gradient {
-            // dX̄_b = F_bᵀ (scale·cot_b), then through the path to its data values.
-            let dx_bar = (self.matrix(f.clone()) * cot3.clone())
+        let g = v_bar.0.clone() * (f.clone().square().negate() + E::one());
+        self.model
+            .backward(t, &cache.mlp, &g, E::one(), &mut z_bar.0, &mut p_bar.model);
+    }
+    /// With data gradients, also `dX̄_b = F_bᵀ(scale·cot_b)` pulled through the path into
+    /// `p_bar.data`.
+    fn vf_prod_vjp(
+        &self,
+        at: Traced<'_, Self>,
+        cot: &Self::State,
+        scale: E,
+        z_bar: &mut Self::State,
+        p_bar: &mut Self::ParamGrad,
+        ws: &mut Workspace<Self>,
+    ) {
+        if let (true, Some(f)) = (self.data_gradient, at.cache.f.as_ref()) {
+            let shape = (cot.rows(), Const::<HID>, self.channels());
+            let cot3 = (cot.0.clone() * scale).broadcast_like::<_, Axis<2>>(&shape);
+            let dx_bar = (self.matrix(f.clone()) * cot3)
                 .sum::<(usize, usize), Axis<1>>()
                 .as_vec();
             let dx_bar: Vec<f64> = dx_bar.into_iter().map(|v| v.as_f64()).collect();
             // The times were validated by the solve; the shapes by construction.
-            let _ = self
-                .path
-                .increment_data_vjp(c.t_a, c.t_b, &dx_bar, &mut p_bar.data);
+            let _ = self.path.increment_data_vjp(
+                at.control.t_a,
+                at.control.t_b,
+                &dx_bar,
+                &mut p_bar.data,
+            );
         }
-        // Cotangent on the matrix, (scale·cot_b) ⊗ dX_b, through the tanh.
-        let g = cot3 * c.dx.clone().broadcast_like::<_, Axis<1>>(&shape);
-        let g = g.reshape_like(&(rows, Const::<OUT>));
-        let g = g * (f.clone().square().negate() + E::one());
-        self.model
-            .backward(t, &cache.mlp, &g, E::one(), &mut z_bar.0, &mut p_bar.model);
+        self.prod_vjp(at.control, cot, scale, &mut ws.field_bar);
+        self.vf_vjp(at.t, at.cache, &ws.field_bar, z_bar, p_bar, &mut ws.scratch);
     }
 }

@@ -1,8 +1,7 @@
 //! The CDE term dz = f_θ(t, z) dX: a matrix-valued field times the path's increment.
 
 use crate::Path;
-use revode_core::{Error, Result, Term};
-use std::cell::RefCell;
+use revode_core::{Error, Result, Term, Traced, Workspace};
 
 /// A matrix-valued field f_θ(t, z): `hidden` inputs → a `hidden × channels` matrix, with its
 /// pullback. Implemented natively by [`CdeMlp`].
@@ -223,11 +222,6 @@ impl CdeField for CdeMlp {
     }
 }
 
-thread_local! {
-    static MATRIX: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
-    static DX_BAR: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
-}
-
 /// The control of one CDE step: its interval and the path increment over it.
 #[derive(Clone, Debug, Default)]
 pub struct CdeControl {
@@ -289,11 +283,16 @@ impl<F: CdeField> CdeTerm<F> {
     }
 }
 
+/// The field value is the batch's `hidden × channels` matrices (row-major, series after
+/// series); the product with the control is `M_b·dX_b` per series.
 impl<F: CdeField> Term for CdeTerm<F> {
     type State = Vec<f64>;
     type Control = CdeControl;
+    type Field = Vec<f64>;
     type Cache = Vec<f64>;
     type ParamGrad = Vec<f64>;
+    /// `dX̄` (`batch × channels`), for gradients into the path's data.
+    type Scratch = Vec<f64>;
 
     fn new_control(&self) -> CdeControl {
         CdeControl {
@@ -301,7 +300,7 @@ impl<F: CdeField> Term for CdeTerm<F> {
             ..CdeControl::default()
         }
     }
-    fn control(&self, t_a: f64, t_b: f64, out: &mut CdeControl) {
+    fn contr(&self, t_a: f64, t_b: f64, out: &mut CdeControl) {
         out.t_a = t_a;
         out.t_b = t_b;
         // Times are validated against the domain before a solve; a failure here poisons the
@@ -310,8 +309,19 @@ impl<F: CdeField> Term for CdeTerm<F> {
             out.dx.iter_mut().for_each(|v| *v = f64::NAN);
         }
     }
+    fn new_field(&self, _like: &Vec<f64>) -> Vec<f64> {
+        vec![0.0; self.path.batch() * self.field.hidden() * self.field.channels()]
+    }
     fn new_cache(&self, _like: &Vec<f64>) -> Vec<f64> {
         vec![0.0; self.path.batch() * self.row_cache_len()]
+    }
+    fn new_scratch(&self, _like: &Vec<f64>) -> Vec<f64> {
+        let n = if self.data_gradient {
+            self.path.batch() * self.path.channels()
+        } else {
+            0
+        };
+        vec![0.0; n]
     }
     fn new_param_grad(&self) -> Vec<f64> {
         let data = if self.data_gradient {
@@ -339,106 +349,118 @@ impl<F: CdeField> Term for CdeTerm<F> {
     fn domain_owner(&self) -> String {
         "the CDE path".into()
     }
-    fn vf_prod(
+    fn vf(
         &self,
         t: f64,
         z: &Vec<f64>,
-        control: &CdeControl,
-        out: &mut Vec<f64>,
+        v: &mut Vec<f64>,
         mut cache: Option<&mut Vec<f64>>,
+        _: &mut Vec<f64>,
     ) {
-        let dx = &control.dx;
         let (h, c) = (self.field.hidden(), self.field.channels());
         let rc = self.row_cache_len();
         let keep_matrix = self.data_gradient;
-        MATRIX.with(|m| {
-            let mut m = m.borrow_mut();
-            m.resize(h * c, 0.0);
-            for b in 0..self.path.batch() {
-                let zb = &z[b * h..(b + 1) * h];
-                let row_cache = cache.as_deref_mut().map(|cv| &mut cv[b * rc..(b + 1) * rc]);
-                match row_cache {
-                    Some(rcache) => {
-                        rcache[..h].copy_from_slice(zb);
-                        let (act, mat) =
-                            rcache[h..].split_at_mut(rc - h - keep_matrix as usize * h * c);
-                        self.field.eval(t, zb, &mut m, Some(act));
-                        if keep_matrix {
-                            mat.copy_from_slice(&m);
-                        }
+        for (b, m) in v.chunks_exact_mut(h * c).enumerate() {
+            let zb = &z[b * h..(b + 1) * h];
+            match cache.as_deref_mut().map(|cv| &mut cv[b * rc..(b + 1) * rc]) {
+                Some(rcache) => {
+                    rcache[..h].copy_from_slice(zb);
+                    let (act, mat) =
+                        rcache[h..].split_at_mut(rc - h - keep_matrix as usize * h * c);
+                    self.field.eval(t, zb, m, Some(act));
+                    if keep_matrix {
+                        mat.copy_from_slice(m);
                     }
-                    None => self.field.eval(t, zb, &mut m, None),
                 }
-                let dxb = &dx[b * c..(b + 1) * c];
-                for i in 0..h {
-                    out[b * h + i] = m[i * c..(i + 1) * c]
-                        .iter()
-                        .zip(dxb)
-                        .map(|(a, d)| a * d)
-                        .sum();
-                }
+                None => self.field.eval(t, zb, m, None),
             }
-        });
+        }
     }
-    fn vjp(
+    fn prod(&self, v: &Vec<f64>, control: &CdeControl, out: &mut Vec<f64>) {
+        let (h, c) = (self.field.hidden(), self.field.channels());
+        for ((m, dxb), ob) in v
+            .chunks_exact(h * c)
+            .zip(control.dx.chunks_exact(c))
+            .zip(out.chunks_exact_mut(h))
+        {
+            for (o, row) in ob.iter_mut().zip(m.chunks_exact(c)) {
+                *o = row.iter().zip(dxb).map(|(a, d)| a * d).sum();
+            }
+        }
+    }
+    /// `V̄_b = (scale·cot_b) ⊗ dX_b`.
+    fn prod_vjp(&self, control: &CdeControl, cot: &Vec<f64>, scale: f64, v_bar: &mut Vec<f64>) {
+        let (h, c) = (self.field.hidden(), self.field.channels());
+        for ((g, dxb), cb) in v_bar
+            .chunks_exact_mut(h * c)
+            .zip(control.dx.chunks_exact(c))
+            .zip(cot.chunks_exact(h))
+        {
+            for (row, &ci) in g.chunks_exact_mut(c).zip(cb) {
+                row.iter_mut()
+                    .zip(dxb)
+                    .for_each(|(g, d)| *g = scale * ci * d);
+            }
+        }
+    }
+    fn vf_vjp(
         &self,
         t: f64,
         cache: &Vec<f64>,
-        control: &CdeControl,
-        cot: &Vec<f64>,
-        scale: f64,
+        v_bar: &Vec<f64>,
         y_bar: &mut Vec<f64>,
         p_bar: &mut Vec<f64>,
+        _: &mut Vec<f64>,
     ) {
-        let dx = &control.dx;
         let (h, c) = (self.field.hidden(), self.field.channels());
         let rc = self.row_cache_len();
         let act_end = h + self.field.cache_len();
         let np = self.field.params().len();
-        let (p_bar, data_bar) = p_bar.split_at_mut(np);
-        if self.data_gradient {
-            // dX̄_b = M_bᵀ (scale·cot_b), then through the path to its data values.
-            DX_BAR.with(|d| {
-                let mut dxb = d.borrow_mut();
-                dxb.clear();
-                dxb.resize(self.path.batch() * c, 0.0);
-                for b in 0..self.path.batch() {
-                    let m = &cache[b * rc + act_end..(b + 1) * rc];
-                    for i in 0..h {
-                        let ci = scale * cot[b * h + i];
-                        for k in 0..c {
-                            dxb[b * c + k] += m[i * c + k] * ci;
-                        }
-                    }
-                }
-                // The times were validated by the solve; the shapes by construction.
-                let _ = self
-                    .path
-                    .increment_data_vjp(control.t_a, control.t_b, &dxb, data_bar);
-            });
+        for (b, g) in v_bar.chunks_exact(h * c).enumerate() {
+            let rcache = &cache[b * rc..(b + 1) * rc];
+            self.field.vjp(
+                t,
+                &rcache[..h],
+                &rcache[h..act_end],
+                g,
+                &mut y_bar[b * h..(b + 1) * h],
+                &mut p_bar[..np],
+            );
         }
-        MATRIX.with(|m| {
-            let mut g = m.borrow_mut();
-            g.resize(h * c, 0.0);
+    }
+    /// With data gradients, also `dX̄_b = M_bᵀ(scale·cot_b)` pulled through the path into the
+    /// data part of `p_bar`.
+    fn vf_prod_vjp(
+        &self,
+        at: Traced<'_, Self>,
+        cot: &Vec<f64>,
+        scale: f64,
+        y_bar: &mut Vec<f64>,
+        p_bar: &mut Vec<f64>,
+        ws: &mut Workspace<Self>,
+    ) {
+        if self.data_gradient {
+            let (h, c) = (self.field.hidden(), self.field.channels());
+            let rc = self.row_cache_len();
+            let act_end = h + self.field.cache_len();
+            let np = self.field.params().len();
+            let dxb = &mut ws.scratch;
+            dxb.iter_mut().for_each(|v| *v = 0.0);
             for b in 0..self.path.batch() {
-                let rcache = &cache[b * rc..(b + 1) * rc];
-                let dxb = &dx[b * c..(b + 1) * c];
-                // Cotangent on the matrix: (scale·cot_b) ⊗ dX_b.
+                let m = &at.cache[b * rc + act_end..(b + 1) * rc];
                 for i in 0..h {
                     let ci = scale * cot[b * h + i];
-                    for (k, d) in dxb.iter().enumerate() {
-                        g[i * c + k] = ci * d;
+                    for k in 0..c {
+                        dxb[b * c + k] += m[i * c + k] * ci;
                     }
                 }
-                self.field.vjp(
-                    t,
-                    &rcache[..h],
-                    &rcache[h..act_end],
-                    &g,
-                    &mut y_bar[b * h..(b + 1) * h],
-                    p_bar,
-                );
             }
-        });
+            // The times were validated by the solve; the shapes by construction.
+            let _ =
+                self.path
+                    .increment_data_vjp(at.control.t_a, at.control.t_b, dxb, &mut p_bar[np..]);
+        }
+        self.prod_vjp(at.control, cot, scale, &mut ws.field_bar);
+        self.vf_vjp(at.t, at.cache, &ws.field_bar, y_bar, p_bar, &mut ws.scratch);
     }
 }

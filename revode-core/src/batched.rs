@@ -1,7 +1,7 @@
 //! Batched MLP kernels for the native CPU path: whole-batch matrix products through `gemm`
 //! with the bias and activation fused into one pass per layer.
 
-use crate::mlp::{Activation, MlpSpec};
+use crate::mlp_spec::{Activation, MlpSpec};
 use crate::Real;
 use std::cell::RefCell;
 
@@ -187,7 +187,7 @@ fn forward_into<S: Real>(
         };
         matmul(b, h, k, zs, h, false, input, w);
         let bias = &p[off + h * width..off + h * width + h];
-        let mut shift = [S::zero(); crate::mlp::MAX_HIDDEN];
+        let mut shift = [S::zero(); crate::mlp_spec::MAX_HIDDEN];
         for j in 0..h {
             shift[j] = bias[j];
             if l == 0 && spec.time {

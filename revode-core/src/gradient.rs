@@ -1,5 +1,7 @@
 //! Gradient methods behind one interface (DESIGN.md "Gradient methods").
 
+use crate::observe::ObsCursor;
+use crate::scheme::Start;
 use crate::scheme::{ScalarOf, StateOf};
 use crate::solve::{integrate, validate, Event, Grid, Workspace};
 use crate::{Error, GradBuffer, Real, Result, Scheme, SolveOptions, State, Stats, StepMap};
@@ -415,38 +417,6 @@ struct Run<'a, S: Scheme> {
     first_bad: Option<usize>,
 }
 
-/// Walks observation cotangents backwards: adds `g_k` when the adjoint reaches boundary n.
-pub(crate) struct ObsCursor {
-    at: Vec<usize>,
-    next: usize,
-}
-
-impl ObsCursor {
-    fn new(grid: &Grid, every_step: bool) -> Self {
-        let at = if every_step {
-            (0..=grid.len()).collect()
-        } else {
-            grid.observation_boundaries()
-        };
-        ObsCursor { next: at.len(), at }
-    }
-    /// Adds every cotangent that sits at boundary `n` (visited in decreasing n).
-    pub(crate) fn add<S: Scheme>(
-        &mut self,
-        scheme: &S,
-        n: usize,
-        cots: &[StateOf<S::Map>],
-        bar: &mut S::Carry,
-    ) {
-        while self.next > 0 && self.at[self.next - 1] == n {
-            self.next -= 1;
-            scheme
-                .output_mut(bar)
-                .axpy(ScalarOf::<S::Map>::one(), &cots[self.next]);
-        }
-    }
-}
-
 use num_traits::One;
 
 type Keep<'k, S> = dyn FnMut(usize, &<S as Scheme>::Carry, &<S as Scheme>::Tape) + 'k;
@@ -466,10 +436,24 @@ impl<'a, S: Scheme> Run<'a, S> {
         }
     }
 
-    fn finish(&mut self, bar: &S::Carry, y0: &StateOf<S::Map>) -> StateOf<S::Map> {
-        let mut out = y0.zeros_like();
-        self.scheme.initial_cotangent(bar, &mut out);
+    fn finish(&mut self, bar: &S::Carry, start: Start<'_, StateOf<S::Map>>) -> StateOf<S::Map> {
+        let mut out = start.y0.zeros_like();
+        self.scheme.initial_cotangent(
+            start,
+            bar,
+            &mut out,
+            &mut self.p_bar,
+            &mut self.ws.scratch,
+            &mut self.stats,
+        );
         out
+    }
+
+    /// The initial carry at `times[0]`.
+    fn init(&mut self, y0: &StateOf<S::Map>, times: &[f64]) -> S::Carry {
+        let start = Start { t0: times[0], y0 };
+        self.scheme
+            .init(start, &mut self.ws.scratch, &mut self.stats)
     }
 
     /// Forward pass without tracing, collecting outputs; `keep` sees every accepted step.
@@ -482,7 +466,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         keep: &mut Keep<'_, S>,
     ) -> Result<(S::Carry, Grid)> {
         let scheme = self.scheme;
-        let mut carry = scheme.init(y0);
+        let mut carry = self.init(y0, times);
         let outputs = &mut self.outputs;
         let every = self.observe_steps;
         let grid = integrate(
@@ -580,7 +564,7 @@ impl<'a, S: Scheme> Run<'a, S> {
             }
             obs.add(self.scheme, n, &self.cots, &mut bar);
         }
-        let start = self.scheme.init(y0);
+        let start = self.init(y0, times);
         drift = worst(drift, Self::relative_drift(&carry, &start));
         self.stats.reconstruction_error = Some(drift);
         if let Some(tol) = drift_tolerance {
@@ -591,7 +575,7 @@ impl<'a, S: Scheme> Run<'a, S> {
                 });
             }
         }
-        Ok((value, self.finish(&bar, y0), grid))
+        Ok((value, self.finish(&bar, Start { t0: times[0], y0 }), grid))
     }
 
     fn direct(
@@ -621,7 +605,7 @@ impl<'a, S: Scheme> Run<'a, S> {
             self.note(n, &bar);
             obs.add(self.scheme, n, &self.cots, &mut bar);
         }
-        Ok((value, self.finish(&bar, y0), grid))
+        Ok((value, self.finish(&bar, Start { t0: times[0], y0 }), grid))
     }
 
     fn backsolve(
@@ -701,7 +685,7 @@ impl<'a, S: Scheme> Run<'a, S> {
         };
         let c = snapshots.unwrap_or_else(|| default_snapshots(fixed_n.unwrap_or(1000)));
         // Where to keep checkpoints during the forward pass.
-        let mut chain: Vec<(usize, S::Carry)> = vec![(0, self.scheme.init(y0))];
+        let mut chain: Vec<(usize, S::Carry)> = vec![(0, self.init(y0, times))];
         let plan = fixed_n.map(|n| crate::revolve::descent(n, c));
         let mut stride = 1usize;
         let cap = (c / 2).max(1);
@@ -755,6 +739,6 @@ impl<'a, S: Scheme> Run<'a, S> {
         }
         self.stats.peak_stored_states = peak;
         self.first_bad = rev.first_bad;
-        Ok((value, self.finish(&bar, y0), grid))
+        Ok((value, self.finish(&bar, Start { t0: times[0], y0 }), grid))
     }
 }

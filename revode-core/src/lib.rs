@@ -45,6 +45,7 @@
 
 pub mod activation;
 mod batched;
+#[cfg(feature = "train")]
 pub mod checkpoint;
 pub mod controller;
 pub mod error;
@@ -52,7 +53,10 @@ mod field;
 mod grad_buffer;
 mod gradient;
 pub mod mlp;
+mod mlp_spec;
+#[cfg(feature = "neural")]
 pub mod neural;
+mod observe;
 pub mod random;
 mod reversible_heun;
 mod revolve;
@@ -66,6 +70,7 @@ mod stats;
 mod step_map;
 pub mod tableau;
 mod term;
+#[cfg(feature = "train")]
 pub mod train;
 
 pub use controller::{Adaptive, ErrorNorm, ErrorOrder, StepAttempt};
@@ -77,17 +82,17 @@ pub use gradient::{
     GradientOf, GradientOptions,
 };
 pub use mlp::Mlp;
-pub use reversible_heun::{ReversibleHeun, ReversibleHeunScratch};
+pub use reversible_heun::{HeunCarry, HeunTape, ReversibleHeun, ReversibleHeunScratch};
 pub use revolve::descent as checkpoint_schedule;
 pub use rk::{Rk, RkScratch, RkTape};
 pub use scalar::Real;
-pub use scheme::{Plain, Reversible, Scheme, DEFAULT_LAMBDA};
+pub use scheme::{Plain, Reversible, Scheme, Start, DEFAULT_LAMBDA};
 pub use solve::{solve, validate_times, Grid, Solution, SolveOptions, StepControl};
 pub use state::{Pair, State};
 pub use stats::{Stats, Warning};
 pub use step_map::{LinearOp, StepMap};
 pub use tableau::Tableau;
-pub use term::{OdeTerm, Term};
+pub use term::{OdeTerm, Term, Traced, Workspace};
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

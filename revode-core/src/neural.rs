@@ -9,7 +9,7 @@
 //! needs) nor input-gradient hooks.
 
 use crate::mlp::{Activation, MlpSpec, LIPSWISH_SCALE};
-use crate::{Error, Real, Result, State, Term};
+use crate::{Error, Real, Result, State, Term, Traced, Workspace};
 use dfdx::prelude::*;
 
 /// A `batch × N` state tensor on a dfdx device.
@@ -591,21 +591,56 @@ where
 {
     type State = Batch<D, E, Dev>;
     type Control = f64;
+    type Field = Batch<D, E, Dev>;
     type Cache = NeuralCache<D, H, E, Dev>;
     type ParamGrad = NeuralGrads<D, H, E, Dev>;
+    type Scratch = ();
 
     fn new_control(&self) -> f64 {
         0.0
     }
-    fn control(&self, t_a: f64, t_b: f64, out: &mut f64) {
+    fn contr(&self, t_a: f64, t_b: f64, out: &mut f64) {
         *out = t_b - t_a;
+    }
+    fn new_field(&self, like: &Self::State) -> Self::Field {
+        like.zeros_like()
     }
     fn new_cache(&self, _like: &Self::State) -> Self::Cache {
         NeuralCache::default()
     }
+    fn new_scratch(&self, _like: &Self::State) {}
     fn new_param_grad(&self) -> Self::ParamGrad {
         self.model.zero_grads()
     }
+    fn vf(
+        &self,
+        t: f64,
+        y: &Self::State,
+        v: &mut Self::Field,
+        cache: Option<&mut Self::Cache>,
+        _: &mut (),
+    ) {
+        v.0 = self.model.forward(t, &y.0, cache);
+    }
+    fn prod(&self, v: &Self::Field, c: &f64, out: &mut Self::State) {
+        out.0 = v.0.clone() * E::of(*c);
+    }
+    fn prod_vjp(&self, c: &f64, cot: &Self::State, scale: E, v_bar: &mut Self::Field) {
+        v_bar.0 = cot.0.clone() * (scale * E::of(*c));
+    }
+    fn vf_vjp(
+        &self,
+        t: f64,
+        cache: &Self::Cache,
+        v_bar: &Self::Field,
+        y_bar: &mut Self::State,
+        p_bar: &mut Self::ParamGrad,
+        _: &mut (),
+    ) {
+        self.model
+            .backward(t, cache, &v_bar.0, E::one(), &mut y_bar.0, p_bar);
+    }
+    /// Fused: the network output is scaled by `dt` on the device.
     fn vf_prod(
         &self,
         t: f64,
@@ -613,20 +648,22 @@ where
         c: &f64,
         out: &mut Self::State,
         cache: Option<&mut Self::Cache>,
+        _: &mut Workspace<Self>,
     ) {
         out.0 = self.model.forward(t, &y.0, cache) * E::of(*c);
     }
-    fn vjp(
+    /// Fused: `dt` is folded into the pullback's scale.
+    fn vf_prod_vjp(
         &self,
-        t: f64,
-        cache: &Self::Cache,
-        c: &f64,
+        at: Traced<'_, Self>,
         cot: &Self::State,
         scale: E,
         y_bar: &mut Self::State,
         p_bar: &mut Self::ParamGrad,
+        _: &mut Workspace<Self>,
     ) {
+        let s = scale * E::of(*at.control);
         self.model
-            .backward(t, cache, &cot.0, scale * E::of(*c), &mut y_bar.0, p_bar);
+            .backward(at.t, at.cache, &cot.0, s, &mut y_bar.0, p_bar);
     }
 }

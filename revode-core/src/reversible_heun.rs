@@ -1,163 +1,336 @@
-//! Reversible Heun (Kidger et al. 2021; METHOD.md §6), written over a base step map.
+//! Reversible Heun (Kidger et al. 2021, "Efficient and Accurate Gradients for Neural SDEs",
+//! Algorithm 1; METHOD.md §6) at one field evaluation per step.
 //!
-//! With `Ψ_h(t, y)` the base increment (for an Euler map over an SDE term,
-//! `f(t, y)h + g(t, y)ΔW`), the carry `(y, ŷ)` advances as
+//! The carry is `(y, ŷ, V)` with `V = f(t_n, ŷ_n)` the field value (drift and diffusion for an
+//! SDE). With `c_n` the control over `[t_n, t_{n+1}]` and `P(V) = V·c_n` ([`Term::prod`]):
 //!
 //! ```text
-//! ŷ_{n+1} = 2y_n − ŷ_n + Ψ_h(t_n, ŷ_n)
-//! y_{n+1} = y_n + ½ Ψ_h(t_n, ŷ_n) − ½ Ψ_{−h}(t_{n+1}, ŷ_{n+1})
+//! ŷ_{n+1} = 2y_n − ŷ_n + P(V_n)
+//! V_{n+1} = f(t_{n+1}, ŷ_{n+1})
+//! y_{n+1} = y_n + ½P(V_n) + ½P(V_{n+1})
 //! ```
 //!
-//! For the Euler map `−Ψ_{−h}(t_{n+1}, ŷ)` is exactly `f(t_{n+1}, ŷ)h + g(t_{n+1}, ŷ)ΔW` (the
-//! control is negated exactly), so this is the scheme of METHOD.md §6. It converges to the
-//! Stratonovich solution with strong order ½ (1 for additive noise) and is its own exact
-//! inverse. Each step evaluates the base map twice: [`crate::Term::vf_prod`] fuses the field
-//! with the control, so the field value at `ŷ_{n+1}` cannot be reused under the next step's
-//! different control (the original caches it and needs one evaluation).
+//! `V_{n+1}` is reused by the next step under the next control, so a forward step costs one
+//! evaluation. The step is its own exact inverse: `ŷ_n = 2y_{n+1} − ŷ_{n+1} − P(V_{n+1})`,
+//! `V_n = f(t_n, ŷ_n)`, `y_n = y_{n+1} − ½P(V_n) − ½P(V_{n+1})`: one evaluation per step
+//! backwards, and one pullback (at `ŷ_{n+1}`, whose evaluation the previous backward step
+//! kept). The adjoint of one step, with `Ṽ = V̄' + ½Pᵀȳ'` and `a = ŷ̄' + J_f(ŷ_{n+1})ᵀṼ`:
+//! `ȳ = ȳ' + 2a`, `ŷ̄ = −a`, `V̄ = Pᵀ(½ȳ' + a)`.
+//!
+//! It converges to the Stratonovich solution with strong order ½ (1 for additive noise).
 
-use crate::scheme::{ScalarOf, StateOf};
-use crate::{Error, Pair, Real, Result, Scheme, State, Stats, StepMap};
+use crate::scheme::{ScalarOf, Start};
+use crate::state::nan_max;
+use crate::term::{Traced, Workspace};
+use crate::{Error, Real, Result, Rk, Scheme, State, Stats, Tableau, Term};
 use num_complex::Complex64;
 use num_traits::One;
 
-/// The reversible Heun scheme over a base step map (normally Euler over an SDE term).
+/// The reversible Heun scheme over a term (normally an SDE term in Stratonovich form).
 #[derive(Clone, Debug)]
-pub struct ReversibleHeun<M: StepMap> {
-    map: M,
+pub struct ReversibleHeun<T: Term> {
+    /// The Euler map over the term: names, domain, shapes and stability analysis.
+    map: Rk<T>,
 }
 
-impl<M: StepMap> ReversibleHeun<M> {
-    /// Wraps `map`; errors when the map cannot step backwards in time (an Itô method).
-    pub fn new(map: M) -> Result<Self> {
-        if !map.time_reversible() {
-            return Err(Error::Unsupported(format!(
-                "reversible Heun runs base steps backwards in time, which {} does not allow \
-                 (an Itô term?); use a Stratonovich term",
-                map.name()
-            )));
+impl<T: Term> ReversibleHeun<T> {
+    /// Wraps `term`; errors when it cannot step backwards in time (an Itô term).
+    pub fn new(term: T) -> Result<Self> {
+        if !term.time_reversible() {
+            return Err(Error::Unsupported(
+                "reversible Heun runs steps backwards in time, which this term does not allow \
+                 (an Itô term?); use a Stratonovich term"
+                    .into(),
+            ));
         }
-        Ok(ReversibleHeun { map })
+        Ok(ReversibleHeun {
+            map: Rk::new(term, Tableau::euler()),
+        })
     }
-    /// Mutable access to the base map (e.g. to update parameters).
-    pub fn map_mut(&mut self) -> &mut M {
-        &mut self.map
+    /// The term.
+    pub fn term(&self) -> &T {
+        self.map.term()
+    }
+    /// Mutable access to the term (e.g. to update parameters).
+    pub fn term_mut(&mut self) -> &mut T {
+        self.map.term_mut()
     }
 }
 
-/// Work space of [`ReversibleHeun`].
-pub struct ReversibleHeunScratch<M: StepMap> {
-    w: M::State,
-    u: M::State,
-    tape_w: M::Tape,
-    tape_u: M::Tape,
-    map: M::Scratch,
+/// The carry of [`ReversibleHeun`]: the output `y`, the auxiliary `ŷ` and the field value `V`
+/// at `ŷ`. Implements [`State`] componentwise.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeunCarry<V, F> {
+    /// The output state y.
+    pub y: V,
+    /// The auxiliary state ŷ.
+    pub z: V,
+    /// The field value at `(t, ŷ)`.
+    pub v: F,
 }
 
-impl<M: StepMap> ReversibleHeun<M> {
-    /// Pullback of one step given the traced `w = Ψ_h(t_n, ŷ_n)` and `u = Ψ_{−h}(t_{n+1}, ŷ_{n+1})`.
-    #[allow(clippy::too_many_arguments)]
+/// What a traced step keeps: the new time, the control and the evaluation at `ŷ_{n+1}`.
+pub struct HeunTape<T: Term> {
+    t: f64,
+    control: T::Control,
+    cache: T::Cache,
+}
+
+impl<T: Term> Clone for HeunTape<T> {
+    fn clone(&self) -> Self {
+        HeunTape {
+            t: self.t,
+            control: self.control.clone(),
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+/// Work space of [`ReversibleHeun`]; it also keeps the evaluation made by the last backward
+/// step, which the next backward step pulls back through.
+pub struct ReversibleHeunScratch<T: Term> {
+    control: T::Control,
+    w: T::State,
+    u: T::State,
+    /// `(t, ŷ)` at which `cache` was evaluated, when it is valid.
+    kept: Option<(f64, T::State)>,
+    cache: T::Cache,
+    adj: AdjointSpace<T>,
+}
+
+/// Buffers of one step's adjoint.
+struct AdjointSpace<T: Term> {
+    q: T::State,
+    v_bar: T::Field,
+    ws: Workspace<T>,
+}
+
+type Carry<T> = HeunCarry<<T as Term>::State, <T as Term>::Field>;
+
+impl<T: Term> ReversibleHeun<T> {
+    /// The adjoint of one step given the evaluation at `ŷ_{n+1}`.
     fn pull(
-        &self,
-        tape_w: &M::Tape,
-        tape_u: &M::Tape,
-        bar: &mut Pair<M::State>,
-        p_bar: &mut M::ParamGrad,
-        b: &mut M::State,
-        s: &mut M::Scratch,
+        term: &T,
+        at: Traced<'_, T>,
+        bar: &mut Carry<T>,
+        p_bar: &mut T::ParamGrad,
+        s: &mut AdjointSpace<T>,
         stats: &mut Stats,
     ) {
-        let one = ScalarOf::<M>::one();
-        let half = ScalarOf::<M>::of(0.5);
-        // a = ŷ̄' − ½ J_uᵀ ȳ'
-        self.map
-            .pullback(tape_u, &bar.y, -half, &mut bar.z, p_bar, s, stats);
-        // b = a + ½ ȳ';  ȳ = ȳ' + 2a;  ŷ̄ = −a + J_wᵀ b
-        b.lin_comb(one, &bar.z, half, &bar.y);
-        bar.y.axpy(ScalarOf::<M>::of(2.0), &bar.z);
+        let (t, control, cache) = (at.t, at.control, at.cache);
+        let one = ScalarOf::<Rk<T>>::one();
+        let half = ScalarOf::<Rk<T>>::of(0.5);
+        // Ṽ = V̄' + ½Pᵀȳ';  a = ŷ̄' + Jᵀ Ṽ (in bar.z)
+        term.prod_vjp(control, &bar.y, half, &mut s.v_bar);
+        s.v_bar.axpy(one, &bar.v);
+        term.vf_vjp(t, cache, &s.v_bar, &mut bar.z, p_bar, &mut s.ws.scratch);
+        stats.pullbacks += 1;
+        // V̄ = Pᵀ(½ȳ' + a);  ȳ = ȳ' + 2a;  ŷ̄ = −a
+        s.q.lin_comb(half, &bar.y, one, &bar.z);
+        term.prod_vjp(control, &s.q, one, &mut bar.v);
+        bar.y.axpy(ScalarOf::<Rk<T>>::of(2.0), &bar.z);
         bar.z.scale(-one);
-        self.map
-            .pullback(tape_w, b, one, &mut bar.z, p_bar, s, stats);
+    }
+
+    /// Runs one step backwards with `s.control` already set: `(y_{n+1}, ŷ_{n+1}, V_{n+1})` at
+    /// `t_b` becomes the carry at `t_a`; the evaluation of `V_n` is kept in `s.cache`.
+    fn unstep(&self, t_a: f64, c: &mut Carry<T>, s: &mut ReversibleHeunScratch<T>, st: &mut Stats) {
+        let term = self.map.term();
+        let one = ScalarOf::<Rk<T>>::one();
+        let half = ScalarOf::<Rk<T>>::of(0.5);
+        // u = P(V_{n+1});  ŷ_n = 2y_{n+1} − ŷ_{n+1} − u
+        term.prod(&c.v, &s.control, &mut s.u);
+        c.z.scale_add(-one, ScalarOf::<Rk<T>>::of(2.0), &c.y);
+        c.z.axpy(-one, &s.u);
+        // V_n = f(t_n, ŷ_n);  y_n = y_{n+1} − ½P(V_n) − ½u
+        term.vf(
+            t_a,
+            &c.z,
+            &mut c.v,
+            Some(&mut s.cache),
+            &mut s.adj.ws.scratch,
+        );
+        st.evaluations += term.evals_per_call();
+        match &mut s.kept {
+            Some((t, z)) => {
+                *t = t_a;
+                z.copy_from(&c.z);
+            }
+            None => s.kept = Some((t_a, c.z.clone())),
+        }
+        term.prod(&c.v, &s.control, &mut s.w);
+        c.y.axpy(-half, &s.w);
+        c.y.axpy(-half, &s.u);
+    }
+
+    /// Makes `s.cache` the evaluation at `(t, z)`, reusing the kept one when it matches.
+    fn evaluation_at(
+        &self,
+        t: f64,
+        z: &T::State,
+        s: &mut ReversibleHeunScratch<T>,
+        st: &mut Stats,
+    ) {
+        let fresh = match &s.kept {
+            Some((tk, zk)) => *tk != t || zk.max_abs_diff(z) != ScalarOf::<Rk<T>>::zero(),
+            None => true,
+        };
+        if fresh {
+            let term = self.map.term();
+            let ws = &mut s.adj.ws;
+            term.vf(t, z, &mut ws.field, Some(&mut s.cache), &mut ws.scratch);
+            st.evaluations += term.evals_per_call();
+            s.kept = None;
+        }
     }
 }
 
-impl<M: StepMap> Scheme for ReversibleHeun<M> {
-    type Map = M;
-    type Carry = Pair<M::State>;
-    type Tape = (M::Tape, M::Tape);
-    type Scratch = ReversibleHeunScratch<M>;
+use num_traits::Zero;
 
-    fn map(&self) -> &M {
+impl<T: Term> Scheme for ReversibleHeun<T> {
+    type Map = Rk<T>;
+    type Carry = Carry<T>;
+    type Tape = HeunTape<T>;
+    type Scratch = ReversibleHeunScratch<T>;
+
+    fn map(&self) -> &Rk<T> {
         &self.map
     }
     fn name(&self) -> String {
-        format!("reversible-heun({})", self.map.name())
+        "reversible-heun".into()
     }
-    fn init(&self, y0: &StateOf<M>) -> Pair<M::State> {
-        Pair {
-            y: y0.clone(),
-            z: y0.clone(),
+    fn init(&self, start: Start<'_, T::State>, s: &mut Self::Scratch, st: &mut Stats) -> Carry<T> {
+        let term = self.map.term();
+        let mut v = term.new_field(start.y0);
+        term.vf(start.t0, start.y0, &mut v, None, &mut s.adj.ws.scratch);
+        st.evaluations += term.evals_per_call();
+        HeunCarry {
+            y: start.y0.clone(),
+            z: start.y0.clone(),
+            v,
         }
     }
-    fn output<'a>(&self, c: &'a Pair<M::State>) -> &'a M::State {
+    fn new_carry(&self, like: &T::State) -> Carry<T> {
+        HeunCarry {
+            y: like.zeros_like(),
+            z: like.zeros_like(),
+            v: self.map.term().new_field(like),
+        }
+    }
+    fn output<'a>(&self, c: &'a Carry<T>) -> &'a T::State {
         &c.y
     }
-    fn output_mut<'a>(&self, c: &'a mut Pair<M::State>) -> &'a mut M::State {
+    fn output_mut<'a>(&self, c: &'a mut Carry<T>) -> &'a mut T::State {
         &mut c.y
     }
-    fn coupled<'a>(&self, c: &'a Pair<M::State>) -> Option<&'a M::State> {
+    fn coupled<'a>(&self, c: &'a Carry<T>) -> Option<&'a T::State> {
         Some(&c.z)
     }
-    fn initial_cotangent(&self, bar: &Pair<M::State>, out: &mut M::State) {
-        out.lin_comb(ScalarOf::<M>::one(), &bar.y, ScalarOf::<M>::one(), &bar.z);
+    /// `ȳ0 = ȳ + ŷ̄ + J_f(t0, y0)ᵀ V̄` (evaluated afresh at the true `y0`).
+    fn initial_cotangent(
+        &self,
+        start: Start<'_, T::State>,
+        bar: &Carry<T>,
+        out: &mut T::State,
+        p_bar: &mut T::ParamGrad,
+        s: &mut Self::Scratch,
+        st: &mut Stats,
+    ) {
+        let term = self.map.term();
+        let one = ScalarOf::<Rk<T>>::one();
+        out.lin_comb(one, &bar.y, one, &bar.z);
+        s.kept = None;
+        self.evaluation_at(start.t0, start.y0, s, st);
+        term.vf_vjp(
+            start.t0,
+            &s.cache,
+            &bar.v,
+            out,
+            p_bar,
+            &mut s.adj.ws.scratch,
+        );
+        st.pullbacks += 1;
     }
-    fn new_tape(&self, like: &M::State) -> Self::Tape {
-        (self.map.new_tape(like), self.map.new_tape(like))
+    fn new_tape(&self, like: &T::State) -> HeunTape<T> {
+        let term = self.map.term();
+        HeunTape {
+            t: 0.0,
+            control: term.new_control(),
+            cache: term.new_cache(like),
+        }
     }
-    fn new_scratch(&self, like: &M::State) -> Self::Scratch {
+    fn new_scratch(&self, like: &T::State) -> Self::Scratch {
+        let term = self.map.term();
         ReversibleHeunScratch {
+            control: term.new_control(),
             w: like.zeros_like(),
             u: like.zeros_like(),
-            tape_w: self.map.new_tape(like),
-            tape_u: self.map.new_tape(like),
-            map: self.map.new_scratch(like),
+            kept: None,
+            cache: term.new_cache(like),
+            adj: AdjointSpace {
+                q: like.zeros_like(),
+                v_bar: term.new_field(like),
+                ws: Workspace::new(term, like),
+            },
         }
     }
     fn step(
         &self,
         t_a: f64,
         t_b: f64,
-        c: &mut Pair<M::State>,
-        err: Option<&mut M::State>,
-        tape: Option<&mut Self::Tape>,
+        c: &mut Carry<T>,
+        err: Option<&mut T::State>,
+        tape: Option<&mut HeunTape<T>>,
         s: &mut Self::Scratch,
-        stats: &mut Stats,
+        st: &mut Stats,
     ) {
-        let (tape_w, tape_u) = match tape {
-            Some((w, u)) => (Some(w), Some(u)),
-            None => (None, None),
-        };
-        let one = ScalarOf::<M>::one();
-        let half = ScalarOf::<M>::of(0.5);
-        self.map
-            .increment(t_a, t_b, &c.z, &mut s.w, None, tape_w, &mut s.map, stats);
-        // ŷ' = 2y − ŷ + w
-        c.z.scale_add(-one, ScalarOf::<M>::of(2.0), &c.y);
+        let term = self.map.term();
+        let one = ScalarOf::<Rk<T>>::one();
+        let half = ScalarOf::<Rk<T>>::of(0.5);
+        s.kept = None;
+        term.contr(t_a, t_b, &mut s.control);
+        // w = P(V_n);  ŷ_{n+1} = 2y − ŷ + w
+        term.prod(&c.v, &s.control, &mut s.w);
+        c.z.scale_add(-one, ScalarOf::<Rk<T>>::of(2.0), &c.y);
         c.z.axpy(one, &s.w);
-        self.map
-            .increment(t_b, t_a, &c.z, &mut s.u, err, tape_u, &mut s.map, stats);
-        // y' = y + ½w − ½u
+        // V_{n+1} = f(t_{n+1}, ŷ_{n+1}), the one evaluation of the step.
+        match tape {
+            Some(tape) => {
+                tape.t = t_b;
+                tape.control.clone_from(&s.control);
+                term.vf(
+                    t_b,
+                    &c.z,
+                    &mut c.v,
+                    Some(&mut tape.cache),
+                    &mut s.adj.ws.scratch,
+                );
+            }
+            None => term.vf(t_b, &c.z, &mut c.v, None, &mut s.adj.ws.scratch),
+        }
+        st.evaluations += term.evals_per_call();
+        // y_{n+1} = y + ½w + ½P(V_{n+1})
+        term.prod(&c.v, &s.control, &mut s.u);
         c.y.axpy(half, &s.w);
-        c.y.axpy(-half, &s.u);
+        c.y.axpy(half, &s.u);
+        if let Some(err) = err {
+            err.set_zero();
+        }
     }
     fn pullback(
         &self,
-        (tape_w, tape_u): &Self::Tape,
-        bar: &mut Pair<M::State>,
-        p_bar: &mut M::ParamGrad,
+        tape: &HeunTape<T>,
+        bar: &mut Carry<T>,
+        p_bar: &mut T::ParamGrad,
         s: &mut Self::Scratch,
-        stats: &mut Stats,
+        st: &mut Stats,
     ) {
-        self.pull(tape_w, tape_u, bar, p_bar, &mut s.w, &mut s.map, stats);
+        let at = Traced {
+            t: tape.t,
+            control: &tape.control,
+            cache: &tape.cache,
+        };
+        Self::pull(self.map.term(), at, bar, p_bar, &mut s.adj, st);
     }
     fn is_reversible(&self) -> bool {
         true
@@ -166,37 +339,40 @@ impl<M: StepMap> Scheme for ReversibleHeun<M> {
         &self,
         t_a: f64,
         t_b: f64,
-        c: &mut Pair<M::State>,
+        c: &mut Carry<T>,
         s: &mut Self::Scratch,
-        stats: &mut Stats,
+        st: &mut Stats,
     ) -> Result<()> {
-        self.unstep(t_a, t_b, c, s, false, stats);
+        self.map.term().contr(t_a, t_b, &mut s.control);
+        self.unstep(t_a, c, s, st);
         Ok(())
     }
     fn reconstruct_pullback(
         &self,
         t_a: f64,
         t_b: f64,
-        c: &mut Pair<M::State>,
-        bar: &mut Pair<M::State>,
-        p_bar: &mut M::ParamGrad,
+        c: &mut Carry<T>,
+        bar: &mut Carry<T>,
+        p_bar: &mut T::ParamGrad,
         s: &mut Self::Scratch,
-        stats: &mut Stats,
+        st: &mut Stats,
     ) -> Result<()> {
-        self.unstep(t_a, t_b, c, s, true, stats);
-        let ReversibleHeunScratch {
-            w,
-            tape_w,
-            tape_u,
-            map,
-            ..
-        } = s;
-        self.pull(tape_w, tape_u, bar, p_bar, w, map, stats);
+        let term = self.map.term();
+        // The evaluation at (t_{n+1}, ŷ_{n+1}): kept by the previous backward step.
+        self.evaluation_at(t_b, &c.z, s, st);
+        term.contr(t_a, t_b, &mut s.control);
+        let at = Traced {
+            t: t_b,
+            control: &s.control,
+            cache: &s.cache,
+        };
+        Self::pull(term, at, bar, p_bar, &mut s.adj, st);
+        self.unstep(t_a, c, s, st);
         Ok(())
     }
     fn amplification(&self, r: &dyn Fn(Complex64) -> Complex64, x: Complex64) -> f64 {
-        // On y' = αy: Ψ_h = p·y with p = r(x) − 1 and −Ψ_{−h} = q·y with q = 1 − r(−x).
-        // The step is the matrix [[1 + q, ½(p + q(p − 1))], [2, p − 1]] on (y, ŷ).
+        // On y' = αy: P(V_n) = x·ŷ_n, so with p = r(x) − 1 = x (Euler) and q = 1 − r(−x) = x
+        // the step is the matrix [[1 + q, ½(p + q(p − 1))], [2, p − 1]] on (y, ŷ).
         let p = r(x) - 1.0;
         let q = 1.0 - r(-x);
         let (a, b, c, d) = (
@@ -212,34 +388,92 @@ impl<M: StepMap> Scheme for ReversibleHeun<M> {
     }
 }
 
-impl<M: StepMap> ReversibleHeun<M> {
-    /// Runs one step backwards: `(y_{n+1}, ŷ_{n+1}) → (y_n, ŷ_n)`, tracing both evaluations
-    /// into the scratch tapes when `trace` is set.
-    fn unstep(
-        &self,
-        t_a: f64,
-        t_b: f64,
-        c: &mut Pair<M::State>,
-        s: &mut ReversibleHeunScratch<M>,
-        trace: bool,
-        stats: &mut Stats,
-    ) {
-        let one = ScalarOf::<M>::one();
-        let half = ScalarOf::<M>::of(0.5);
-        let (tu, tw) = if trace {
-            (Some(&mut s.tape_u), Some(&mut s.tape_w))
-        } else {
-            (None, None)
-        };
-        // u = Ψ_{−h}(t_{n+1}, ŷ_{n+1});  ŷ_n = 2y_{n+1} − ŷ_{n+1} + u
-        self.map
-            .increment(t_b, t_a, &c.z, &mut s.u, None, tu, &mut s.map, stats);
-        c.z.scale_add(-one, ScalarOf::<M>::of(2.0), &c.y);
-        c.z.axpy(one, &s.u);
-        // w = Ψ_h(t_n, ŷ_n);  y_n = y_{n+1} − ½w + ½u
-        self.map
-            .increment(t_a, t_b, &c.z, &mut s.w, None, tw, &mut s.map, stats);
-        c.y.axpy(-half, &s.w);
-        c.y.axpy(half, &s.u);
+impl<V: State, F: State<Scalar = V::Scalar>> State for HeunCarry<V, F> {
+    type Scalar = V::Scalar;
+    fn zeros_like(&self) -> Self {
+        HeunCarry {
+            y: self.y.zeros_like(),
+            z: self.z.zeros_like(),
+            v: self.v.zeros_like(),
+        }
+    }
+    fn len(&self) -> usize {
+        self.y.len() + self.z.len() + self.v.len()
+    }
+    fn copy_from(&mut self, o: &Self) {
+        self.y.copy_from(&o.y);
+        self.z.copy_from(&o.z);
+        self.v.copy_from(&o.v);
+    }
+    fn set_zero(&mut self) {
+        self.y.set_zero();
+        self.z.set_zero();
+        self.v.set_zero();
+    }
+    fn axpy(&mut self, a: V::Scalar, x: &Self) {
+        self.y.axpy(a, &x.y);
+        self.z.axpy(a, &x.z);
+        self.v.axpy(a, &x.v);
+    }
+    fn scale(&mut self, a: V::Scalar) {
+        self.y.scale(a);
+        self.z.scale(a);
+        self.v.scale(a);
+    }
+    fn scale_add(&mut self, a: V::Scalar, b: V::Scalar, x: &Self) {
+        self.y.scale_add(a, b, &x.y);
+        self.z.scale_add(a, b, &x.z);
+        self.v.scale_add(a, b, &x.v);
+    }
+    fn lin_comb(&mut self, a: V::Scalar, x: &Self, b: V::Scalar, y: &Self) {
+        self.y.lin_comb(a, &x.y, b, &y.y);
+        self.z.lin_comb(a, &x.z, b, &y.z);
+        self.v.lin_comb(a, &x.v, b, &y.v);
+    }
+    fn dot(&self, o: &Self) -> V::Scalar {
+        self.y.dot(&o.y) + self.z.dot(&o.z) + self.v.dot(&o.v)
+    }
+    fn all_finite(&self) -> bool {
+        self.y.all_finite() && self.z.all_finite() && self.v.all_finite()
+    }
+    fn max_abs(&self) -> V::Scalar {
+        nan_max(
+            nan_max(self.y.max_abs(), self.z.max_abs()),
+            self.v.max_abs(),
+        )
+    }
+    fn max_abs_diff(&self, o: &Self) -> V::Scalar {
+        let yz = nan_max(self.y.max_abs_diff(&o.y), self.z.max_abs_diff(&o.z));
+        nan_max(yz, self.v.max_abs_diff(&o.v))
+    }
+    fn scaled_rms(&self, a: &Self, b: &Self, atol: f64, rtol: f64) -> f64 {
+        let parts = [
+            (self.y.len(), self.y.scaled_rms(&a.y, &b.y, atol, rtol)),
+            (self.z.len(), self.z.scaled_rms(&a.z, &b.z, atol, rtol)),
+            (self.v.len(), self.v.scaled_rms(&a.v, &b.v, atol, rtol)),
+        ];
+        let sum: f64 = parts.iter().map(|&(n, e)| n as f64 * e * e).sum();
+        (sum / (self.len() as f64).max(1.0)).sqrt()
+    }
+    fn scaled_max(&self, a: &Self, b: &Self, atol: f64, rtol: f64) -> f64 {
+        let yz = nan_max(
+            self.y.scaled_max(&a.y, &b.y, atol, rtol),
+            self.z.scaled_max(&a.z, &b.z, atol, rtol),
+        );
+        nan_max(yz, self.v.scaled_max(&a.v, &b.v, atol, rtol))
+    }
+    fn to_f64_vec(&self) -> Vec<f64> {
+        let mut out = self.y.to_f64_vec();
+        out.extend(self.z.to_f64_vec());
+        out.extend(self.v.to_f64_vec());
+        out
+    }
+    fn set_from_f64(&mut self, values: &[f64]) -> bool {
+        if values.len() != self.len() {
+            return false;
+        }
+        let (a, rest) = values.split_at(self.y.len());
+        let (b, c) = rest.split_at(self.z.len());
+        self.y.set_from_f64(a) && self.z.set_from_f64(b) && self.v.set_from_f64(c)
     }
 }

@@ -1,6 +1,6 @@
 //! Binomial checkpointing (Griewank's revolve): schedules and the recursive reversal.
 
-use crate::gradient::ObsCursor;
+use crate::observe::ObsCursor;
 use crate::scheme::StateOf;
 use crate::solve::{Grid, Workspace};
 use crate::{Scheme, State, Stats, StepMap};

@@ -1,5 +1,6 @@
 //! Explicit Runge–Kutta step maps over any [`Term`], with pullbacks (METHOD.md §3).
 
+use crate::term::{Traced, Workspace};
 use crate::{Real, State, Stats, StepMap, Tableau, Term};
 
 type Sc<T> = <<T as Term>::State as State>::Scalar;
@@ -48,6 +49,7 @@ pub struct RkScratch<T: Term> {
     adj_stage: T::State,
     adj_ks: Vec<T::State>,
     adj_tape: RkTape<T>,
+    ws: Workspace<T>,
 }
 
 impl<T: Term> Rk<T> {
@@ -82,6 +84,10 @@ impl<T: Term> Rk<T> {
     pub fn term(&self) -> &T {
         &self.term
     }
+    /// The term, unwrapped.
+    pub fn into_term(self) -> T {
+        self.term
+    }
     /// Mutable access to the term (e.g. to update parameters between solves).
     pub fn term_mut(&mut self) -> &mut T {
         &mut self.term
@@ -97,32 +103,37 @@ impl<T: Term> Rk<T> {
         }
     }
 
-    /// Evaluates the first `n` stages into `ks`, caching into `caches` when given.
-    #[allow(clippy::too_many_arguments)]
+    /// Evaluates the first `n` stages of the step `span = (t_a, t_b)` from `y` into
+    /// `scratch.ks`, caching into `caches` when given.
     fn stages(
         &self,
         n: usize,
-        t_a: f64,
-        t_b: f64,
+        (t_a, t_b): (f64, f64),
         y: &T::State,
-        control: &mut T::Control,
-        stage: &mut T::State,
-        ks: &mut [T::State],
+        scratch: &mut RkScratch<T>,
         mut caches: Option<&mut [T::Cache]>,
     ) {
-        self.term.control(t_a, t_b, control);
+        let RkScratch {
+            control,
+            stage,
+            ks,
+            ws,
+            ..
+        } = scratch;
+        self.term.contr(t_a, t_b, control);
         for i in 0..n {
             let t = self.stage_time(i, t_a, t_b);
             let cache = caches.as_deref_mut().and_then(|c| c.get_mut(i));
             let (done, rest) = ks.split_at_mut(i);
             if self.a[i].is_empty() {
-                self.term.vf_prod(t, y, control, &mut rest[0], cache);
+                self.term.vf_prod(t, y, control, &mut rest[0], cache, ws);
             } else {
                 stage.copy_from(y);
                 for &(j, a) in &self.a[i] {
                     stage.axpy(a, &done[j]);
                 }
-                self.term.vf_prod(t, stage, control, &mut rest[0], cache);
+                self.term
+                    .vf_prod(t, stage, control, &mut rest[0], cache, ws);
             }
         }
     }
@@ -194,6 +205,7 @@ impl<T: Term> StepMap for Rk<T> {
             adj_stage: z(),
             adj_ks: (0..s).map(|_| z()).collect(),
             adj_tape: self.new_tape(like),
+            ws: Workspace::new(&self.term, like),
         }
     }
     fn new_param_grad(&self) -> T::ParamGrad {
@@ -219,32 +231,10 @@ impl<T: Term> StepMap for Rk<T> {
             Some(tape) => {
                 tape.t_a = t_a;
                 tape.t_b = t_b;
-                let sc = &mut *scratch;
-                self.stages(
-                    n,
-                    t_a,
-                    t_b,
-                    y,
-                    &mut sc.control,
-                    &mut sc.stage,
-                    &mut sc.ks,
-                    Some(&mut tape.caches),
-                );
+                self.stages(n, (t_a, t_b), y, scratch, Some(&mut tape.caches));
                 tape.control.clone_from(&scratch.control);
             }
-            None => {
-                let sc = &mut *scratch;
-                self.stages(
-                    n,
-                    t_a,
-                    t_b,
-                    y,
-                    &mut sc.control,
-                    &mut sc.stage,
-                    &mut sc.ks,
-                    None,
-                )
-            }
+            None => self.stages(n, (t_a, t_b), y, scratch, None),
         }
         stats.evaluations += n as u64 * self.term.evals_per_call();
         weighted_sum(out, &self.b[..self.solution_stages], &scratch.ks);
@@ -273,29 +263,21 @@ impl<T: Term> StepMap for Rk<T> {
         }
         for i in (0..n).rev() {
             let t = self.stage_time(i, tape.t_a, tape.t_b);
+            let at = Traced {
+                t,
+                control: &tape.control,
+                cache: &tape.caches[i],
+            };
             let (before, rest) = scratch.kbar.split_at_mut(i);
             let kbar_i = &rest[0];
+            let ws = &mut scratch.ws;
             if self.a[i].is_empty() {
-                self.term.vjp(
-                    t,
-                    &tape.caches[i],
-                    &tape.control,
-                    kbar_i,
-                    Sc::<T>::one(),
-                    y_bar,
-                    p_bar,
-                );
+                self.term
+                    .vf_prod_vjp(at, kbar_i, Sc::<T>::one(), y_bar, p_bar, ws);
             } else {
                 scratch.tmp.set_zero();
-                self.term.vjp(
-                    t,
-                    &tape.caches[i],
-                    &tape.control,
-                    kbar_i,
-                    Sc::<T>::one(),
-                    &mut scratch.tmp,
-                    p_bar,
-                );
+                self.term
+                    .vf_prod_vjp(at, kbar_i, Sc::<T>::one(), &mut scratch.tmp, p_bar, ws);
                 y_bar.axpy(Sc::<T>::one(), &scratch.tmp);
                 for &(j, a) in &self.a[i] {
                     before[j].axpy(a, &scratch.tmp);
@@ -319,17 +301,9 @@ impl<T: Term> StepMap for Rk<T> {
         let n = self.solution_stages;
         let one = Sc::<T>::one();
         // Primal stages, traced, into scratch.ks and the adjoint tape.
-        let sc = &mut *scratch;
-        self.stages(
-            n,
-            t_a,
-            t_b,
-            y,
-            &mut sc.control,
-            &mut sc.stage,
-            &mut sc.ks,
-            Some(&mut sc.adj_tape.caches),
-        );
+        let mut caches = std::mem::take(&mut scratch.adj_tape.caches);
+        self.stages(n, (t_a, t_b), y, scratch, Some(&mut caches));
+        scratch.adj_tape.caches = caches;
         let tape = &scratch.adj_tape;
         stats.evaluations += n as u64 * self.term.evals_per_call();
         // Adjoint stages: A_i = a + Σ a_ij ka_j, ka_i = −Jᵢᵀ A_i; θ̄ += −b_i J_θ,iᵀ A_i.
@@ -342,27 +316,19 @@ impl<T: Term> StepMap for Rk<T> {
             let ka = &mut scratch.adj_ks[i];
             ka.set_zero();
             let b = self.b[i];
+            let at = Traced {
+                t,
+                control: &scratch.control,
+                cache: &tape.caches[i],
+            };
+            let ws = &mut scratch.ws;
             if b != Sc::<T>::zero() {
-                self.term.vjp(
-                    t,
-                    &tape.caches[i],
-                    &scratch.control,
-                    &scratch.adj_stage,
-                    -b,
-                    ka,
-                    p_bar,
-                );
+                self.term
+                    .vf_prod_vjp(at, &scratch.adj_stage, -b, ka, p_bar, ws);
                 ka.scale(one / b);
             } else {
-                self.term.vjp(
-                    t,
-                    &tape.caches[i],
-                    &scratch.control,
-                    &scratch.adj_stage,
-                    -one,
-                    ka,
-                    sink,
-                );
+                self.term
+                    .vf_prod_vjp(at, &scratch.adj_stage, -one, ka, sink, ws);
             }
         }
         stats.pullbacks += n as u64;
@@ -382,26 +348,25 @@ impl<T: Term> StepMap for Rk<T> {
         with: &mut dyn FnMut(&mut crate::step_map::LinearOp<'_>),
     ) -> bool {
         let mut control = self.term.new_control();
-        self.term.control(t_a, t_b, &mut control);
+        self.term.contr(t_a, t_b, &mut control);
         let mut cache = self.term.new_cache(y);
         let mut out = y.zeros_like();
+        let mut ws = Workspace::new(&self.term, y);
         self.term
-            .vf_prod(t_a, y, &control, &mut out, Some(&mut cache));
+            .vf_prod(t_a, y, &control, &mut out, Some(&mut cache), &mut ws);
         let mut sink = self.term.new_param_grad();
         let mut cot = y.zeros_like();
         let mut row = y.zeros_like();
         with(&mut |v: &[f64], out: &mut [f64]| {
             cot.set_from_f64(v);
             row.set_zero();
-            self.term.vjp(
-                t_a,
-                &cache,
-                &control,
-                &cot,
-                Sc::<T>::one(),
-                &mut row,
-                &mut sink,
-            );
+            let at = Traced {
+                t: t_a,
+                control: &control,
+                cache: &cache,
+            };
+            self.term
+                .vf_prod_vjp(at, &cot, Sc::<T>::one(), &mut row, &mut sink, &mut ws);
             out.copy_from_slice(&row.to_f64_vec());
         });
         true

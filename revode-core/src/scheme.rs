@@ -8,6 +8,15 @@ pub type StateOf<M> = <M as StepMap>::State;
 /// Scalar type of a step map.
 pub type ScalarOf<M> = <StateOf<M> as State>::Scalar;
 
+/// The start of a solve: the initial time and state.
+#[derive(Clone, Copy, Debug)]
+pub struct Start<'a, V> {
+    /// The initial time.
+    pub t0: f64,
+    /// The initial state.
+    pub y0: &'a V,
+}
+
 /// A one-step scheme on a carried solver state, built from a base [`StepMap`].
 ///
 /// The carry is what the scheme propagates: `y` for the plain method, `(y, z)` for the
@@ -26,8 +35,16 @@ pub trait Scheme: Sync {
     fn map(&self) -> &Self::Map;
     /// A short description, e.g. "reversible(rk4, λ=0.999)".
     fn name(&self) -> String;
-    /// The carry that starts from `y0`.
-    fn init(&self, y0: &StateOf<Self::Map>) -> Self::Carry;
+    /// The carry that starts from `y0` at `t0` (a scheme that carries a field value evaluates
+    /// it here).
+    fn init(
+        &self,
+        start: Start<'_, StateOf<Self::Map>>,
+        scratch: &mut Self::Scratch,
+        stats: &mut Stats,
+    ) -> Self::Carry;
+    /// A zero carry shaped for states like `like` (work space).
+    fn new_carry(&self, like: &StateOf<Self::Map>) -> Self::Carry;
     /// The output component y of a carry.
     fn output<'a>(&self, carry: &'a Self::Carry) -> &'a StateOf<Self::Map>;
     /// Mutable output component.
@@ -37,8 +54,17 @@ pub trait Scheme: Sync {
     fn coupled<'a>(&self, _carry: &'a Self::Carry) -> Option<&'a StateOf<Self::Map>> {
         None
     }
-    /// The cotangent of `y0` given the cotangent of the initial carry.
-    fn initial_cotangent(&self, carry_bar: &Self::Carry, out: &mut StateOf<Self::Map>);
+    /// The cotangent of `y0` given the cotangent of the initial carry: pulls `carry_bar` back
+    /// through [`Scheme::init`] into `out`, and into `p_bar` when `init` evaluates the field.
+    fn initial_cotangent(
+        &self,
+        start: Start<'_, StateOf<Self::Map>>,
+        carry_bar: &Self::Carry,
+        out: &mut StateOf<Self::Map>,
+        p_bar: &mut <Self::Map as StepMap>::ParamGrad,
+        scratch: &mut Self::Scratch,
+        stats: &mut Stats,
+    );
     /// A tape for carries like `like`.
     fn new_tape(&self, like: &StateOf<Self::Map>) -> Self::Tape;
     /// Work space for carries like `like`.
@@ -155,8 +181,11 @@ impl<M: StepMap> Scheme for Plain<M> {
     fn name(&self) -> String {
         self.map.name()
     }
-    fn init(&self, y0: &M::State) -> M::State {
-        y0.clone()
+    fn init(&self, start: Start<'_, M::State>, _: &mut PlainScratch<M>, _: &mut Stats) -> M::State {
+        start.y0.clone()
+    }
+    fn new_carry(&self, like: &M::State) -> M::State {
+        like.zeros_like()
     }
     fn output<'a>(&self, c: &'a M::State) -> &'a M::State {
         c
@@ -164,7 +193,15 @@ impl<M: StepMap> Scheme for Plain<M> {
     fn output_mut<'a>(&self, c: &'a mut M::State) -> &'a mut M::State {
         c
     }
-    fn initial_cotangent(&self, carry_bar: &M::State, out: &mut M::State) {
+    fn initial_cotangent(
+        &self,
+        _: Start<'_, M::State>,
+        carry_bar: &M::State,
+        out: &mut M::State,
+        _: &mut M::ParamGrad,
+        _: &mut PlainScratch<M>,
+        _: &mut Stats,
+    ) {
         out.copy_from(carry_bar);
     }
     fn new_tape(&self, like: &M::State) -> M::Tape {
@@ -288,10 +325,21 @@ impl<M: StepMap> Scheme for Reversible<M> {
         let l = l.trim_end_matches('0').trim_end_matches('.');
         format!("reversible({}, λ={l})", self.map.name())
     }
-    fn init(&self, y0: &M::State) -> Pair<M::State> {
+    fn init(
+        &self,
+        start: Start<'_, M::State>,
+        _: &mut ReversibleScratch<M>,
+        _: &mut Stats,
+    ) -> Pair<M::State> {
         Pair {
-            y: y0.clone(),
-            z: y0.clone(),
+            y: start.y0.clone(),
+            z: start.y0.clone(),
+        }
+    }
+    fn new_carry(&self, like: &M::State) -> Pair<M::State> {
+        Pair {
+            y: like.zeros_like(),
+            z: like.zeros_like(),
         }
     }
     fn output<'a>(&self, c: &'a Pair<M::State>) -> &'a M::State {
@@ -303,7 +351,15 @@ impl<M: StepMap> Scheme for Reversible<M> {
     fn coupled<'a>(&self, c: &'a Pair<M::State>) -> Option<&'a M::State> {
         Some(&c.z)
     }
-    fn initial_cotangent(&self, bar: &Pair<M::State>, out: &mut M::State) {
+    fn initial_cotangent(
+        &self,
+        _: Start<'_, M::State>,
+        bar: &Pair<M::State>,
+        out: &mut M::State,
+        _: &mut M::ParamGrad,
+        _: &mut ReversibleScratch<M>,
+        _: &mut Stats,
+    ) {
         // z_0 = y_0, so both cotangents flow into y_0.
         out.lin_comb(ScalarOf::<M>::one(), &bar.y, ScalarOf::<M>::one(), &bar.z);
     }

@@ -1,7 +1,7 @@
 //! The one integration loop: fixed or adaptive steps, observation times as step boundaries.
 
 use crate::controller::{Adaptive, ErrorNorm, StepAttempt};
-use crate::scheme::StateOf;
+use crate::scheme::{Start, StateOf};
 use crate::{Error, Result, Scheme, State, Stats, StepMap, Warning};
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
@@ -284,7 +284,7 @@ impl<S: Scheme> Workspace<S> {
             scratch: scheme.new_scratch(y0),
             tape: scheme.new_tape(y0),
             err: y0.zeros_like(),
-            prev: scheme.init(y0),
+            prev: scheme.new_carry(y0),
             attempts: Vec::new(),
         }
     }
@@ -592,11 +592,12 @@ pub fn solve<S: Scheme>(
 ) -> Result<Solution<StateOf<S::Map>>> {
     validate(scheme, y0, times, opts)?;
     let mut ws = Workspace::new(scheme, y0);
-    let mut carry = scheme.init(y0);
     let mut stats = Stats {
         peak_stored_states: 1,
         ..Stats::default()
     };
+    let start = Start { t0: times[0], y0 };
+    let mut carry = scheme.init(start, &mut ws.scratch, &mut stats);
     let mut ys = Vec::with_capacity(times.len());
     let grid = integrate(
         scheme,

@@ -228,7 +228,7 @@ impl<V: State> State for Pair<V> {
 
 /// `max` that propagates NaN (`f64::max` drops it).
 #[inline]
-fn nan_max<S: crate::Real>(a: S, b: S) -> S {
+pub(crate) fn nan_max<S: crate::Real>(a: S, b: S) -> S {
     if a.is_nan() || b.is_nan() {
         S::nan()
     } else {

@@ -1,32 +1,119 @@
-//! Terms: a vector field times a control increment (DESIGN.md "One idea, one loop").
+//! Terms: a vector field and a control increment, kept apart as in Diffrax.
 //!
-//! A [`Term`] answers `vf_prod(t, y, c)`: the vector field at `(t, y)` applied to the control
-//! increment `c` over a step `[t_a, t_b]`. For an ODE the control is `dt = t_b − t_a` and
-//! `vf_prod = f(t, y)·dt`; a CDE uses `X(t_b) − X(t_a)`; an SDE uses `(dt, W(t_b) − W(t_a))`.
-//! Steps may run backwards (`t_b < t_a`); the control is then the reversed increment.
+//! A [`Term`] describes `dy = f(t, y)·dc` through three verbs:
+//! - [`Term::vf`]: the field value `V = f(t, y)`, a value the term owns (a vector for an ODE or
+//!   diagonal noise, a `d × m` matrix for general noise, a `hidden × channels` matrix for a CDE);
+//! - [`Term::contr`]: the control increment `c` over `[t_a, t_b]` (`dt` for an ODE,
+//!   `X(t_b) − X(t_a)` for a CDE, `(dt, W(t_b) − W(t_a))` for an SDE);
+//! - [`Term::prod`]: the product `V·c`, linear in both.
+//!
+//! [`Term::vf_prod`] composes them; a term may fuse it when that is faster. Keeping `vf` apart
+//! lets a scheme reuse one field value under a new control: reversible Heun evaluates the field
+//! once per step ([`crate::ReversibleHeun`]). Steps may run backwards (`t_b < t_a`); the control
+//! is then the exactly negated increment.
+//!
+//! Pullbacks: with `ȳ` the cotangent of `V·c`, the cotangent of `V` is `V̄ = (∂(V·c)/∂V)ᵀ ȳ`
+//! ([`Term::prod_vjp`], e.g. `ȳ cᵀ` for a matrix field) and [`Term::vf_vjp`] pulls `V̄` back to
+//! `y` and θ through the cached evaluation.
+//!
+//! Scratch space is a per-solve [`Workspace`] that the integration loop creates once and passes
+//! in; terms need no interior mutability.
 
 use crate::{State, VectorField};
 
-/// A vector field times a control increment, with the pullback needed for gradients.
+/// Scalar type of a term's state.
+pub type ScalarOfTerm<T> = <<T as Term>::State as State>::Scalar;
+
+/// Where a traced evaluation happened: its time, the step's control and what it kept.
+pub struct Traced<'a, T: Term + ?Sized> {
+    /// The stage time.
+    pub t: f64,
+    /// The control increment of the step.
+    pub control: &'a T::Control,
+    /// What [`Term::vf`] kept.
+    pub cache: &'a T::Cache,
+}
+
+/// A term's per-solve work space: a field value, a field cotangent and the term's own scratch.
+pub struct Workspace<T: Term + ?Sized> {
+    /// A field value buffer.
+    pub field: T::Field,
+    /// A field cotangent buffer.
+    pub field_bar: T::Field,
+    /// The term's own scratch.
+    pub scratch: T::Scratch,
+}
+
+impl<T: Term> Workspace<T> {
+    /// Work space for states like `like`.
+    pub fn new(term: &T, like: &T::State) -> Self {
+        Workspace {
+            field: term.new_field(like),
+            field_bar: term.new_field(like),
+            scratch: term.new_scratch(like),
+        }
+    }
+}
+
+/// A vector field times a control increment, with the pullbacks gradients need.
 pub trait Term: Sync {
     /// The state the term acts on.
     type State: State;
     /// The control increment over one step (e.g. `dt`, a path increment).
     type Control: Clone + Send + Sync;
+    /// The value of the field at one point, on which [`Term::prod`] acts.
+    type Field: State<Scalar = ScalarOfTerm<Self>>;
     /// What one traced evaluation keeps for its pullback (e.g. the stage input).
     type Cache: Clone + Send + Sync;
     /// Accumulator for the parameter cotangent (e.g. a flat `Vec`, or a framework's gradients).
     type ParamGrad: crate::GradBuffer + Send;
+    /// The term's own work space (buffers its evaluations reuse); `()` when none.
+    type Scratch: Send;
 
-    /// A control buffer to be filled by [`Term::control`].
+    /// A control buffer to be filled by [`Term::contr`].
     fn new_control(&self) -> Self::Control;
     /// The control increment over `[t_a, t_b]` (any order of `t_a`, `t_b`).
-    fn control(&self, t_a: f64, t_b: f64, out: &mut Self::Control);
+    fn contr(&self, t_a: f64, t_b: f64, out: &mut Self::Control);
+    /// A field-value buffer for states like `like`.
+    fn new_field(&self, like: &Self::State) -> Self::Field;
     /// An empty cache shaped like `like`.
     fn new_cache(&self, like: &Self::State) -> Self::Cache;
+    /// The term's scratch for states like `like`.
+    fn new_scratch(&self, like: &Self::State) -> Self::Scratch;
     /// A zeroed parameter-cotangent accumulator.
     fn new_param_grad(&self) -> Self::ParamGrad;
-    /// `out ← f(t, y)·c`. When `cache` is given, keep what [`Term::vjp`] needs.
+
+    /// `v ← f(t, y)`. When `cache` is given, keep what [`Term::vf_vjp`] needs.
+    fn vf(
+        &self,
+        t: f64,
+        y: &Self::State,
+        v: &mut Self::Field,
+        cache: Option<&mut Self::Cache>,
+        scratch: &mut Self::Scratch,
+    );
+    /// `out ← v·c`.
+    fn prod(&self, v: &Self::Field, c: &Self::Control, out: &mut Self::State);
+    /// `v_bar ← scale·(∂(v·c)/∂v)ᵀ cot` (overwrites; `v·c` is linear in `v`).
+    fn prod_vjp(
+        &self,
+        c: &Self::Control,
+        cot: &Self::State,
+        scale: ScalarOfTerm<Self>,
+        v_bar: &mut Self::Field,
+    );
+    /// Pullback of [`Term::vf`] at the cached point: `y_bar += Jᵀ v_bar`, `p_bar += J_θᵀ v_bar`.
+    fn vf_vjp(
+        &self,
+        t: f64,
+        cache: &Self::Cache,
+        v_bar: &Self::Field,
+        y_bar: &mut Self::State,
+        p_bar: &mut Self::ParamGrad,
+        scratch: &mut Self::Scratch,
+    );
+
+    /// `out ← f(t, y)·c` (default: [`Term::vf`] then [`Term::prod`]).
     fn vf_prod(
         &self,
         t: f64,
@@ -34,20 +121,26 @@ pub trait Term: Sync {
         c: &Self::Control,
         out: &mut Self::State,
         cache: Option<&mut Self::Cache>,
-    );
-    /// Pullback of `vf_prod` at the cached point: `y_bar += scale·Jᵀcot`,
-    /// `p_bar += scale·J_θᵀcot`.
-    #[allow(clippy::too_many_arguments)]
-    fn vjp(
+        ws: &mut Workspace<Self>,
+    ) {
+        self.vf(t, y, &mut ws.field, cache, &mut ws.scratch);
+        self.prod(&ws.field, c, out);
+    }
+    /// Pullback of [`Term::vf_prod`] at a traced point: `y_bar += scale·Jᵀcot`,
+    /// `p_bar += scale·J_θᵀcot` (default: [`Term::prod_vjp`] then [`Term::vf_vjp`]).
+    fn vf_prod_vjp(
         &self,
-        t: f64,
-        cache: &Self::Cache,
-        c: &Self::Control,
+        at: Traced<'_, Self>,
         cot: &Self::State,
-        scale: <Self::State as State>::Scalar,
+        scale: ScalarOfTerm<Self>,
         y_bar: &mut Self::State,
         p_bar: &mut Self::ParamGrad,
-    );
+        ws: &mut Workspace<Self>,
+    ) {
+        self.prod_vjp(at.control, cot, scale, &mut ws.field_bar);
+        self.vf_vjp(at.t, at.cache, &ws.field_bar, y_bar, p_bar, &mut ws.scratch);
+    }
+
     /// Checks that `y` has the shape the term expects (default: accept).
     fn validate_state(&self, y: &Self::State) -> crate::Result<()> {
         let _ = y;
@@ -77,7 +170,8 @@ pub trait Term: Sync {
     fn time_reversible(&self) -> bool {
         true
     }
-    /// Number of field evaluations one `vf_prod` counts as (for statistics).
+    /// Number of field evaluations one [`Term::vf`] counts as (for statistics; an SDE's drift
+    /// and diffusion count as 2).
     fn evals_per_call(&self) -> u64 {
         1
     }
@@ -97,11 +191,32 @@ impl<F> OdeTerm<F> {
     }
 }
 
+impl<F: VectorField> OdeTerm<F> {
+    fn eval(
+        &self,
+        t: f64,
+        y: &[F::Scalar],
+        out: &mut [F::Scalar],
+        cache: Option<&mut Vec<F::Scalar>>,
+    ) {
+        match cache {
+            Some(cache) => {
+                let (head, extra) = cache.split_at_mut(y.len());
+                head.copy_from_slice(y);
+                self.field.eval_cached(t, y, out, extra);
+            }
+            None => self.field.eval(t, y, out),
+        }
+    }
+}
+
 impl<F: VectorField> Term for OdeTerm<F> {
     type State = Vec<F::Scalar>;
     type Control = f64;
+    type Field = Vec<F::Scalar>;
     type Cache = Vec<F::Scalar>;
     type ParamGrad = Vec<F::Scalar>;
+    type Scratch = ();
 
     fn validate_state(&self, y: &Self::State) -> crate::Result<()> {
         if y.len() != self.field.dim() {
@@ -117,15 +232,55 @@ impl<F: VectorField> Term for OdeTerm<F> {
         0.0
     }
     #[inline]
-    fn control(&self, t_a: f64, t_b: f64, out: &mut f64) {
+    fn contr(&self, t_a: f64, t_b: f64, out: &mut f64) {
         *out = t_b - t_a;
+    }
+    fn new_field(&self, like: &Self::State) -> Self::Field {
+        like.zeros_like()
     }
     fn new_cache(&self, like: &Self::State) -> Self::Cache {
         vec![num_traits::Zero::zero(); like.len() + self.field.cache_len()]
     }
+    fn new_scratch(&self, _like: &Self::State) {}
     fn new_param_grad(&self) -> Self::ParamGrad {
         vec![num_traits::Zero::zero(); self.field.params().len()]
     }
+    #[inline]
+    fn vf(
+        &self,
+        t: f64,
+        y: &Self::State,
+        v: &mut Self::Field,
+        cache: Option<&mut Self::Cache>,
+        _: &mut (),
+    ) {
+        self.eval(t, y, v, cache);
+    }
+    #[inline]
+    fn prod(&self, v: &Self::Field, c: &f64, out: &mut Self::State) {
+        out.copy_from(v);
+        out.scale(crate::Real::of(*c));
+    }
+    #[inline]
+    fn prod_vjp(&self, c: &f64, cot: &Self::State, scale: F::Scalar, v_bar: &mut Self::Field) {
+        v_bar.copy_from(cot);
+        v_bar.scale(scale * <F::Scalar as crate::Real>::of(*c));
+    }
+    #[inline]
+    fn vf_vjp(
+        &self,
+        t: f64,
+        cache: &Self::Cache,
+        v_bar: &Self::Field,
+        y_bar: &mut Self::State,
+        p_bar: &mut Self::ParamGrad,
+        _: &mut (),
+    ) {
+        let (y, extra) = cache.split_at(v_bar.len());
+        self.field
+            .vjp_cached(t, y, extra, v_bar, num_traits::One::one(), y_bar, p_bar);
+    }
+    /// Fused: the field is written into `out` and scaled by `dt` in place.
     #[inline]
     fn vf_prod(
         &self,
@@ -134,30 +289,24 @@ impl<F: VectorField> Term for OdeTerm<F> {
         c: &f64,
         out: &mut Self::State,
         cache: Option<&mut Self::Cache>,
+        _: &mut Workspace<Self>,
     ) {
-        match cache {
-            Some(cache) => {
-                let (head, extra) = cache.split_at_mut(y.len());
-                head.copy_from_slice(y);
-                self.field.eval_cached(t, y, out, extra);
-            }
-            None => self.field.eval(t, y, out),
-        }
+        self.eval(t, y, out, cache);
         out.scale(crate::Real::of(*c));
     }
+    /// Fused: `dt` is folded into the pullback's scale.
     #[inline]
-    fn vjp(
+    fn vf_prod_vjp(
         &self,
-        t: f64,
-        cache: &Self::Cache,
-        c: &f64,
+        at: Traced<'_, Self>,
         cot: &Self::State,
         scale: F::Scalar,
         y_bar: &mut Self::State,
         p_bar: &mut Self::ParamGrad,
+        _: &mut Workspace<Self>,
     ) {
-        let s = scale * <F::Scalar as crate::Real>::of(*c);
-        let (y, extra) = cache.split_at(cot.len());
-        self.field.vjp_cached(t, y, extra, cot, s, y_bar, p_bar);
+        let s = scale * <F::Scalar as crate::Real>::of(*at.control);
+        let (y, extra) = at.cache.split_at(cot.len());
+        self.field.vjp_cached(at.t, y, extra, cot, s, y_bar, p_bar);
     }
 }

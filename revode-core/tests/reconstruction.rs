@@ -9,9 +9,9 @@ use revode_core::*;
 fn round_trip(lambda: f64, n: usize, t: Tableau) -> f64 {
     let scheme = Reversible::new(Rk::new(OdeTerm::new(mlp(21)), t), lambda).unwrap();
     let y0 = y0_3();
-    let mut carry = scheme.init(&y0);
     let mut scratch = scheme.new_scratch(&y0);
     let mut stats = Stats::default();
+    let mut carry = scheme.init(Start { t0: 0.0, y0: &y0 }, &mut scratch, &mut stats);
     let h = 0.01;
     for k in 0..n {
         let (a, b) = (k as f64 * h, (k + 1) as f64 * h);
@@ -196,16 +196,17 @@ fn final_z_of_an_adaptive_solve_is_the_last_accepted_carry() {
     let opts = SolveOptions::adaptive(Adaptive::new(1e-7, 1e-7).with_h0(0.5));
     let sol = solve(&scheme, &y0_3(), &[0.0, 0.5, 1.5], &opts).unwrap();
     assert!(sol.stats.rejected_steps > 0, "{:?}", sol.stats);
-    let mut carry = scheme.init(&y0_3());
-    let mut scratch = scheme.new_scratch(&y0_3());
+    let y0 = y0_3();
+    let mut scratch = scheme.new_scratch(&y0);
     let mut stats = Stats::default();
+    let mut carry = scheme.init(Start { t0: 0.0, y0: &y0 }, &mut scratch, &mut stats);
     for w in sol.step_times.windows(2) {
         scheme.step(w[0], w[1], &mut carry, None, None, &mut scratch, &mut stats);
     }
     assert_eq!(sol.final_z.as_ref(), Some(&carry.z));
     assert_eq!(sol.ys[2], carry.y);
     // Reversible Heun's coupled state is ŷ.
-    let rh = ReversibleHeun::new(Rk::new(OdeTerm::new(mlp(4)), Tableau::euler())).unwrap();
+    let rh = ReversibleHeun::new(OdeTerm::new(mlp(4))).unwrap();
     let sol = solve(&rh, &y0_3(), &[0.0, 1.0], &SolveOptions::fixed(0.1)).unwrap();
     assert!(sol.final_z.is_some_and(|z| z != sol.ys[1]));
 }

@@ -14,9 +14,9 @@ fn simulate(t: &Tableau, x: Complex64, lambda: f64, n: usize) -> f64 {
     };
     let scheme = Reversible::new(Rk::new(OdeTerm::new(field), t.clone()), lambda).unwrap();
     let y0 = vec![1.0, 0.0];
-    let mut c = scheme.init(&y0);
     let mut s = scheme.new_scratch(&y0);
     let mut st = Stats::default();
+    let mut c = scheme.init(Start { t0: 0.0, y0: &y0 }, &mut s, &mut st);
     for k in 0..n {
         scheme.step(
             k as f64,

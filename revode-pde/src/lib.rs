@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod grid;
+mod limit_cache;
 pub mod ops;
 mod reference;
 mod stability;

@@ -43,7 +43,7 @@ pub fn step_options<P: Pde>(
     lambda: Option<f64>,
     h: Option<f64>,
 ) -> Result<SolveOptions> {
-    let limit = crate::term::cached_max_step(pde, tableau, lambda)?;
+    let limit = crate::limit_cache::cached_max_step(pde, tableau, lambda)?;
     let h = match h {
         None => 0.9 * limit,
         Some(h) => {

@@ -12,59 +12,9 @@
 //!
 //! [`Error::InvalidStepSize`]: revode_core::Error::InvalidStepSize
 
-use crate::{max_step, Pde};
-use revode_core::{Error, OdeTerm, Result, State, Tableau, Term};
-use std::sync::Mutex;
-
-/// What a stability limit was computed for, and the limit.
-#[derive(Clone, Debug, PartialEq)]
-struct Limit {
-    tableau: Tableau,
-    lambda: Option<f64>,
-    spectrum: Vec<num_complex::Complex64>,
-    limit: f64,
-}
-
-/// Limits computed recently, in this process: [`max_step`] scans the stability region (tens of
-/// milliseconds), and a training loop builds a fresh term, with the same spectrum bound, for
-/// every gradient. The limit is a function of the tableau, λ and the spectrum bound alone, so a
-/// hit is exact.
-static LIMITS: Mutex<Vec<Limit>> = Mutex::new(Vec::new());
-
-/// How many limits [`LIMITS`] keeps (oldest dropped first).
-const KEPT_LIMITS: usize = 16;
-
-/// [`max_step`], remembered in [`LIMITS`]; the parameters are checked every time.
-pub(crate) fn cached_max_step<P: Pde>(
-    pde: &P,
-    tableau: &Tableau,
-    lambda: Option<f64>,
-) -> Result<f64> {
-    pde.check_params()?;
-    let spectrum = pde.spectrum();
-    let found = |all: &Vec<Limit>| {
-        all.iter()
-            .find(|c| c.lambda == lambda && &c.tableau == tableau && c.spectrum == spectrum)
-            .map(|c| c.limit)
-    };
-    if let Some(limit) = found(&LIMITS.lock().unwrap_or_else(|e| e.into_inner())) {
-        return Ok(limit);
-    }
-    let limit = max_step(pde, tableau, lambda)?;
-    let mut all = LIMITS.lock().unwrap_or_else(|e| e.into_inner());
-    if found(&all).is_none() {
-        if all.len() == KEPT_LIMITS {
-            all.remove(0);
-        }
-        all.push(Limit {
-            tableau: tableau.clone(),
-            lambda,
-            spectrum,
-            limit,
-        });
-    }
-    Ok(limit)
-}
+use crate::limit_cache::cached_max_step;
+use crate::Pde;
+use revode_core::{Error, OdeTerm, Result, State, Tableau, Term, Traced, Workspace};
 
 /// A [`Pde`] as a core term: [`OdeTerm`]'s `f(t, u)·dt`, plus the refusal of fixed steps past
 /// the explicit stability limit and of invalid physical parameters (see the module docs).
@@ -130,22 +80,53 @@ pub(crate) fn refuse_beyond<P: Pde>(
 impl<P: Pde> Term for PdeTerm<P> {
     type State = Vec<f64>;
     type Control = f64;
+    type Field = Vec<f64>;
     type Cache = Vec<f64>;
     type ParamGrad = Vec<f64>;
+    type Scratch = ();
 
     fn new_control(&self) -> f64 {
         self.ode.new_control()
     }
     #[inline]
-    fn control(&self, t_a: f64, t_b: f64, out: &mut f64) {
-        self.ode.control(t_a, t_b, out)
+    fn contr(&self, t_a: f64, t_b: f64, out: &mut f64) {
+        self.ode.contr(t_a, t_b, out)
+    }
+    fn new_field(&self, like: &Vec<f64>) -> Vec<f64> {
+        self.ode.new_field(like)
     }
     fn new_cache(&self, like: &Vec<f64>) -> Vec<f64> {
         self.ode.new_cache(like)
     }
+    fn new_scratch(&self, _like: &Vec<f64>) {}
     fn new_param_grad(&self) -> Vec<f64> {
         self.ode.new_param_grad()
     }
+    #[inline]
+    fn vf(&self, t: f64, y: &Vec<f64>, v: &mut Vec<f64>, cache: Option<&mut Vec<f64>>, _: &mut ()) {
+        self.ode.vf(t, y, v, cache, &mut ())
+    }
+    #[inline]
+    fn prod(&self, v: &Vec<f64>, c: &f64, out: &mut Vec<f64>) {
+        self.ode.prod(v, c, out)
+    }
+    #[inline]
+    fn prod_vjp(&self, c: &f64, cot: &Vec<f64>, scale: f64, v_bar: &mut Vec<f64>) {
+        self.ode.prod_vjp(c, cot, scale, v_bar)
+    }
+    #[inline]
+    fn vf_vjp(
+        &self,
+        t: f64,
+        cache: &Vec<f64>,
+        v_bar: &Vec<f64>,
+        y_bar: &mut Vec<f64>,
+        p_bar: &mut Vec<f64>,
+        _: &mut (),
+    ) {
+        self.ode.vf_vjp(t, cache, v_bar, y_bar, p_bar, &mut ())
+    }
+    /// Fused as [`OdeTerm`]'s: the field scaled by `dt` in place.
     #[inline]
     fn vf_prod(
         &self,
@@ -154,21 +135,27 @@ impl<P: Pde> Term for PdeTerm<P> {
         c: &f64,
         out: &mut Vec<f64>,
         cache: Option<&mut Vec<f64>>,
+        _: &mut Workspace<Self>,
     ) {
-        self.ode.vf_prod(t, y, c, out, cache)
+        self.ode.vf(t, y, out, cache, &mut ());
+        out.scale(*c);
     }
+    /// Fused as [`OdeTerm`]'s: `dt` folded into the pullback's scale.
     #[inline]
-    fn vjp(
+    fn vf_prod_vjp(
         &self,
-        t: f64,
-        cache: &Vec<f64>,
-        c: &f64,
+        at: Traced<'_, Self>,
         cot: &Vec<f64>,
         scale: <Vec<f64> as State>::Scalar,
         y_bar: &mut Vec<f64>,
         p_bar: &mut Vec<f64>,
+        _: &mut Workspace<Self>,
     ) {
-        self.ode.vjp(t, cache, c, cot, scale, y_bar, p_bar)
+        let (y, extra) = at.cache.split_at(cot.len());
+        let s = scale * *at.control;
+        self.ode
+            .field
+            .vjp_cached(at.t, y, extra, cot, s, y_bar, p_bar);
     }
     /// The shape (batch × grid), then the physical parameters ([`Pde::check_params`]).
     fn validate_state(&self, y: &Vec<f64>) -> Result<()> {

@@ -671,7 +671,7 @@ impl SdeGan {
 
     fn generate_chunk(&self, params: &[f64], batch: usize, seed: u64) -> Result<Vec<f64>> {
         let (map, _, _, x0) = self.generator_parts(params, batch, seed)?;
-        let scheme = revode_core::ReversibleHeun::new(map)?;
+        let scheme = revode_core::ReversibleHeun::new(map.into_term())?;
         let sol = solve(&scheme, &x0, &self.times, &self.opts())?;
         let n = self.times.len();
         let mut y = vec![0.0; batch * n];
@@ -985,7 +985,7 @@ impl SdeGan {
     ) -> Result<(f64, Vec<f64>, usize)> {
         let n = self.times.len();
         let (map, zeta, v, x0) = self.generator_parts(gen, b, seed)?;
-        let scheme = revode_core::ReversibleHeun::new(map)?;
+        let scheme = revode_core::ReversibleHeun::new(map.into_term())?;
         let h = self.config.hidden;
         let read_r = self.gen_split()[3].clone();
         let mut read_grad = vec![0.0; h + 1];

@@ -8,7 +8,7 @@
 use crate::{BrownianPath, Calculus};
 use dfdx::prelude::*;
 use revode_core::neural::{Batch, NeuralCache, NeuralGrads, NeuralMlp};
-use revode_core::{Error, Real, Result, State, Term};
+use revode_core::{Error, Pair, Real, Result, State, Term};
 
 /// The control of one step: `dt` and `W(t_b) − W(t_a)` on the device.
 #[derive(Clone, Debug)]
@@ -105,8 +105,11 @@ where
 {
     type State = Batch<D, E, Dev>;
     type Control = NeuralSdeControl<D, E, Dev>;
+    /// `Pair { y: μ(t, y), z: σ(t, y) }` on the device.
+    type Field = Pair<Batch<D, E, Dev>>;
     type Cache = NeuralSdeCache<D, H, E, Dev>;
     type ParamGrad = NeuralSdeGrads<D, H, E, Dev>;
+    type Scratch = ();
 
     fn new_control(&self) -> Self::Control {
         NeuralSdeControl {
@@ -114,7 +117,7 @@ where
             dw: self.dev.zeros_like(&(self.path.batch(), Const::<D>)),
         }
     }
-    fn control(&self, t_a: f64, t_b: f64, out: &mut Self::Control) {
+    fn contr(&self, t_a: f64, t_b: f64, out: &mut Self::Control) {
         out.dt = t_b - t_a;
         let mut dw = vec![0.0; self.path.batch() * D];
         // The integration loop has checked the times against `domain()`.
@@ -124,6 +127,13 @@ where
             .dev
             .tensor_from_vec(dw, (self.path.batch(), Const::<D>));
     }
+    fn new_field(&self, like: &Self::State) -> Self::Field {
+        Pair {
+            y: like.zeros_like(),
+            z: like.zeros_like(),
+        }
+    }
+    fn new_scratch(&self, _like: &Self::State) {}
     fn new_cache(&self, _like: &Self::State) -> Self::Cache {
         NeuralSdeCache {
             drift: NeuralCache::default(),
@@ -159,50 +169,55 @@ where
     fn evals_per_call(&self) -> u64 {
         2
     }
-    fn vf_prod(
+    fn vf(
         &self,
         t: f64,
         y: &Self::State,
-        c: &Self::Control,
-        out: &mut Self::State,
+        v: &mut Self::Field,
         cache: Option<&mut Self::Cache>,
+        _: &mut (),
     ) {
-        let (mu, sigma) = match cache {
-            Some(cache) => (
-                self.drift.forward(t, &y.0, Some(&mut cache.drift)),
-                self.diffusion.forward(t, &y.0, Some(&mut cache.diffusion)),
-            ),
-            None => (
-                self.drift.forward(t, &y.0, None),
-                self.diffusion.forward(t, &y.0, None),
-            ),
-        };
-        out.0 = mu * E::of(c.dt) + sigma * c.dw.clone();
+        match cache {
+            Some(cache) => {
+                v.y.0 = self.drift.forward(t, &y.0, Some(&mut cache.drift));
+                v.z.0 = self.diffusion.forward(t, &y.0, Some(&mut cache.diffusion));
+            }
+            None => {
+                v.y.0 = self.drift.forward(t, &y.0, None);
+                v.z.0 = self.diffusion.forward(t, &y.0, None);
+            }
+        }
     }
-    fn vjp(
+    fn prod(&self, v: &Self::Field, c: &Self::Control, out: &mut Self::State) {
+        out.0 = v.y.0.clone() * E::of(c.dt) + v.z.0.clone() * c.dw.clone();
+    }
+    fn prod_vjp(&self, c: &Self::Control, cot: &Self::State, scale: E, v_bar: &mut Self::Field) {
+        v_bar.y.0 = cot.0.clone() * (scale * E::of(c.dt));
+        v_bar.z.0 = cot.0.clone() * c.dw.clone() * scale;
+    }
+    fn vf_vjp(
         &self,
         t: f64,
         cache: &Self::Cache,
-        c: &Self::Control,
-        cot: &Self::State,
-        scale: E,
+        v_bar: &Self::Field,
         y_bar: &mut Self::State,
         p_bar: &mut Self::ParamGrad,
+        _: &mut (),
     ) {
+        let one = E::of(1.0);
         self.drift.backward(
             t,
             &cache.drift,
-            &cot.0,
-            scale * E::of(c.dt),
+            &v_bar.y.0,
+            one,
             &mut y_bar.0,
             &mut p_bar.drift,
         );
-        let g = cot.0.clone() * c.dw.clone();
         self.diffusion.backward(
             t,
             &cache.diffusion,
-            &g,
-            scale,
+            &v_bar.z.0,
+            one,
             &mut y_bar.0,
             &mut p_bar.diffusion,
         );

@@ -72,11 +72,11 @@ where
 }
 
 /// Reversible Heun over a Stratonovich term.
-pub fn reversible_heun<F, G>(term: SdeTerm<F, G>) -> Result<ReversibleHeun<SdeMap<F, G>>>
+pub fn reversible_heun<F, G>(term: SdeTerm<F, G>) -> Result<ReversibleHeun<SdeTerm<F, G>>>
 where
     G: Diffusion,
     F: VectorField<Scalar = G::Scalar>,
 {
     check(&term, Calculus::Stratonovich, "reversible Heun")?;
-    ReversibleHeun::new(Rk::new(term, Tableau::euler()))
+    ReversibleHeun::new(term)
 }

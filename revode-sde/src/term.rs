@@ -1,8 +1,7 @@
 //! SDE terms `dy = μ_θ(t, y) dt + σ_θ(t, y) ∘ dW` as core terms with control `(dt, ΔW)`.
 
 use crate::BrownianPath;
-use revode_core::{Error, Real, Result, State, Term, VectorField};
-use std::sync::Mutex;
+use revode_core::{Error, Pair, Real, Result, State, Term, VectorField};
 
 /// How the SDE is read: the solver must converge to the matching solution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,7 +201,6 @@ pub struct SdeTerm<F, G: Diffusion> {
     batch: usize,
     dim: usize,
     channels: usize,
-    scratch: Mutex<Vec<G::Scalar>>,
 }
 
 impl<F: Clone, G: Diffusion + Clone> Clone for SdeTerm<F, G> {
@@ -215,7 +213,6 @@ impl<F: Clone, G: Diffusion + Clone> Clone for SdeTerm<F, G> {
             batch: self.batch,
             dim: self.dim,
             channels: self.channels,
-            scratch: Mutex::new(Vec::new()),
         }
     }
 }
@@ -251,7 +248,6 @@ impl<S: Real, F: VectorField<Scalar = S>, G: Diffusion<Scalar = S>> SdeTerm<F, G
             batch,
             dim,
             channels,
-            scratch: Mutex::new(Vec::new()),
         })
     }
     /// The drift.
@@ -320,19 +316,6 @@ impl<S: Real, F: VectorField<Scalar = S>, G: Diffusion<Scalar = S>> SdeTerm<F, G
             Noise::Diagonal => self.batch * self.dim,
             Noise::General => self.batch * self.dim * self.channels,
             Noise::Additive => self.dim * self.channels,
-        }
-    }
-
-    /// Runs `f` with a scratch buffer of `len` scalars (shared buffer when free, else fresh).
-    fn with_scratch<R>(&self, len: usize, f: impl FnOnce(&mut [S]) -> R) -> R {
-        match self.scratch.try_lock() {
-            Ok(mut buf) => {
-                if buf.len() < len {
-                    buf.resize(len, S::zero());
-                }
-                f(&mut buf[..len])
-            }
-            Err(_) => f(&mut vec![S::zero(); len]),
         }
     }
 
@@ -405,11 +388,15 @@ impl<S: Real, F: VectorField<Scalar = S>, G: Diffusion<Scalar = S>> SdeTerm<F, G
     }
 }
 
+/// The field value is `Pair { y: μ(t, y), z: σ(t, y) }` (σ in [`Diffusion`]'s layout); the
+/// product with `(dt, ΔW)` is `μ dt + σ ∘ ΔW`.
 impl<S: Real, F: VectorField<Scalar = S>, G: Diffusion<Scalar = S>> Term for SdeTerm<F, G> {
     type State = Vec<S>;
     type Control = SdeControl<S>;
+    type Field = Pair<Vec<S>>;
     type Cache = Vec<S>;
     type ParamGrad = Vec<S>;
+    type Scratch = ();
 
     fn new_control(&self) -> SdeControl<S> {
         SdeControl {
@@ -417,58 +404,59 @@ impl<S: Real, F: VectorField<Scalar = S>, G: Diffusion<Scalar = S>> Term for Sde
             dw: vec![S::zero(); self.batch * self.channels],
         }
     }
-    fn control(&self, t_a: f64, t_b: f64, out: &mut SdeControl<S>) {
+    fn contr(&self, t_a: f64, t_b: f64, out: &mut SdeControl<S>) {
         out.dt = t_b - t_a;
         // The integration loop has checked the times against `domain()`.
         self.path.increment_unchecked(t_a, t_b, &mut out.dw);
     }
+    fn new_field(&self, like: &Vec<S>) -> Pair<Vec<S>> {
+        Pair {
+            y: like.zeros_like(),
+            z: vec![S::zero(); self.diffusion_len()],
+        }
+    }
     fn new_cache(&self, like: &Vec<S>) -> Vec<S> {
         vec![S::zero(); like.len() + self.drift.cache_len() + self.diffusion.cache_len()]
     }
+    fn new_scratch(&self, _like: &Vec<S>) {}
     fn new_param_grad(&self) -> Vec<S> {
         vec![S::zero(); self.num_params()]
     }
-    fn vf_prod(
-        &self,
-        t: f64,
-        y: &Vec<S>,
-        c: &SdeControl<S>,
-        out: &mut Vec<S>,
-        cache: Option<&mut Vec<S>>,
-    ) {
-        let glen = self.diffusion_len();
+    fn vf(&self, t: f64, y: &Vec<S>, v: &mut Pair<Vec<S>>, cache: Option<&mut Vec<S>>, _: &mut ()) {
         match cache {
             Some(cache) => {
                 let (n, nd) = self.cache_split();
                 let (head, rest) = cache.split_at_mut(n);
                 let (dc, gc) = rest.split_at_mut(nd);
                 head.copy_from_slice(y);
-                self.drift.eval_cached(t, y, out, dc);
-                out.scale(S::of(c.dt));
-                self.with_scratch(glen, |g| {
-                    self.diffusion.eval(t, y, g, Some(gc));
-                    self.add_noise(g, &c.dw, out);
-                });
+                self.drift.eval_cached(t, y, &mut v.y, dc);
+                self.diffusion.eval(t, y, &mut v.z, Some(gc));
             }
             None => {
-                self.drift.eval(t, y, out);
-                out.scale(S::of(c.dt));
-                self.with_scratch(glen, |g| {
-                    self.diffusion.eval(t, y, g, None);
-                    self.add_noise(g, &c.dw, out);
-                });
+                self.drift.eval(t, y, &mut v.y);
+                self.diffusion.eval(t, y, &mut v.z, None);
             }
         }
     }
-    fn vjp(
+    fn prod(&self, v: &Pair<Vec<S>>, c: &SdeControl<S>, out: &mut Vec<S>) {
+        let dt = S::of(c.dt);
+        out.iter_mut().zip(&v.y).for_each(|(o, &m)| *o = m * dt);
+        self.add_noise(&v.z, &c.dw, out);
+    }
+    fn prod_vjp(&self, c: &SdeControl<S>, cot: &Vec<S>, scale: S, v_bar: &mut Pair<Vec<S>>) {
+        let s = scale * S::of(c.dt);
+        v_bar.y.iter_mut().zip(cot).for_each(|(v, &g)| *v = s * g);
+        self.noise_cotangent(cot, &c.dw, &mut v_bar.z);
+        v_bar.z.scale(scale);
+    }
+    fn vf_vjp(
         &self,
         t: f64,
         cache: &Vec<S>,
-        c: &SdeControl<S>,
-        cot: &Vec<S>,
-        scale: S,
+        v_bar: &Pair<Vec<S>>,
         y_bar: &mut Vec<S>,
         p_bar: &mut Vec<S>,
+        _: &mut (),
     ) {
         let (n, nd) = self.cache_split();
         let (y, rest) = cache.split_at(n);
@@ -476,11 +464,8 @@ impl<S: Real, F: VectorField<Scalar = S>, G: Diffusion<Scalar = S>> Term for Sde
         let np = self.drift.params().len();
         let (pd, pg) = p_bar.split_at_mut(np);
         self.drift
-            .vjp_cached(t, y, dc, cot, scale * S::of(c.dt), y_bar, pd);
-        self.with_scratch(self.diffusion_len(), |g_bar| {
-            self.noise_cotangent(cot, &c.dw, g_bar);
-            self.diffusion.vjp(t, y, gc, g_bar, scale, y_bar, pg);
-        });
+            .vjp_cached(t, y, dc, &v_bar.y, S::one(), y_bar, pd);
+        self.diffusion.vjp(t, y, gc, &v_bar.z, S::one(), y_bar, pg);
     }
     fn validate_state(&self, y: &Vec<S>) -> Result<()> {
         if y.len() != self.batch * self.dim {

@@ -192,7 +192,7 @@ fn tape_matches_finite_differences() {
     let theta = s.map().term().params();
     fd_check(
         &mut s,
-        |s, p| s.map_mut().term_mut().set_params(p).unwrap(),
+        |s, p| s.term_mut().set_params(p).unwrap(),
         &theta,
         &y0(2 * BATCH),
         "rev-heun general",
@@ -234,7 +234,7 @@ fn tape_matches_finite_differences() {
 fn ito_methods_refuse_reversible_gradients() {
     let em = step_map(diag_term(Calculus::Ito), SdeSolver::EulerMaruyama).unwrap();
     assert!(Reversible::new(em.clone(), 0.999).is_err());
-    assert!(ReversibleHeun::new(em.clone()).is_err());
+    assert!(ReversibleHeun::new(em.term().clone()).is_err());
     let plain = Plain::new(em);
     let opts = SolveOptions::fixed(0.1);
     for m in [GradientMethod::Reversible, GradientMethod::Backsolve] {

@@ -93,11 +93,7 @@ fn dfdx_sde_equals_native_sde() {
     let (v, b) = y0();
     let opts = SolveOptions::fixed(1.0 / 32.0);
     let ns = reversible_heun(native).unwrap();
-    let ds = ReversibleHeun::new(Rk::new(
-        neural(&mu, &sigma, Calculus::Stratonovich),
-        Tableau::euler(),
-    ))
-    .unwrap();
+    let ds = ReversibleHeun::new(neural(&mu, &sigma, Calculus::Stratonovich)).unwrap();
     let a = solve(&ns, &v, &TIMES, &opts).unwrap();
     let c = solve(&ds, &b, &TIMES, &opts).unwrap();
     for (x, y) in a.ys.iter().zip(&c.ys) {
@@ -142,11 +138,7 @@ fn dfdx_sde_reversible_equals_direct_and_finite_differences() {
         f
     };
     // Reversible Heun, and the core coupling over Stratonovich Heun and midpoint.
-    let rh = ReversibleHeun::new(Rk::new(
-        neural(&mu, &sigma, Calculus::Stratonovich),
-        Tableau::euler(),
-    ))
-    .unwrap();
+    let rh = ReversibleHeun::new(neural(&mu, &sigma, Calculus::Stratonovich)).unwrap();
     let d = gradient(&rh, &b, &TIMES, &opts, &GradientMethod::Direct.into(), loss).unwrap();
     let r = gradient(
         &rh,
@@ -179,11 +171,7 @@ fn dfdx_sde_reversible_equals_direct_and_finite_differences() {
     }
     // Central differences through reversible Heun on the same path.
     let value = |m: &[f64], s: &[f64]| {
-        let sc = ReversibleHeun::new(Rk::new(
-            neural(m, s, Calculus::Stratonovich),
-            Tableau::euler(),
-        ))
-        .unwrap();
+        let sc = ReversibleHeun::new(neural(m, s, Calculus::Stratonovich)).unwrap();
         let sol = solve(&sc, &b, &TIMES, &opts).unwrap();
         let mut c: Vec<_> = sol.ys.iter().map(|y| y.zeros_like()).collect();
         loss(&sol.ys, &mut c)
@@ -227,10 +215,7 @@ fn dfdx_sde_errors() {
     );
     assert!(matches!(r, Err(Error::ShapeMismatch { .. })));
     // Itô noise cannot run a reversible scheme.
-    let ito = ReversibleHeun::new(Rk::new(
-        neural(&mu, &sigma, Calculus::Ito),
-        Tableau::euler(),
-    ));
+    let ito = ReversibleHeun::new(neural(&mu, &sigma, Calculus::Ito));
     assert!(ito.is_err());
     let ito = Reversible::new(
         Rk::new(neural(&mu, &sigma, Calculus::Ito), Tableau::heun()),
