@@ -197,11 +197,13 @@ fn cross_family(ctx: &Ctx) -> BenchResult<()> {
     rows.extend(cde::family_rows(ctx)?);
     rows.extend(sde::family_rows(ctx)?);
     rows.extend(pde::family_rows(ctx)?);
+    measure::fill_ratios(&mut rows);
     let mut table = Table::new(&[
         "family",
         "N",
         "method",
         "time/grad",
+        "÷ direct",
         "peak heap",
         "stored",
         "evals",
@@ -222,6 +224,7 @@ fn cross_family(ctx: &Ctx) -> BenchResult<()> {
                 },
                 fmt_time,
             ),
+            r.ratio_to_direct.map_or("—".into(), |x| format!("{x:.2}")),
             fmt_bytes(r.peak_bytes),
             r.stored_states.to_string(),
             r.evaluations.to_string(),
@@ -243,6 +246,8 @@ fn cross_family(ctx: &Ctx) -> BenchResult<()> {
         &format!(
             "## Cross-family benchmark\n\nFamilies: ODE, CDE, SDE, PDE (one representative neural problem each).\n\
              Grad err: relative max-norm difference of (dL/dy0, dL/dθ) from the full tape of the same scheme.\n\
+             ÷ direct: time per gradient over the full tape's (`direct`, the plain base method) of the same family and N, \
+             measured in this run; for the SDE, reversible Heun's reversible gradient against backpropagated Heun.\n\
              Schemes: {}.\n\n{}\n",
             schemes.join("; "),
             table.render()

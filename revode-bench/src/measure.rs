@@ -2,8 +2,8 @@
 
 use crate::alloc;
 use revode_core::{
-    gradient, DriftCheck, GradientMethod, GradientOf, GradientOptions, Scheme, SolveOptions, State,
-    StepMap,
+    gradient, gradient::DriftCheck, gradient::GradientOf, step_map::StepMap, GradientMethod,
+    GradientOptions, Scheme, SolveOptions, State,
 };
 use serde::Serialize;
 use std::time::Instant;
@@ -57,6 +57,24 @@ pub struct Row {
     pub valid: bool,
     /// Why a row is invalid, or other remarks.
     pub note: String,
+    /// Time per gradient over the full tape's (`direct`) of the same family and N, measured in
+    /// the same run (see [`fill_ratios`]).
+    pub ratio_to_direct: Option<f64>,
+}
+
+/// Sets every valid row's [`Row::ratio_to_direct`] from the `direct` row of its family and N.
+pub fn fill_ratios(rows: &mut [Row]) {
+    let direct: Vec<(String, usize, f64)> = rows
+        .iter()
+        .filter(|r| r.method == "direct")
+        .filter_map(|r| r.median_s.map(|t| (r.family.clone(), r.n, t)))
+        .collect();
+    for r in rows.iter_mut() {
+        r.ratio_to_direct = direct
+            .iter()
+            .find(|(f, n, _)| *f == r.family && *n == r.n)
+            .and_then(|&(_, _, d)| r.median_s.map(|t| t / d));
+    }
 }
 
 /// Median wall time of `f` over repetitions: at least 3 runs and `min_total` seconds, at most
@@ -179,6 +197,7 @@ where
         reconstruction_error: None,
         valid: false,
         note: String::new(),
+        ratio_to_direct: None,
     };
     let g = match result {
         Ok(g) => g,
@@ -293,4 +312,46 @@ where
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod ratio_tests {
+    use super::*;
+
+    fn row(family: &str, n: usize, method: &str, t: Option<f64>) -> Row {
+        Row {
+            family: family.into(),
+            problem: String::new(),
+            scheme: String::new(),
+            method: method.into(),
+            n,
+            median_s: t,
+            invalid_time_s: None,
+            reps: 1,
+            peak_bytes: 0,
+            allocations: 0,
+            stored_states: 0,
+            evaluations: 0,
+            pullbacks: 0,
+            grad_rel_err: None,
+            reconstruction_error: None,
+            valid: t.is_some(),
+            note: String::new(),
+            ratio_to_direct: None,
+        }
+    }
+
+    #[test]
+    fn ratios_use_the_direct_row_of_the_same_family_and_n() {
+        let mut rows = vec![
+            row("SDE", 64, "reversible", Some(3.0)),
+            row("SDE", 64, "direct", Some(4.0)),
+            row("SDE", 256, "direct", Some(10.0)),
+            row("SDE", 256, "reversible", None),
+            row("ODE", 64, "reversible", Some(1.0)),
+        ];
+        fill_ratios(&mut rows);
+        let r: Vec<Option<f64>> = rows.iter().map(|r| r.ratio_to_direct).collect();
+        assert_eq!(r, vec![Some(0.75), Some(1.0), Some(1.0), None, None]);
+    }
 }
