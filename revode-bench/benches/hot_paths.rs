@@ -4,8 +4,9 @@
 //! `cargo bench -p revode-bench --bench hot_paths`
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use revode_core::activation;
 use revode_core::mlp::MlpSpec;
-use revode_core::*;
+use revode_core::prelude::*;
 use std::hint::black_box;
 
 fn scheme(dim: usize, hidden: usize, batch: usize) -> Reversible<Rk<OdeTerm<Mlp<f64>>>> {

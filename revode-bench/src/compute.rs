@@ -7,7 +7,7 @@ use crate::Ctx;
 use dfdx::prelude::*;
 use revode_core::mlp::{Activation, MlpSpec};
 use revode_core::neural::{Batch, NeuralMlp, NeuralOdeTerm};
-use revode_core::*;
+use revode_core::prelude::*;
 use serde::Serialize;
 
 const D: usize = 32;

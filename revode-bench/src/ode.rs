@@ -5,8 +5,8 @@ use crate::measure::{gradient_row, median_time, Row, Setup};
 use crate::report::{self, fmt_bytes, fmt_time, plot_loglog, BenchResult, Series, Table};
 use crate::Ctx;
 use num_complex::Complex64;
+use revode_core::prelude::*;
 use revode_core::stability::{self, stable_lambda_range};
-use revode_core::*;
 use serde::Serialize;
 
 /// The analytic MLP field on CPU vectors.

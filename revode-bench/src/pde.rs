@@ -6,8 +6,8 @@ use crate::measure::{Family, Row};
 use crate::report::{self, fmt_bytes, fmt_time, plot_loglog, BenchResult, Series, Table};
 use crate::Ctx;
 use revode_core::{
-    gradient, DriftCheck, GradientMethod, GradientOptions, Plain, Reversible, Rk, SolveOptions,
-    StepControl, Tableau,
+    gradient, gradient::DriftCheck, solve::StepControl, GradientMethod, GradientOptions, Plain,
+    Reversible, Rk, SolveOptions, Tableau,
 };
 use revode_pde::surrogate::{
     fit, metrics, random_bumps, reference, rollout, FisherSurrogate, FitOptions, PointMlp,

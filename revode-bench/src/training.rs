@@ -3,9 +3,10 @@
 use crate::data;
 use crate::report::{self, fmt_time, BenchResult, Series, Table};
 use crate::Ctx;
+use revode_core::gradient::gradient_observed;
 use revode_core::mlp::MlpSpec;
+use revode_core::prelude::*;
 use revode_core::train::{self, TrainOptions, TrainState};
-use revode_core::*;
 use serde::Serialize;
 use std::time::Instant;
 

@@ -11,7 +11,7 @@
 use crate::{Interpolation, Path};
 use dfdx::prelude::*;
 use revode_core::neural::{Batch, NeuralCache, NeuralGrads, NeuralMlp};
-use revode_core::{Error, Real, Result, State, Term, Traced, Workspace};
+use revode_core::{scalar::Real, term::Traced, term::Workspace, Error, Result, State, Term};
 
 /// The control of one step: its interval and `X(t_b) − X(t_a)` on the device.
 #[derive(Clone, Debug)]
@@ -50,10 +50,10 @@ where
     pub data: Vec<f64>,
 }
 
-impl<const HID: usize, const W: usize, const OUT: usize, E, Dev> revode_core::GradBuffer
-    for NeuralCdeGrads<HID, W, OUT, E, Dev>
+impl<const HID: usize, const W: usize, const OUT: usize, E, Dev>
+    revode_core::grad_buffer::GradBuffer for NeuralCdeGrads<HID, W, OUT, E, Dev>
 where
-    E: Dtype + revode_core::Real,
+    E: Dtype + revode_core::scalar::Real,
     Dev: Device<E>,
 {
     /// Network entries first, then the data cotangent.

@@ -181,7 +181,7 @@ impl Path {
                 what: "path observation times (need at least two)".into(),
             });
         }
-        revode_core::validate_times(&data.times)?;
+        revode_core::solve::validate_times(&data.times)?;
         if data.batch == 0 || data.channels == 0 {
             return Err(Error::Empty {
                 what: "path batch or channels".into(),

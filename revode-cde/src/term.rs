@@ -1,7 +1,7 @@
 //! The CDE term dz = f_θ(t, z) dX: a matrix-valued field times the path's increment.
 
 use crate::Path;
-use revode_core::{Error, Result, Term, Traced, Workspace};
+use revode_core::{term::Traced, term::Workspace, Error, Result, Term};
 
 /// A matrix-valued field f_θ(t, z): `hidden` inputs → a `hidden × channels` matrix, with its
 /// pullback. Implemented natively by [`CdeMlp`].

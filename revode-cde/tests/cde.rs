@@ -1,7 +1,7 @@
 //! Neural CDE gradients through the core's unchanged gradient methods.
 
 use revode_cde::*;
-use revode_core::*;
+use revode_core::prelude::*;
 
 fn path(interp: Interpolation) -> Path {
     // 3 series × 12 irregular times × 2 channels, with a few missing values.

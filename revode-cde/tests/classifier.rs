@@ -2,8 +2,8 @@
 
 use revode_cde::spirals::spirals;
 use revode_cde::*;
+use revode_core::prelude::*;
 use revode_core::train::{self, TrainOptions, TrainState};
-use revode_core::*;
 
 fn setup(n: usize) -> (NcdeClassifier, Path, Vec<usize>) {
     let (data, labels) = spirals(n, 20, 0.02, 3);

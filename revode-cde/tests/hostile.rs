@@ -3,7 +3,7 @@
 
 use revode_cde::ts::parse_ts;
 use revode_cde::*;
-use revode_core::*;
+use revode_core::prelude::*;
 
 const GOOD: &str = "# c\n@problemName Toy\n@timeStamps false\n@missing true\n@univariate false\n@dimensions 2\n@equalLength false\n@classLabel true a b\n@data\n1,2,3:4,5,?:a\n0.5,NaN:1,2:b\n";
 

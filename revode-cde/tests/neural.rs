@@ -5,7 +5,7 @@ use dfdx::prelude::Cpu;
 use revode_cde::*;
 use revode_core::mlp::MlpSpec;
 use revode_core::neural::{Batch, NeuralMlp};
-use revode_core::*;
+use revode_core::prelude::*;
 
 const HID: usize = 4;
 const W: usize = 16;

@@ -6,7 +6,7 @@ fn main() -> revode_core::Result<()> {
     use dfdx::prelude::*;
     use revode_core::mlp::{Activation, MlpSpec};
     use revode_core::neural::{Batch, NeuralMlp, NeuralOdeTerm};
-    use revode_core::*;
+    use revode_core::prelude::*;
     use std::time::Instant;
 
     const D: usize = 32;

@@ -1,4 +1,26 @@
 //! Gradient methods behind one interface (DESIGN.md "Gradient methods").
+//!
+//! For a loss `L(y(τ_1), …, y(τ_K))` of a solve `c_{n+1} = Φ_n(c_n; θ)`, every method computes
+//! the same discrete adjoint: with `ā_N = ∂L/∂c_N`,
+//!
+//! ```text
+//! ā_n = (∂Φ_n/∂c_n)ᵀ ā_{n+1} + ∂L/∂c_n,      dL/dθ = Σ_n (∂Φ_n/∂θ)ᵀ ā_{n+1},
+//! dL/dy0 = (∂c_0/∂y0)ᵀ ā_0,
+//! ```
+//!
+//! where `∂L/∂c_n` is the observation cotangent when `t_n` is an observation time. They differ
+//! only in where `c_n` comes from when step `n` is pulled back:
+//! - **reversible** (Algorithm 1): `c_n = Φ_n⁻¹(c_{n+1})`, reconstructed exactly by the scheme;
+//!   O(1) stored carries. The reconstruction drift `max|ĉ_0 − c_0| / max(1, max|c_0|)` is
+//!   checked ([`DriftCheck`]);
+//! - **direct**: every step's trace is kept (O(N) memory, the exactness oracle);
+//! - **checkpointed**: binomial checkpointing (revolve) with `c` stored carries, recomputing
+//!   forward from the nearest one; **checkpointed-reversible** keeps a carry every k steps and
+//!   reconstructs in between;
+//! - **backsolve**: the continuous adjoint `a' = −(∂f/∂y)ᵀa`, `θ̄' = −(∂f/∂θ)ᵀa` integrated
+//!   backwards with the base method alongside `y` (not exact: its error is the solver's).
+//!
+//! All but backsolve return the gradient of the discrete solve to round-off.
 
 use crate::observe::ObsCursor;
 use crate::scheme::Start;

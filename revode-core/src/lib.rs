@@ -11,7 +11,7 @@
 //! [`GradientMethod`].
 //!
 //! ```
-//! use revode_core::*;
+//! use revode_core::prelude::*;
 //!
 //! /// y' = −θ y, with θ a parameter.
 //! struct Decay { theta: [f64; 1] }
@@ -49,50 +49,69 @@ mod batched;
 pub mod checkpoint;
 pub mod controller;
 pub mod error;
-mod field;
-mod grad_buffer;
-mod gradient;
+pub mod field;
+pub mod grad_buffer;
+pub mod gradient;
 pub mod mlp;
 mod mlp_spec;
 #[cfg(feature = "neural")]
 pub mod neural;
 mod observe;
 pub mod random;
-mod reversible_heun;
-mod revolve;
-mod rk;
+pub mod reversible_heun;
+pub mod revolve;
+pub mod rk;
 pub mod scalar;
 pub mod scheme;
-mod solve;
+pub mod solve;
 pub mod stability;
-mod state;
-mod stats;
-mod step_map;
+pub mod state;
+pub mod stats;
+pub mod step_map;
 pub mod tableau;
-mod term;
+pub mod term;
 #[cfg(feature = "train")]
 pub mod train;
 
-pub use controller::{Adaptive, ErrorNorm, ErrorOrder, StepAttempt};
+// The names a user needs; plumbing lives in its module (e.g. `rk::RkTape`, `state::Pair`).
+pub use controller::Adaptive;
 pub use error::{Error, Result};
-pub use field::{vjp_through_cache, VectorField};
-pub use grad_buffer::GradBuffer;
-pub use gradient::{
-    default_snapshots, gradient, gradient_observed, DriftCheck, Gradient, GradientMethod,
-    GradientOf, GradientOptions,
-};
+pub use field::VectorField;
+pub use gradient::{gradient, GradientMethod, GradientOptions};
 pub use mlp::Mlp;
-pub use reversible_heun::{HeunCarry, HeunTape, ReversibleHeun, ReversibleHeunScratch};
-pub use revolve::descent as checkpoint_schedule;
-pub use rk::{Rk, RkScratch, RkTape};
-pub use scalar::Real;
-pub use scheme::{Plain, Reversible, Scheme, Start, DEFAULT_LAMBDA};
-pub use solve::{solve, validate_times, Grid, Solution, SolveOptions, StepControl};
-pub use state::{Pair, State};
-pub use stats::{Stats, Warning};
-pub use step_map::{LinearOp, StepMap};
+pub use reversible_heun::ReversibleHeun;
+pub use rk::Rk;
+pub use scheme::{Plain, Reversible, Scheme};
+pub use solve::{solve, Solution, SolveOptions};
+pub use state::State;
 pub use tableau::Tableau;
-pub use term::{OdeTerm, Term, Traced, Workspace};
+pub use term::{OdeTerm, Term};
+
+// Crate-internal shorthands.
+pub(crate) use grad_buffer::GradBuffer;
+pub(crate) use scalar::Real;
+pub(crate) use solve::StepControl;
+pub(crate) use state::Pair;
+pub(crate) use stats::{Stats, Warning};
+pub(crate) use step_map::StepMap;
+
+/// One glob import for applications and tests: the root's names, the traits whose methods
+/// they call, and the types results are read through.
+pub mod prelude {
+    pub use crate::grad_buffer::GradBuffer;
+    pub use crate::gradient::{DriftCheck, Gradient};
+    pub use crate::scalar::Real;
+    pub use crate::scheme::Start;
+    pub use crate::solve::StepControl;
+    pub use crate::state::Pair;
+    pub use crate::stats::{Stats, Warning};
+    pub use crate::step_map::StepMap;
+    pub use crate::{
+        gradient, solve, Adaptive, Error, GradientMethod, GradientOptions, Mlp, OdeTerm, Plain,
+        Result, Reversible, ReversibleHeun, Rk, Scheme, Solution, SolveOptions, State, Tableau,
+        Term, VectorField,
+    };
+}
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

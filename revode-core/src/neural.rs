@@ -9,7 +9,8 @@
 //! needs) nor input-gradient hooks.
 
 use crate::mlp::{Activation, MlpSpec, LIPSWISH_SCALE};
-use crate::{Error, Real, Result, State, Term, Traced, Workspace};
+use crate::term::{Traced, Workspace};
+use crate::{Error, Real, Result, State, Term};
 use dfdx::prelude::*;
 
 /// A `batch × N` state tensor on a dfdx device.

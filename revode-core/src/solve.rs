@@ -1,4 +1,23 @@
 //! The one integration loop: fixed or adaptive steps, observation times as step boundaries.
+//!
+//! A [`Scheme`] advances a carry `c` (the state `y`, or `(y, z)` for the reversible coupling)
+//! by `c_{n+1} = Φ(t_n, t_{n+1}, c_n)`; every observation time is a step boundary, so outputs are
+//! `y` at those boundaries with no interpolation.
+//!
+//! - **Fixed steps**: each interval `[τ_k, τ_{k+1}]` between observation times is cut into
+//!   `m_k = ⌈(τ_{k+1} − τ_k)/h⌉` equal steps (fewest steps of size ≤ h).
+//! - **Adaptive steps** (METHOD.md §4): the base method's embedded estimate `e` is measured in
+//!   the scaled norm `ε = ‖e_i / (atol + rtol·max(|y_i|, |y'_i|))‖` (RMS or max); a step is
+//!   accepted when `ε ≤ 1` (or `< 1`, strict), and the next step is `h·factor` with Diffrax's
+//!   PID rule `factor = safety·ε_n^(−β₁)·ε_{n−1}^(−β₂)·ε_{n−2}^(−β₃)`, clipped ([`Adaptive`],
+//!   which states the β's). A rejected step restores the carry and retries.
+//! - **Checks**: a fixed step is refused when the term knows it to be unstable
+//!   ([`Scheme::check_step`]). At the first and last state of a fixed-step solve, the
+//!   eigenvalues `x` of `hJ` (J the field's Jacobian; dense up to
+//!   [`SolveOptions::stability_check_dim`] entries, Ritz values by Arnoldi beyond) are mapped
+//!   through the scheme's amplification (`|R(x)|`, or the spectral radius of the coupled step
+//!   `Γ(x, λ)`); an amplification above `max(1, e^{Re x})` becomes a
+//!   warning; a non-finite carry ends the solve with [`Error::NonFiniteState`].
 
 use crate::controller::{Adaptive, ErrorNorm, StepAttempt};
 use crate::scheme::{Start, StateOf};

@@ -6,7 +6,8 @@
 
 mod common;
 use common::*;
-use revode_core::*;
+use revode_core::prelude::*;
+use revode_core::{controller::ErrorNorm, controller::ErrorOrder, controller::StepAttempt};
 
 /// One attempted step: (t, h, ε, accepted).
 type Att = (f64, f64, f64, bool);

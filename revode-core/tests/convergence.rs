@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use revode_core::*;
+use revode_core::prelude::*;
 
 fn error_at<F: VectorField<Scalar = f64> + Clone>(
     field: &F,

@@ -3,7 +3,8 @@
 
 mod common;
 use common::*;
-use revode_core::*;
+use revode_core::prelude::*;
+use revode_core::{gradient::gradient_observed, mlp};
 
 const TIMES: [f64; 4] = [0.0, 0.3, 1.1, 2.0];
 

@@ -6,7 +6,8 @@
 mod common;
 use common::*;
 use proptest::prelude::*;
-use revode_core::*;
+use revode_core::prelude::*;
+use revode_core::stability;
 
 /// Wraps a field and poisons one part of it with NaN on the time window `[from, to)`.
 #[derive(Clone)]

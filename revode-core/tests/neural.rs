@@ -6,7 +6,7 @@ use common::rel;
 use dfdx::prelude::*;
 use revode_core::mlp::{Activation, MlpSpec};
 use revode_core::neural::{Batch, NeuralMlp, NeuralOdeTerm};
-use revode_core::*;
+use revode_core::prelude::*;
 
 const D: usize = 3;
 const H: usize = 10;

@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use revode_core::*;
+use revode_core::prelude::*;
 
 /// Runs N forward and N backward steps with h = 0.01 and returns the max relative error of
 /// the reconstructed (y0, z0).

@@ -3,8 +3,8 @@
 mod common;
 use common::*;
 use num_complex::Complex64;
+use revode_core::prelude::*;
 use revode_core::stability::*;
-use revode_core::*;
 
 /// Simulates the reversible scheme on y' = αy for complex α (as the real 2 × 2 system
 /// [[a, −b], [b, a]]) with h = 1 and returns ‖y_N‖ for y_0 = (1, 0).

@@ -2,8 +2,8 @@
 
 mod common;
 use revode_core::mlp::MlpSpec;
+use revode_core::prelude::*;
 use revode_core::train::{self, AdamW, TrainOptions, TrainState};
-use revode_core::*;
 
 /// Fit a 2 → 8 → 2 MLP ODE to a rotating decay, reversible midpoint, observations at 11 times.
 fn problem() -> (MlpSpec, Vec<f64>, Vec<f64>, Vec<Vec<f64>>) {

@@ -109,7 +109,7 @@ impl CrankNicolson {
 
     /// Solves from `u0` through `times` (each a whole number of steps after the first).
     pub fn solve(&self, u0: &[f64], times: &[f64]) -> Result<Vec<Vec<f64>>> {
-        revode_core::validate_times(times)?;
+        revode_core::solve::validate_times(times)?;
         let mut u = u0.to_vec();
         let mut out = vec![u.clone()];
         for w in times.windows(2) {

@@ -166,7 +166,7 @@ impl VectorField for FisherSurrogate {
         ops::laplacian(&self.grid, self.nu, y, out);
     }
     fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        revode_core::vjp_through_cache(self, t, y, cot, s, yb, pb);
+        revode_core::field::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     fn cache_len(&self) -> usize {
         self.dim() * self.reaction.width
@@ -265,7 +265,7 @@ impl VectorField for BurgersClosure {
         self.eval_cached(t, y, out, &mut cache);
     }
     fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        revode_core::vjp_through_cache(self, t, y, cot, s, yb, pb);
+        revode_core::field::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     fn cache_len(&self) -> usize {
         self.batch * self.faces() * self.closure.width

@@ -14,7 +14,7 @@
 
 use crate::limit_cache::cached_max_step;
 use crate::Pde;
-use revode_core::{Error, OdeTerm, Result, State, Tableau, Term, Traced, Workspace};
+use revode_core::{term::Traced, term::Workspace, Error, OdeTerm, Result, State, Tableau, Term};
 
 /// A [`Pde`] as a core term: [`OdeTerm`]'s `f(t, u)·dt`, plus the refusal of fixed steps past
 /// the explicit stability limit and of invalid physical parameters (see the module docs).

@@ -199,7 +199,7 @@ impl VectorField for Advection {
         ops::divergence(&self.grid, &Upwind { c: self.c[0] }, -1.0, y, out);
     }
     fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        revode_core::vjp_through_cache(self, t, y, cot, s, yb, pb);
+        revode_core::field::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     /// The cache keeps ∂out/∂c (the upwind divergence at unit speed).
     fn cache_len(&self) -> usize {
@@ -290,7 +290,7 @@ impl VectorField for Burgers {
         ops::laplacian(&self.grid, self.nu[0], y, out);
     }
     fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        revode_core::vjp_through_cache(self, t, y, cot, s, yb, pb);
+        revode_core::field::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     /// The cache keeps ∇²y (the derivative with respect to ν).
     fn cache_len(&self) -> usize {
@@ -385,7 +385,7 @@ impl VectorField for FisherKpp {
         ops::laplacian(&self.grid, self.p[0], y, out);
     }
     fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        revode_core::vjp_through_cache(self, t, y, cot, s, yb, pb);
+        revode_core::field::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     /// The cache keeps ∇²y (the derivative with respect to ν).
     fn cache_len(&self) -> usize {

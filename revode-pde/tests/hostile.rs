@@ -1,7 +1,7 @@
 //! Hostile input to the PDE crate ("no silent wrong answers"): every case is a typed error of
 //! the right variant, or a correct result — never an unchecked `Ok`.
 
-use revode_core::*;
+use revode_core::prelude::*;
 use revode_pde::*;
 use std::f64::consts::PI;
 

@@ -1,7 +1,7 @@
 //! PDE terms through the core's schemes and gradients: reversible = direct, finite
 //! differences, stability-limit errors, Crank–Nicolson references, automatic checkpointing.
 
-use revode_core::*;
+use revode_core::prelude::*;
 use revode_pde::*;
 use std::f64::consts::PI;
 

@@ -27,7 +27,7 @@
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use revode_core::{Error, Real, Result};
+use revode_core::{scalar::Real, Error, Result};
 use std::sync::Mutex;
 
 /// Finest supported resolution (levels of the tree).

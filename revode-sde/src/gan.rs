@@ -333,7 +333,7 @@ impl VectorField for Bounded {
         out.iter_mut().for_each(|v| *v = self.gain * v.tanh());
     }
     fn vjp(&self, t: f64, y: &[f64], cot: &[f64], s: f64, yb: &mut [f64], pb: &mut [f64]) {
-        revode_core::vjp_through_cache(self, t, y, cot, s, yb, pb);
+        revode_core::field::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     fn cache_len(&self) -> usize {
         self.mlp.cache_len() + self.mlp.dim()

@@ -8,7 +8,7 @@
 use crate::{BrownianPath, Calculus};
 use dfdx::prelude::*;
 use revode_core::neural::{Batch, NeuralCache, NeuralGrads, NeuralMlp};
-use revode_core::{Error, Pair, Real, Result, State, Term};
+use revode_core::{scalar::Real, state::Pair, Error, Result, State, Term};
 
 /// The control of one step: `dt` and `W(t_b) − W(t_a)` on the device.
 #[derive(Clone, Debug)]
@@ -35,8 +35,8 @@ pub struct NeuralSdeGrads<const D: usize, const H: usize, E: Dtype, Dev: Storage
     pub diffusion: NeuralGrads<D, H, E, Dev>,
 }
 
-impl<const D: usize, const H: usize, E: Dtype + revode_core::Real, Dev: Device<E>>
-    revode_core::GradBuffer for NeuralSdeGrads<D, H, E, Dev>
+impl<const D: usize, const H: usize, E: Dtype + revode_core::scalar::Real, Dev: Device<E>>
+    revode_core::grad_buffer::GradBuffer for NeuralSdeGrads<D, H, E, Dev>
 {
     /// Drift entries first, then diffusion entries.
     fn first_non_finite(&self) -> Option<usize> {

@@ -7,7 +7,7 @@
 //! refuse it with an error.
 
 use crate::{Calculus, Diffusion, SdeTerm};
-use revode_core::{Error, Real, Result, ReversibleHeun, Rk, Tableau, VectorField};
+use revode_core::{scalar::Real, Error, Result, ReversibleHeun, Rk, Tableau, VectorField};
 
 /// An SDE term with its base Runge–Kutta map.
 pub type SdeMap<F, G> = Rk<SdeTerm<F, G>>;

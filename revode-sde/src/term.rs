@@ -1,7 +1,7 @@
 //! SDE terms `dy = μ_θ(t, y) dt + σ_θ(t, y) ∘ dW` as core terms with control `(dt, ΔW)`.
 
 use crate::BrownianPath;
-use revode_core::{Error, Pair, Real, Result, State, Term, VectorField};
+use revode_core::{scalar::Real, state::Pair, Error, Result, State, Term, VectorField};
 
 /// How the SDE is read: the solver must converge to the matching solution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

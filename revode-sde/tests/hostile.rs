@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use revode_core::*;
+use revode_core::prelude::*;
 use revode_sde::*;
 
 fn interval_error(r: Result<BrownianPath>) -> String {

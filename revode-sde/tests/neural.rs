@@ -4,7 +4,7 @@
 use dfdx::prelude::Cpu;
 use revode_core::mlp::{Mlp, MlpSpec};
 use revode_core::neural::{Batch, NeuralMlp};
-use revode_core::*;
+use revode_core::prelude::*;
 use revode_sde::*;
 
 const D: usize = 3;

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use revode_core::*;
+use revode_core::prelude::*;
 use revode_sde::*;
 
 const BATCH: usize = 3;
@@ -142,7 +142,7 @@ fn trajectory_is_kidgers_algorithm_1() {
     let y0 = y0(BATCH);
     let h = 1.0 / N as f64;
     let sol = solve(&scheme, &y0, &[0.0, 1.0], &opts()).unwrap();
-    let mut ws = Workspace::new(&term, &y0);
+    let mut ws = revode_core::term::Workspace::new(&term, &y0);
     let (mut y, mut z) = (y0.clone(), y0.clone());
     let mut v = term.new_field(&y0);
     let mut v_next = term.new_field(&y0);

@@ -1,7 +1,7 @@
 //! Fields and helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use revode_core::*;
+use revode_core::prelude::*;
 
 /// y' = A y with the 2 × 2 matrix A as the parameters (row-major).
 #[derive(Clone, Debug)]
