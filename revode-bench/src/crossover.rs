@@ -232,9 +232,13 @@ mod tests {
             cand("direct", false, 50.0, &[0.4]),
         ];
         let segs = segments(&pts);
-        assert_eq!(segs.len(), 2);
+        // [2, 3): checkpointed(2) alone; [3, 50): it beats reversible; [50, ∞): direct.
+        assert_eq!(segs.len(), 3);
         assert!(segs.iter().all(|s| !s.reversible_wins));
-        let ratio = segs[0].ratio.expect("reversible fits from 3 on");
+        assert_eq!(segs[0].rival, None);
+        assert_eq!(segs[1].to, Some(50.0));
+        assert_eq!(segs[2].ratio, Some(2.5));
+        let ratio = segs[1].ratio.expect("reversible fits from 3 on");
         assert!((ratio - 1.0 / 0.9).abs() < 1e-12);
         assert_eq!(crossover(&segs).from, None);
         assert_eq!(crossover(&segs).below, None);
@@ -286,7 +290,9 @@ mod tests {
                 );
             }
         }
-        // Three snapshots for ten steps: r = 2 (C(5,3) = 10), 2·10 − C(4,1) = 16.
-        assert_eq!(revolve_forward_steps(10, 3), 16.0);
+        // Three snapshots for ten steps: r = 2 (C(5,3) = 10), 2·10 − β(4, 1) = 20 − C(5,4) = 15.
+        assert_eq!(revolve_forward_steps(10, 3), 15.0);
+        // One snapshot: every step recomputed from the start, 0 + 1 + … + 9.
+        assert_eq!(revolve_forward_steps(10, 1), 45.0);
     }
 }
