@@ -7,7 +7,10 @@
 mod alloc;
 mod cde;
 mod compute;
+mod crossover;
 mod data;
+mod frontier;
+mod frontier_run;
 mod measure;
 mod ode;
 mod pde;
@@ -144,6 +147,30 @@ enum Command {
         /// Timed repetitions after one warm-up.
         #[arg(long, default_value_t = 5)]
         reps: usize,
+    },
+    /// Time–memory frontier: peak heap and time per gradient of every gradient method
+    /// (reversible, checkpointed-reversible, revolve with c ∈ {2, 4, 8, 16, 32, default}, full
+    /// tape, backsolve) at N = 10³, 10⁴ (--full: also 10⁵) steps, and the memory budget below
+    /// which reversible is the fastest exact method. See docs/src/benchmarks.md. Not part of
+    /// `all`; run it pinned to one core (e.g. `taskset -c 1`).
+    Frontier {
+        /// Problems: complexity, compute, cde, sde, pde (comma-separated).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "complexity,compute,cde,sde,pde"
+        )]
+        problems: Vec<String>,
+        /// Timed rounds per point, where affordable.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Skip points estimated slower than this many seconds per gradient
+        /// (default 5, with --full 40).
+        #[arg(long, allow_negative_numbers = true)]
+        max_point_s: Option<f64>,
+        /// Skip full tapes estimated above this many GiB.
+        #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+        max_gib: f64,
     },
     /// Everything above plus the cross-family benchmark.
     All,
@@ -301,6 +328,23 @@ fn validate(cli: &Cli) -> BenchResult<()> {
             cli.min_time
         ));
     }
+    if let Some(Command::Frontier {
+        max_point_s,
+        max_gib,
+        rounds,
+        ..
+    }) = &cli.command
+    {
+        if max_point_s.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
+            return Err("--max-point-s must be positive".into());
+        }
+        if !(*max_gib > 0.0 && max_gib.is_finite()) {
+            return Err(format!("--max-gib must be positive, not {max_gib}"));
+        }
+        if *rounds == 0 || *rounds > 100 {
+            return Err(format!("--rounds must be in 1..=100, not {rounds}"));
+        }
+    }
     if let Some(Command::SdeGan {
         minutes,
         lr_final,
@@ -408,6 +452,26 @@ fn run(cli: Cli) -> BenchResult<()> {
         Some(Command::PdeDrift) => pde::drift(&ctx)?,
         Some(Command::PdeMemory) => pde::memory(&ctx)?,
         Some(Command::PdeSurrogate { problem }) => pde::surrogate(&ctx, &problem)?,
+        Some(Command::Frontier {
+            problems,
+            rounds,
+            max_point_s,
+            max_gib,
+        }) => {
+            let settings = frontier::Settings {
+                ns: if ctx.full {
+                    vec![1000, 10_000, 100_000]
+                } else {
+                    vec![1000, 10_000]
+                },
+                rounds: rounds.max(1),
+                max_point_s: max_point_s.unwrap_or(if ctx.full { 40.0 } else { 5.0 }),
+                max_bytes: max_gib * (1u64 << 30) as f64,
+                point_budget_s: if ctx.full { 20.0 } else { 2.0 },
+                problems,
+            };
+            frontier_run::frontier(&ctx, &settings)?
+        }
         Some(Command::ExportProblems) | Some(Command::PeerTime { .. }) => {}
         Some(Command::All) => {
             cross_family(&ctx)?;

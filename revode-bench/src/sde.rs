@@ -12,12 +12,13 @@ use revode_sde::{reversible_heun, step_map, BrownianPath, Calculus, Diagonal, Sd
 use serde::Serialize;
 use std::time::Instant;
 
-const BATCH: usize = 32;
-const DIM: usize = 4;
+pub(crate) const BATCH: usize = 32;
+pub(crate) const DIM: usize = 4;
 
-type NeuralSde = SdeTerm<Mlp<f64>, Diagonal<Mlp<f64>>>;
+pub(crate) type NeuralSde = SdeTerm<Mlp<f64>, Diagonal<Mlp<f64>>>;
 
-fn neural_sde(seed: u64) -> BenchResult<NeuralSde> {
+/// The cross-family neural SDE (drift and diagonal diffusion MLPs 4-16-4, batch 32).
+pub(crate) fn neural_sde(seed: u64) -> BenchResult<NeuralSde> {
     let spec = MlpSpec {
         dim: DIM,
         hidden: 16,
