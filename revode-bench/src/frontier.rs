@@ -7,7 +7,8 @@ use crate::crossover::{self, Candidate, Crossover, Segment};
 use crate::measure::{flat_grad, rel, Flat};
 use crate::report::{fmt_bytes, fmt_time, BenchResult};
 use crate::Ctx;
-use revode_core::*;
+use revode_core::gradient::default_snapshots;
+use revode_core::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
 

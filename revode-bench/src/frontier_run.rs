@@ -8,7 +8,7 @@ use crate::report::{self, fmt_bytes, fmt_time, BenchResult, Table};
 use crate::Ctx;
 use plotters::prelude::*;
 use revode_core::mlp::{Activation, MlpSpec};
-use revode_core::*;
+use revode_core::prelude::*;
 use serde::Serialize;
 
 fn e(e: revode_core::Error) -> String {
