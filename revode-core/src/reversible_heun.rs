@@ -95,6 +95,9 @@ pub struct ReversibleHeunScratch<T: Term> {
     /// `(t, ŷ)` at which `cache` was evaluated, when it is valid.
     kept: Option<(f64, T::State)>,
     cache: T::Cache,
+    /// `(t0, y0)` and the evaluation [`Scheme::init`] made there, for the initial pullback.
+    start: Option<(f64, T::State)>,
+    start_cache: T::Cache,
     adj: AdjointSpace<T>,
 }
 
@@ -202,8 +205,10 @@ impl<T: Term> Scheme for ReversibleHeun<T> {
     fn init(&self, start: Start<'_, T::State>, s: &mut Self::Scratch, st: &mut Stats) -> Carry<T> {
         let term = self.map.term();
         let mut v = term.new_field(start.y0);
-        term.vf(start.t0, start.y0, &mut v, None, &mut s.adj.ws.scratch);
+        let cache = Some(&mut s.start_cache);
+        term.vf(start.t0, start.y0, &mut v, cache, &mut s.adj.ws.scratch);
         st.evaluations += term.evals_per_call();
+        s.start = Some((start.t0, start.y0.clone()));
         HeunCarry {
             y: start.y0.clone(),
             z: start.y0.clone(),
@@ -226,7 +231,8 @@ impl<T: Term> Scheme for ReversibleHeun<T> {
     fn coupled<'a>(&self, c: &'a Carry<T>) -> Option<&'a T::State> {
         Some(&c.z)
     }
-    /// `ȳ0 = ȳ + ŷ̄ + J_f(t0, y0)ᵀ V̄` (evaluated afresh at the true `y0`).
+    /// `ȳ0 = ȳ + ŷ̄ + J_f(t0, y0)ᵀ V̄`, through the evaluation [`Scheme::init`] kept (made
+    /// afresh when this scratch did not start at `(t0, y0)`).
     fn initial_cotangent(
         &self,
         start: Start<'_, T::State>,
@@ -239,16 +245,18 @@ impl<T: Term> Scheme for ReversibleHeun<T> {
         let term = self.map.term();
         let one = ScalarOf::<Rk<T>>::one();
         out.lin_comb(one, &bar.y, one, &bar.z);
-        s.kept = None;
-        self.evaluation_at(start.t0, start.y0, s, st);
-        term.vf_vjp(
-            start.t0,
-            &s.cache,
-            &bar.v,
-            out,
-            p_bar,
-            &mut s.adj.ws.scratch,
-        );
+        let zero = ScalarOf::<Rk<T>>::zero();
+        let kept = match &s.start {
+            Some((t, y)) => *t == start.t0 && y.max_abs_diff(start.y0) == zero,
+            None => false,
+        };
+        if !kept {
+            s.kept = None;
+            self.evaluation_at(start.t0, start.y0, s, st);
+            std::mem::swap(&mut s.cache, &mut s.start_cache);
+        }
+        let ws = &mut s.adj.ws.scratch;
+        term.vf_vjp(start.t0, &s.start_cache, &bar.v, out, p_bar, ws);
         st.pullbacks += 1;
     }
     fn new_tape(&self, like: &T::State) -> HeunTape<T> {
@@ -267,6 +275,8 @@ impl<T: Term> Scheme for ReversibleHeun<T> {
             u: like.zeros_like(),
             kept: None,
             cache: term.new_cache(like),
+            start: None,
+            start_cache: term.new_cache(like),
             adj: AdjointSpace {
                 q: like.zeros_like(),
                 v_bar: term.new_field(like),
