@@ -430,3 +430,19 @@ pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> Ben
     let model = jv_model(path.channels());
     solver_steps_probe(ctx, &model, &path, &train.labels, pad)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::split;
+
+    #[test]
+    fn validation_split_is_a_seeded_partition_of_the_training_set() {
+        let (train, val) = split(270, 0.2, 99);
+        assert_eq!((train.len(), val.len()), (216, 54));
+        let mut all: Vec<usize> = train.iter().chain(&val).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..270).collect::<Vec<_>>());
+        assert_eq!(split(270, 0.2, 99), (train, val));
+        assert_ne!(split(270, 0.2, 98).1, split(270, 0.2, 99).1);
+    }
+}

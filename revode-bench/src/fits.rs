@@ -308,7 +308,7 @@ pub fn mse_after_t0(target: Vec<Vec<f64>>) -> LossFn {
     })
 }
 
-/// Mean and sample standard deviation ("—" for the sd of one value).
+/// Mean and sample standard deviation (the sd of a single value is NaN).
 pub fn mean_sd(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let m = xs.iter().sum::<f64>() / n;
@@ -457,4 +457,19 @@ pub fn report_fits(
         },
     )
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{mean_sd, pm};
+
+    #[test]
+    fn mean_and_sample_sd() {
+        let (m, sd) = mean_sd(&[1.0, 2.0, 3.0]);
+        assert_eq!(m, 2.0);
+        assert!((sd - 1.0).abs() < 1e-15);
+        assert!(mean_sd(&[4.0]).1.is_nan());
+        assert_eq!(pm(&[4.0], |x| format!("{x}")), "4");
+        assert_eq!(pm(&[1.0, 3.0], |x| format!("{x:.1}")), "2.0 ± 1.4");
+    }
 }
