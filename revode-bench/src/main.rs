@@ -89,7 +89,8 @@ enum Command {
     WhiteDwarf,
     /// Coupled oscillators from measured data.
     Oscillators,
-    /// Double pendulum from measured data, adaptive Bosh3.
+    /// Double pendulum from measured data, adaptive Bosh3 (docs/src/experiments-ode.md; the
+    /// committed run uses --lr-final 0.1, which that page explains).
     Pendulum {
         /// Training steps (default: 10 000 with --full, else 1000).
         #[arg(long)]
