@@ -1,270 +1,12 @@
 //! The paper's neural-ODE training experiments (docs/src/experiments-ode.md).
 
 use crate::data;
-use crate::report::{self, fmt_time, BenchResult, Series, Table};
+use crate::fits::{self, fit_all, mse_after_t0, Hyper, Problem, Variant};
+use crate::report::{self, BenchResult, Series, Table};
 use crate::Ctx;
-use revode_core::gradient::gradient_observed;
 use revode_core::mlp::MlpSpec;
 use revode_core::prelude::*;
-use revode_core::train::{self, TrainOptions, TrainState};
 use serde::Serialize;
-use std::time::Instant;
-
-/// How a model is solved and differentiated.
-#[derive(Clone, Debug, Serialize)]
-pub enum Variant {
-    /// Reversible coupling with λ, reversible gradient.
-    Reversible {
-        /// Base method.
-        tableau: String,
-        /// Coupling.
-        lambda: f64,
-    },
-    /// Plain base method, recursive checkpointing with c snapshots.
-    Checkpointed {
-        /// Base method.
-        tableau: String,
-        /// Snapshots.
-        c: usize,
-    },
-}
-
-impl Variant {
-    fn tableau(&self) -> String {
-        match self {
-            Variant::Reversible { tableau, .. } | Variant::Checkpointed { tableau, .. } => {
-                tableau.clone()
-            }
-        }
-    }
-    fn label(&self) -> String {
-        match self {
-            Variant::Reversible { tableau, lambda } => format!("reversible {tableau} (λ={lambda})"),
-            Variant::Checkpointed { tableau, c } => format!("checkpointed {tableau} (c={c})"),
-        }
-    }
-}
-
-/// A loss of (output times, outputs) that writes cotangents.
-pub type LossFn = Box<dyn Fn(&[f64], &[Vec<f64>], &mut [Vec<f64>]) -> f64 + Sync>;
-
-/// A fitting problem: MLP field, initial state, observation times, targets, step control.
-pub struct Problem {
-    /// Field shape.
-    pub spec: MlpSpec,
-    /// Initial state.
-    pub y0: Vec<f64>,
-    /// Observation times (t0 first).
-    pub times: Vec<f64>,
-    /// Loss: receives output times and states, writes cotangents, returns the loss.
-    pub loss: LossFn,
-    /// Step control.
-    pub solve: SolveOptions,
-    /// Whether the loss sees every accepted step (adaptive interpolation protocol).
-    pub observe_steps: bool,
-}
-
-/// The outcome of one training run.
-#[derive(Clone, Debug, Serialize)]
-pub struct Fit {
-    /// Which variant.
-    pub variant: String,
-    /// Base method.
-    pub tableau: String,
-    /// Seed of the initialisation.
-    pub seed: u64,
-    /// Loss per step.
-    pub history: Vec<f64>,
-    /// Lowest loss.
-    pub best: f64,
-    /// Wall time of the whole run.
-    pub seconds: f64,
-    /// Accepted solver steps in the last gradient.
-    pub accepted_steps: usize,
-    /// Error, if the run stopped early.
-    pub error: Option<String>,
-}
-
-fn loss_and_grad(
-    problem: &Problem,
-    variant: &Variant,
-    p: &[f64],
-    steps_out: &mut usize,
-) -> Result<(f64, Vec<f64>)> {
-    let field = Mlp::<f64>::from_spec(problem.spec.clone(), 1)?.with_params(p)?;
-    let opts = |m: GradientMethod| GradientOptions {
-        observe_steps: problem.observe_steps,
-        ..m.into()
-    };
-    let loss = |t: &[f64], y: &[Vec<f64>], c: &mut [Vec<f64>]| (problem.loss)(t, y, c);
-    let g = match variant {
-        Variant::Reversible { tableau, lambda } => {
-            let scheme = Reversible::new(
-                Rk::new(OdeTerm::new(field), Tableau::by_name(tableau)?),
-                *lambda,
-            )?;
-            gradient_observed(
-                &scheme,
-                &problem.y0,
-                &problem.times,
-                &problem.solve,
-                &opts(GradientMethod::Reversible),
-                loss,
-            )?
-        }
-        Variant::Checkpointed { tableau, c } => {
-            let scheme = Plain::new(Rk::new(OdeTerm::new(field), Tableau::by_name(tableau)?));
-            let m = GradientMethod::Checkpointed {
-                snapshots: Some(*c),
-            };
-            gradient_observed(
-                &scheme,
-                &problem.y0,
-                &problem.times,
-                &problem.solve,
-                &opts(m),
-                loss,
-            )?
-        }
-    };
-    *steps_out = g.steps;
-    Ok((g.loss, g.params))
-}
-
-/// Trains one variant from `seed` for `steps` AdamW steps (lr 1e-2, weight decay 1e-5).
-pub fn fit(problem: &Problem, variant: &Variant, seed: u64, steps: usize, progress: bool) -> Fit {
-    let p0 = problem.spec.init_uniform(seed);
-    let start = Instant::now();
-    let mut accepted = 0;
-    let mut state = match TrainState::new(
-        p0,
-        1e-2,
-        1e-5,
-        serde_json::to_value(&problem.spec).unwrap_or_default(),
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            return Fit {
-                variant: variant.label(),
-                tableau: variant.tableau(),
-                seed,
-                history: vec![],
-                best: f64::NAN,
-                seconds: 0.0,
-                accepted_steps: 0,
-                error: Some(e.to_string()),
-            }
-        }
-    };
-    let r = train::train(
-        &mut state,
-        &TrainOptions {
-            steps,
-            progress,
-            ..Default::default()
-        },
-        |p| loss_and_grad(problem, variant, p, &mut accepted),
-    );
-    Fit {
-        variant: variant.label(),
-        tableau: variant.tableau(),
-        seed,
-        best: state.best(),
-        history: state.history,
-        seconds: start.elapsed().as_secs_f64(),
-        accepted_steps: accepted,
-        error: r.err().map(|e| e.to_string()),
-    }
-}
-
-/// Mean squared error against targets at every observation after t0.
-fn mse_after_t0(target: Vec<Vec<f64>>) -> LossFn {
-    Box::new(move |_t, ys, cots| {
-        let n = ((ys.len() - 1) * ys[0].len()) as f64;
-        let mut l = 0.0;
-        for k in 1..ys.len() {
-            for i in 0..ys[k].len() {
-                let r = ys[k][i] - target[k][i];
-                l += r * r / n;
-                cots[k][i] = 2.0 * r / n;
-            }
-        }
-        l
-    })
-}
-
-#[derive(Serialize)]
-struct ExperimentOut {
-    command: String,
-    experiment: String,
-    fits: Vec<Fit>,
-}
-
-fn report_fits(ctx: &Ctx, name: &str, title: &str, intro: &str, fits: Vec<Fit>) -> BenchResult<()> {
-    // Ratios against the reversible run with the same base method and seed.
-    let reference = |f: &Fit| {
-        fits.iter()
-            .find(|r| {
-                r.variant.starts_with("reversible") && r.tableau == f.tableau && r.seed == f.seed
-            })
-            .map_or(f64::NAN, |r| r.seconds)
-    };
-    let mut table = Table::new(&[
-        "variant",
-        "seed",
-        "best loss",
-        "final loss",
-        "train time",
-        "÷ reversible",
-        "accepted steps",
-        "error",
-    ]);
-    for f in &fits {
-        table.row(vec![
-            f.variant.clone(),
-            f.seed.to_string(),
-            format!("{:.4e}", f.best),
-            f.history.last().map_or("—".into(), |l| format!("{l:.4e}")),
-            fmt_time(f.seconds),
-            format!("{:.2}", f.seconds / reference(f)),
-            f.accepted_steps.to_string(),
-            f.error.clone().unwrap_or_default(),
-        ]);
-    }
-    ctx.emit(
-        name,
-        &format!("## {title}\n\n{intro}\n\n{}\n", table.render()),
-    )?;
-    let series: Vec<Series> = fits
-        .iter()
-        .map(|f| Series {
-            label: format!("{} s{}", f.variant, f.seed),
-            points: f
-                .history
-                .iter()
-                .enumerate()
-                .map(|(k, &l)| ((k + 1) as f64, l))
-                .collect(),
-        })
-        .collect();
-    report::plot_loglog(
-        &ctx.out.join(format!("{name}_loss.svg")),
-        &format!("{title}: training loss"),
-        "step",
-        "loss",
-        &series,
-    )?;
-    report::write_json(
-        &ctx.out,
-        &format!("{name}.json"),
-        &ExperimentOut {
-            command: ctx.command.clone(),
-            experiment: title.into(),
-            fits,
-        },
-    )
-    .map(|_| ())
-}
 
 /// The white-dwarf equation: y1' = y2, y2' = −max(y1² − C, 0)^{3/2} − 2 y2 / (t + 0.5).
 #[derive(Clone)]
@@ -308,11 +50,9 @@ pub fn white_dwarf(ctx: &Ctx) -> BenchResult<()> {
     } else {
         vec![44]
     };
-    let seeds: Vec<u64> = if ctx.full { vec![0, 1, 2] } else { vec![0] };
-    let steps = 1000;
+    let seeds = ctx.seeds(if ctx.full { 3 } else { 1 });
+    let hyper = Hyper::paper(1000);
     let mut fits = Vec::new();
-    let total = tableaux.len() * (cs.len() + 1) * seeds.len();
-    let bar = ctx.bar(total as u64, "white dwarf");
     for tab in &tableaux {
         let truth = Plain::new(Rk::new(
             OdeTerm::new(WhiteDwarf),
@@ -332,32 +72,27 @@ pub fn white_dwarf(ctx: &Ctx) -> BenchResult<()> {
             solve: SolveOptions::fixed(h),
             observe_steps: false,
         };
-        let mut variants = vec![Variant::Reversible {
-            tableau: tab.to_string(),
-            lambda: 0.999,
-        }];
-        variants.extend(cs.iter().map(|&c| Variant::Checkpointed {
-            tableau: tab.to_string(),
-            c,
-        }));
-        for seed in &seeds {
-            for v in &variants {
-                fits.push(fit(&problem, v, *seed, steps, false));
-                bar.inc(1);
-            }
-        }
+        let variants = Variant::family(tab, &cs);
+        fits.extend(fit_all(
+            ctx,
+            &format!("white dwarf {tab}"),
+            &problem,
+            &variants,
+            &seeds,
+            &hyper,
+        ));
     }
-    bar.finish_and_clear();
     let intro = format!(
         "y1' = y2, y2' = −(y1² − C)^{{3/2}} − 2y2/(t + 0.5), C = {WD_C}, y(0) = (1, 0), t ∈ [0, 5], h = {h} (N = {n}). \
          Targets: the true ODE solved with the plain base method. Model: MLP (t, y1, y2) → 10 → 2 (tanh). \
-         AdamW lr 1e-2, weight decay 1e-5, {steps} steps, full batch, f64. Loss: MSE at the {n} grid points after t0."
+         Loss: MSE at the {n} grid points after t0. f64."
     );
-    report_fits(
+    fits::report_fits(
         ctx,
         "white_dwarf",
         "White dwarf (docs/src/experiments-ode.md)",
         &intro,
+        &hyper,
         fits,
     )
 }
@@ -390,44 +125,71 @@ pub fn oscillators(ctx: &Ctx) -> BenchResult<()> {
         solve: SolveOptions::fixed(h),
         observe_steps: false,
     };
-    let mut variants = vec![Variant::Reversible {
-        tableau: "midpoint".into(),
-        lambda: 0.999,
-    }];
-    variants.extend(cs.iter().map(|&c| Variant::Checkpointed {
-        tableau: "midpoint".into(),
-        c,
-    }));
-    let bar = ctx.bar(variants.len() as u64, "oscillators");
-    let mut fits = Vec::new();
-    for v in &variants {
-        fits.push(fit(&problem, v, 0, steps, false));
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let intro = format!(
-        "Measured coupled oscillators (Schmidt & Lipson 2009), trial 0: (x1, x2, v1, v2) shifted to t = 0, linearly \
-         interpolated onto 500 points of [0, 3], divided by 100. MLP 4 → 10 → 4 (tanh), explicit midpoint, h = 3/499 (N = 499), \
-         loss: MSE on the 499 points after t0, AdamW lr 1e-2, {steps} steps."
+    let hyper = Hyper::paper(steps);
+    let seeds = ctx.seeds(if ctx.full { 3 } else { 1 });
+    let fits = fit_all(
+        ctx,
+        "oscillators",
+        &problem,
+        &Variant::family("midpoint", &cs),
+        &seeds,
+        &hyper,
     );
-    report_fits(
+    let intro = "Measured coupled oscillators (Schmidt & Lipson 2009), trial 0: (x1, x2, v1, v2) shifted to t = 0, linearly \
+         interpolated onto 500 points of [0, 3], divided by 100. MLP 4 → 10 → 4 (tanh), explicit midpoint, h = 3/499 (N = 499), \
+         loss: MSE on the 499 points after t0.";
+    fits::report_fits(
         ctx,
         "oscillators",
         "Coupled oscillators (docs/src/experiments-ode.md)",
-        &intro,
+        intro,
+        &hyper,
         fits,
     )
 }
 
+/// Optimiser and controller settings of the double-pendulum run (command-line flags).
+#[derive(Clone, Debug)]
+pub struct PendulumRun {
+    /// Training steps (None: 10 000 with --full, else 1000).
+    pub steps: Option<usize>,
+    /// AdamW learning rate.
+    pub lr: f64,
+    /// Final learning rate as a fraction of `lr` (linear decay; 1: constant).
+    pub lr_final: f64,
+    /// Gradient norm clip.
+    pub clip: Option<f64>,
+    /// Step-size controller preset: pi, integral or diffrax.
+    pub controller: String,
+}
+
+impl Default for PendulumRun {
+    fn default() -> Self {
+        PendulumRun {
+            steps: None,
+            lr: 1e-2,
+            lr_final: 1.0,
+            clip: None,
+            controller: "pi".into(),
+        }
+    }
+}
+
 /// Chaotic double pendulum from measured data, adaptive Bosh3.
-pub fn pendulum(ctx: &Ctx) -> BenchResult<()> {
+pub fn pendulum(ctx: &Ctx, run: &PendulumRun) -> BenchResult<()> {
     let pts = 500;
     let target = load_trial("physical/real_double_pend_h_1.txt", 2.0, pts, 10.0)?;
     let data_t: Vec<f64> = (0..pts)
         .map(|k| 2.0 * k as f64 / (pts - 1) as f64)
         .collect();
-    let steps = if ctx.full { 10_000 } else { 1000 };
-    let mut ctl = Adaptive::new(1e-6, 1e-6).with_h0(2.0 / 499.0);
+    let steps = run.steps.unwrap_or(if ctx.full { 10_000 } else { 1000 });
+    let (rtol, atol) = (1e-6, 1e-6);
+    let mut ctl = match run.controller.as_str() {
+        "integral" => Adaptive::integral(rtol, atol),
+        "diffrax" => Adaptive::diffrax(rtol, atol),
+        _ => Adaptive::pi(rtol, atol),
+    }
+    .with_h0(2.0 / 499.0);
     ctl.h_min = 1e-10;
     let solve = SolveOptions::adaptive(ctl).with_max_steps(1000);
     let tgt = target.clone();
@@ -456,34 +218,36 @@ pub fn pendulum(ctx: &Ctx) -> BenchResult<()> {
         solve,
         observe_steps: true,
     };
-    let variants = vec![
-        Variant::Reversible {
-            tableau: "bosh3".into(),
-            lambda: 0.999,
-        },
-        Variant::Checkpointed {
-            tableau: "bosh3".into(),
-            c: 32,
-        },
-    ];
-    let bar = ctx.bar(variants.len() as u64, "pendulum");
-    let mut fits = Vec::new();
-    for v in &variants {
-        fits.push(fit(&problem, v, 0, steps, false));
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let hyper = Hyper {
+        steps,
+        lr: run.lr,
+        weight_decay: 1e-5,
+        lr_final: run.lr_final,
+        clip: run.clip,
+    };
+    let seeds = ctx.seeds(if ctx.full { 3 } else { 1 });
+    let fits = fit_all(
+        ctx,
+        "pendulum",
+        &problem,
+        &Variant::family("bosh3", &[32]),
+        &seeds,
+        &hyper,
+    );
     let intro = format!(
         "Measured double pendulum (Schmidt & Lipson 2009), trial 0, t ∈ [0, 2]: (θ1, θ2, ω1, ω2) / 10 interpolated onto 500 points. \
-         MLP 4 → 10 → 4 (tanh), adaptive Bosh3 (PI controller, rtol = atol = 1e-6, h0 = 2/499, at most 1000 steps); loss: MSE of the \
-         solution linearly interpolated from its accepted steps onto the 500 points. AdamW lr 1e-2, {steps} steps. \
-         The checkpointed baseline uses the online scheme (unknown N) with c = 32."
+         MLP 4 → 10 → 4 (tanh), adaptive Bosh3 (`{}` controller preset, rtol = atol = 1e-6, h0 = 2/499, at most 1000 steps); loss: MSE of the \
+         solution linearly interpolated from its accepted steps onto the 500 points. \
+         The checkpointed baseline uses the online scheme (unknown N) with c = 32. \
+         pendulum.json holds, per run, the loss, the accepted solver steps and the gradient norm (before clipping) of every training step.",
+        run.controller
     );
-    report_fits(
+    fits::report_fits(
         ctx,
         "pendulum",
         "Double pendulum (docs/src/experiments-ode.md)",
         &intro,
+        &hyper,
         fits,
     )
 }

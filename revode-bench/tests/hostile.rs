@@ -69,6 +69,24 @@ fn negative_numbers_reach_the_validators() {
 }
 
 #[test]
+fn training_settings_out_of_range_are_refused() {
+    let dir = scratch("training");
+    let out = dir.to_str().expect("utf-8 path");
+    assert_refused(
+        &["--out", out, "--seeds", "0", "pendulum"],
+        "--seeds must be between 1 and 100",
+    );
+    assert_refused(
+        &["--out", out, "pendulum", "--lr-final", "2"],
+        "need --lr > 0, --lr-final in (0, 1] and --clip ≥ 0 (got 0.01, 2, 0)",
+    );
+    assert_refused(
+        &["--out", out, "pendulum", "--clip", "-1"],
+        "need --lr > 0, --lr-final in (0, 1] and --clip ≥ 0 (got 0.01, 1, -1)",
+    );
+}
+
+#[test]
 fn an_out_path_that_is_a_file_is_named_as_such() {
     let dir = scratch("file");
     let file = dir.join("report.txt");
