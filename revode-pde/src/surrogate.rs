@@ -416,6 +416,9 @@ pub struct FitOptions {
     pub iterations: usize,
     /// Initial learning rate (cosine-decayed to 1 % of it).
     pub lr: f64,
+    /// How the reversible gradients' reconstruction drift is checked (see
+    /// [`revode_core::gradient::DriftCheck`]; the default refuses drift above √ε).
+    pub drift: revode_core::gradient::DriftCheck,
 }
 
 /// What a fit did.
@@ -471,7 +474,10 @@ pub fn fit<F: Pde + Clone>(
             &data.states[0],
             &data.times,
             &solve_opts,
-            &GradientOptions::from(opts.method.clone()),
+            &GradientOptions {
+                drift: opts.drift,
+                ..GradientOptions::from(opts.method.clone())
+            },
             |ys, cots| {
                 let mut l = 0.0;
                 for ((y, r), c) in ys.iter().zip(&data.states).zip(cots.iter_mut()).skip(1) {
