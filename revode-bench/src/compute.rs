@@ -122,6 +122,7 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
         depth: 2,
         activation: Activation::Tanh,
         time: false,
+        time_first: false,
         outputs: None,
     };
     let y: Vec<f32> = (0..BATCH * D).map(|i| ((i as f32) * 0.61).sin()).collect();

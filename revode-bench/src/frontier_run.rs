@@ -74,6 +74,7 @@ fn compute(ctx: &Ctx, set: &Settings, out: &mut Collected) -> BenchResult<()> {
         depth: 2,
         activation: Activation::Tanh,
         time: false,
+        time_first: false,
         outputs: None,
     };
     let native = Mlp::<f32>::from_spec(spec, batch)

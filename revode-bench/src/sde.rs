@@ -25,6 +25,7 @@ pub(crate) fn neural_sde(seed: u64) -> BenchResult<NeuralSde> {
         depth: 1,
         activation: Activation::Tanh,
         time: true,
+        time_first: false,
         outputs: None,
     };
     let e = |e: revode_core::Error| e.to_string();

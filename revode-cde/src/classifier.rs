@@ -52,6 +52,7 @@ fn dfdx_spec(cls: &NcdeClassifier) -> MlpSpec {
         depth: cls.depth,
         activation: Activation::Tanh,
         time: false,
+        time_first: false,
         outputs: Some(cls.hidden * cls.channels),
     }
 }

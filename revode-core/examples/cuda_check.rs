@@ -18,6 +18,7 @@ fn main() -> revode_core::Result<()> {
         depth: 2,
         activation: Activation::Tanh,
         time: false,
+        time_first: false,
         outputs: None,
     };
     let params = spec.init_uniform(0);

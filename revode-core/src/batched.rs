@@ -178,10 +178,12 @@ fn forward_into<S: Real>(
         let (zs, rest) = after.split_at_mut(block);
         let a_blk = &mut rest[..block];
         let (width, k) = if l == 0 { (inputs, d) } else { (h, h) };
+        // The first layer's state columns start after t when t comes first.
+        let sc = if l == 0 { spec.state_column() } else { 0 };
         let input = layer_input(l, y, d, h, block, before);
-        // z = input · Wᵀ, with W (h × width) row-major: Wᵀ(i, j) = W[j·width + i].
+        // z = input · Wᵀ, with W (h × width) row-major: Wᵀ(i, j) = W[j·width + sc + i].
         let w = View {
-            data: &p[off..off + h * width],
+            data: &p[off + sc..off + h * width],
             rs: 1,
             cs: width,
         };
@@ -190,8 +192,8 @@ fn forward_into<S: Real>(
         let mut shift = [S::zero(); crate::mlp_spec::MAX_HIDDEN];
         for j in 0..h {
             shift[j] = bias[j];
-            if l == 0 && spec.time {
-                shift[j] += S::of(t) * p[off + j * width + d];
+            if let (0, Some(tc)) = (l, spec.time_column()) {
+                shift[j] += S::of(t) * p[off + j * width + tc];
             }
         }
         for (zr, ar) in zs.chunks_exact_mut(h).zip(a_blk.chunks_exact_mut(h)) {
@@ -312,13 +314,14 @@ pub fn backward<S: Real>(
             }
             let off = offsets[l];
             let (width, k) = if l == 0 { (inputs, d) } else { (h, h) };
+            let sc = if l == 0 { spec.state_column() } else { 0 };
             let bias_at = off + h * width;
             column_sums(dz, h, &mut colsum[..h]);
             for (j, v) in colsum[..h].iter().enumerate() {
                 p_bar[bias_at + j] += *v;
-                if l == 0 && spec.time {
+                if let (0, Some(tc)) = (l, spec.time_column()) {
                     // Every row shares t: Σ_rows t·v = t·Σ_rows v.
-                    p_bar[off + j * width + d] += S::of(t) * *v;
+                    p_bar[off + j * width + tc] += S::of(t) * *v;
                 }
             }
             let dz_t = View {
@@ -332,14 +335,14 @@ pub fn backward<S: Real>(
                 h,
                 k,
                 b,
-                &mut p_bar[off..off + h * width],
+                &mut p_bar[off + sc..off + h * width],
                 width,
                 true,
                 dz_t,
                 input,
             );
             let w = View {
-                data: &p[off..off + h * width],
+                data: &p[off + sc..off + h * width],
                 rs: width,
                 cs: 1,
             };

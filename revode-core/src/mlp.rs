@@ -182,11 +182,12 @@ impl<S: Real> Mlp<S> {
                 let row = &w[j * inputs..(j + 1) * inputs];
                 let mut z = b[j].as_f64();
                 if l == 0 {
-                    for (wi, yi) in row.iter().zip(y) {
+                    let sc = self.spec.state_column();
+                    for (wi, yi) in row[sc..].iter().zip(y) {
                         z += wi.as_f64() * yi.as_f64();
                     }
-                    if self.spec.time {
-                        z += row[d].as_f64() * t;
+                    if let Some(tc) = self.spec.time_column() {
+                        z += row[tc].as_f64() * t;
                     }
                 } else {
                     for (wi, ai) in row.iter().zip(&prev[..h]) {
@@ -266,12 +267,13 @@ impl<S: Real> Mlp<S> {
                 p_bar[off + h * inputs + j] += S::of(dz);
                 let wrow = off + j * inputs;
                 if l == 0 {
+                    let ws = wrow + self.spec.state_column();
                     for i in 0..d {
-                        p_bar[wrow + i] += S::of(dz * y[i].as_f64());
-                        y_bar[i] += S::of(dz * self.params[wrow + i].as_f64());
+                        p_bar[ws + i] += S::of(dz * y[i].as_f64());
+                        y_bar[i] += S::of(dz * self.params[ws + i].as_f64());
                     }
-                    if self.spec.time {
-                        p_bar[wrow + d] += S::of(dz * t);
+                    if let Some(tc) = self.spec.time_column() {
+                        p_bar[wrow + tc] += S::of(dz * t);
                     }
                 } else {
                     for i in 0..h {

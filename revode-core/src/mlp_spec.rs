@@ -78,8 +78,12 @@ pub struct MlpSpec {
     pub depth: usize,
     /// Hidden activation.
     pub activation: Activation,
-    /// Whether t is an extra input (the last input column).
+    /// Whether t is an extra input (the last input column, or the first with `time_first`).
     pub time: bool,
+    /// With `time`, t is the first input column instead of the last (the layout of models
+    /// written as `MLP([t, y])`, e.g. ported from Diffrax or torchdiffeq).
+    #[serde(default)]
+    pub time_first: bool,
     /// Outputs per sample when they differ from `dim` (a matrix-valued CDE field, say);
     /// `None` for a vector field `dim → dim`.
     #[serde(default)]
@@ -95,6 +99,7 @@ impl MlpSpec {
             depth: 1,
             activation: Activation::Tanh,
             time: false,
+            time_first: false,
             outputs: None,
         }
     }
@@ -117,6 +122,15 @@ impl MlpSpec {
             ));
         }
         Ok(())
+    }
+    /// Column of t in the first layer's weight, when t is an input.
+    pub fn time_column(&self) -> Option<usize> {
+        self.time
+            .then_some(if self.time_first { 0 } else { self.dim })
+    }
+    /// Column of the first state entry in the first layer's weight.
+    pub fn state_column(&self) -> usize {
+        (self.time && self.time_first) as usize
     }
     /// Inputs of the first layer.
     pub fn inputs(&self) -> usize {

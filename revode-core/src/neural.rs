@@ -247,12 +247,12 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>, const O: u
         let inputs = spec.inputs();
         let w = take(H * inputs);
         let (mut wy, mut wt) = (Vec::with_capacity(H * D), Vec::with_capacity(H));
+        let sc = spec.state_column();
         for j in 0..H {
-            wy.extend_from_slice(&w[j * inputs..j * inputs + D]);
-            wt.push(if spec.time {
-                w[j * inputs + D]
-            } else {
-                E::zero()
+            wy.extend_from_slice(&w[j * inputs + sc..j * inputs + sc + D]);
+            wt.push(match spec.time_column() {
+                Some(tc) => w[j * inputs + tc],
+                None => E::zero(),
             });
         }
         let first = (
@@ -521,8 +521,11 @@ fn flatten<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>, cons
     let mut out = Vec::with_capacity(spec.num_params());
     let (wy, wt) = (first.0.as_vec(), time_w.as_vec());
     for j in 0..H {
+        if spec.time && spec.time_first {
+            out.push(wt[j].as_f64());
+        }
         out.extend(wy[j * D..(j + 1) * D].iter().map(|v| v.as_f64()));
-        if spec.time {
+        if spec.time && !spec.time_first {
             out.push(wt[j].as_f64());
         }
     }

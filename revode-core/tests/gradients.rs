@@ -299,6 +299,7 @@ fn native_mlp_variants_are_exact() {
             depth,
             activation: act,
             time: true,
+            time_first: false,
             outputs: None,
         };
         let field: Mlp<f64> = Mlp::from_spec(spec.clone(), 3).unwrap().init_uniform(4);

@@ -18,6 +18,7 @@ fn spec(act: Activation, depth: usize) -> MlpSpec {
         depth,
         activation: act,
         time: true,
+        time_first: false,
         outputs: None,
     }
 }

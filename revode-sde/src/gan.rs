@@ -377,6 +377,7 @@ fn mlp_spec(dim: usize, width: usize, time: bool) -> MlpSpec {
         depth: 1,
         activation: Activation::Tanh,
         time,
+        time_first: false,
         outputs: None,
     }
 }
