@@ -13,22 +13,6 @@ fn path(channels: usize) -> BrownianPath {
     BrownianPath::new(0.0, 1.0, BATCH, channels, 99).unwrap()
 }
 
-fn y0(n: usize) -> Vec<f64> {
-    (0..n).map(|i| 0.3 + 0.2 * (i as f64).sin()).collect()
-}
-
-fn loss(ys: &[Vec<f64>], cots: &mut [Vec<f64>]) -> f64 {
-    let mut l = 0.0;
-    for (k, (y, c)) in ys.iter().zip(cots.iter_mut()).enumerate() {
-        for (i, (&v, c)) in y.iter().zip(c.iter_mut()).enumerate() {
-            let w = 1.0 + 0.1 * (k + i) as f64;
-            l += w * v * v + v.sin();
-            *c = 2.0 * w * v + v.cos();
-        }
-    }
-    l
-}
-
 type DiagTerm = SdeTerm<Drift, Diagonal<DiagField>>;
 type GenTerm = SdeTerm<Drift, General>;
 type AddTerm = SdeTerm<Drift, Additive<f64>>;

@@ -15,22 +15,6 @@ fn opts() -> SolveOptions {
     SolveOptions::fixed(1.0 / N as f64)
 }
 
-fn y0(n: usize) -> Vec<f64> {
-    (0..n).map(|i| 0.3 + 0.2 * (i as f64).sin()).collect()
-}
-
-fn loss(ys: &[Vec<f64>], cots: &mut [Vec<f64>]) -> f64 {
-    let mut l = 0.0;
-    for (k, (y, c)) in ys.iter().zip(cots.iter_mut()).enumerate() {
-        for (i, (&v, c)) in y.iter().zip(c.iter_mut()).enumerate() {
-            let w = 1.0 + 0.1 * (k + i) as f64;
-            l += w * v * v + v.sin();
-            *c = 2.0 * w * v + v.cos();
-        }
-    }
-    l
-}
-
 fn terms() -> Vec<(&'static str, SdeTerm<Drift, General>, usize)> {
     let path = |m| BrownianPath::new(0.0, 1.0, BATCH, m, 7).unwrap();
     let drift = |n| Drift {

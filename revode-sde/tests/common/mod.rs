@@ -171,3 +171,21 @@ pub fn assert_all_pass<S: AsRef<str>>(tests: &[(S, revode_sde::stats::KsTest)]) 
         );
     }
 }
+
+/// An initial state of `n` entries, shared by the gradient tests.
+pub fn y0(n: usize) -> Vec<f64> {
+    (0..n).map(|i| 0.3 + 0.2 * (i as f64).sin()).collect()
+}
+
+/// `Σ_k Σ_i w_ki (y_i² + sin y_i)` with `w_ki = 1 + 0.1(k + i)`, and its cotangents.
+pub fn loss(ys: &[Vec<f64>], cots: &mut [Vec<f64>]) -> f64 {
+    let mut l = 0.0;
+    for (k, (y, c)) in ys.iter().zip(cots.iter_mut()).enumerate() {
+        for (i, (&v, c)) in y.iter().zip(c.iter_mut()).enumerate() {
+            let w = 1.0 + 0.1 * (k + i) as f64;
+            l += w * v * v + v.sin();
+            *c = 2.0 * w * v + v.cos();
+        }
+    }
+    l
+}
