@@ -18,7 +18,8 @@
 //!   forward from the nearest one; **checkpointed-reversible** keeps a carry every k steps and
 //!   reconstructs in between;
 //! - **backsolve**: the continuous adjoint `a' = −(∂f/∂y)ᵀa`, `θ̄' = −(∂f/∂θ)ᵀa` integrated
-//!   backwards with the base method alongside `y` (not exact: its error is the solver's).
+//!   backwards alongside `y` by the same Runge–Kutta stage recursion and tableau, run over
+//!   [`crate::adjoint::AdjointTerm`] (not exact: its error is the solver's).
 //!
 //! All but backsolve return the gradient of the discrete solve to round-off.
 
@@ -26,7 +27,7 @@ use crate::observe::ObsCursor;
 use crate::scheme::Start;
 use crate::scheme::{ScalarOf, StateOf};
 use crate::solve::{integrate, validate, Event, Grid, Workspace};
-use crate::{Error, GradBuffer, Real, Result, Scheme, SolveOptions, State, Stats, StepMap};
+use crate::{Error, GradBuffer, Pair, Real, Result, Scheme, SolveOptions, State, Stats, StepMap};
 use serde::{Deserialize, Serialize};
 
 /// How the gradient of a loss through a solve is computed.
@@ -652,10 +653,13 @@ impl<'a, S: Scheme> Run<'a, S> {
         self.stats.peak_stored_states = 2;
         let value = evaluate(&self.out_times, &self.outputs, &mut self.cots)?;
         let map = self.scheme.map();
-        let mut y = self.scheme.output(&carry).clone();
-        let mut a = y.zeros_like();
-        let mut sink = map.new_param_grad();
-        let mut scratch = map.new_scratch(&y);
+        let y = self.scheme.output(&carry).clone();
+        // The adjoint system's state (y, a): a = z.
+        let mut ya = Pair {
+            z: y.zeros_like(),
+            y,
+        };
+        let mut scratch = map.new_scratch(&ya.y);
         let at = if self.observe_steps {
             (0..=grid.len()).collect()
         } else {
@@ -669,24 +673,23 @@ impl<'a, S: Scheme> Run<'a, S> {
                 a.axpy(one, &cots[next]);
             }
         };
-        add(grid.len(), &mut a, &self.cots);
+        add(grid.len(), &mut ya.z, &self.cots);
         for n in (0..grid.len()).rev() {
             let (t_a, t_b) = (grid.t(n), grid.t(n + 1));
             map.adjoint_step(
                 t_b,
                 t_a,
-                &mut y,
-                &mut a,
+                &mut ya,
                 &mut self.p_bar,
-                &mut sink,
                 &mut scratch,
                 &mut self.stats,
             );
-            if self.first_bad.is_none() && !a.all_finite() {
+            if self.first_bad.is_none() && !ya.z.all_finite() {
                 self.first_bad = Some(n);
             }
-            add(n, &mut a, &self.cots);
+            add(n, &mut ya.z, &self.cots);
         }
+        let Pair { y, z: a } = ya;
         if !a.all_finite() || !y.all_finite() {
             return Err(Error::NonFiniteGradient {
                 what: "dL/dy0 (backsolve adjoint)".into(),

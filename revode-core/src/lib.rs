@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 pub mod activation;
+pub mod adjoint;
 mod batched;
 #[cfg(feature = "train")]
 pub mod checkpoint;

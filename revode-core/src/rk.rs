@@ -1,7 +1,8 @@
 //! Explicit Runge–Kutta step maps over any [`Term`], with pullbacks (METHOD.md §3).
 
+use crate::adjoint::{AdjointScratch, AdjointTerm};
 use crate::term::{Traced, Workspace};
-use crate::{Real, State, Stats, StepMap, Tableau, Term};
+use crate::{Pair, Real, State, Stats, StepMap, Tableau, Term};
 
 type Sc<T> = <<T as Term>::State as State>::Scalar;
 
@@ -46,10 +47,9 @@ pub struct RkScratch<T: Term> {
     ks: Vec<T::State>,
     kbar: Vec<T::State>,
     tmp: T::State,
-    adj_stage: T::State,
-    adj_ks: Vec<T::State>,
-    adj_tape: RkTape<T>,
     ws: Workspace<T>,
+    /// Backsolve's stage storage, made on its first step.
+    adjoint: Option<AdjointScratch<T>>,
 }
 
 impl<T: Term> Rk<T> {
@@ -103,6 +103,32 @@ impl<T: Term> Rk<T> {
         }
     }
 
+    /// The stage recursion, shared by the forward step and backsolve's adjoint step: for
+    /// `i < n`, `Y_i = y + Σ_j a_ij k_j` and `k_i = eval(i, t_i, Y_i)`, over any state type.
+    fn run_stages<V: State<Scalar = Sc<T>>>(
+        &self,
+        n: usize,
+        (t_a, t_b): (f64, f64),
+        y: &V,
+        stage: &mut V,
+        ks: &mut [V],
+        mut eval: impl FnMut(usize, f64, &V, &mut V),
+    ) {
+        for i in 0..n {
+            let t = self.stage_time(i, t_a, t_b);
+            let (done, rest) = ks.split_at_mut(i);
+            if self.a[i].is_empty() {
+                eval(i, t, y, &mut rest[0]);
+            } else {
+                stage.copy_from(y);
+                for &(j, a) in &self.a[i] {
+                    stage.axpy(a, &done[j]);
+                }
+                eval(i, t, stage, &mut rest[0]);
+            }
+        }
+    }
+
     /// Evaluates the first `n` stages of the step `span = (t_a, t_b)` from `y` into
     /// `scratch.ks`, caching into `caches` when given.
     fn stages(
@@ -121,21 +147,11 @@ impl<T: Term> Rk<T> {
             ..
         } = scratch;
         self.term.contr(t_a, t_b, control);
-        for i in 0..n {
-            let t = self.stage_time(i, t_a, t_b);
+        let control = &*control;
+        self.run_stages(n, (t_a, t_b), y, stage, ks, |i, t, yi, k| {
             let cache = caches.as_deref_mut().and_then(|c| c.get_mut(i));
-            let (done, rest) = ks.split_at_mut(i);
-            if self.a[i].is_empty() {
-                self.term.vf_prod(t, y, control, &mut rest[0], cache, ws);
-            } else {
-                stage.copy_from(y);
-                for &(j, a) in &self.a[i] {
-                    stage.axpy(a, &done[j]);
-                }
-                self.term
-                    .vf_prod(t, stage, control, &mut rest[0], cache, ws);
-            }
-        }
+            self.term.vf_prod(t, yi, control, k, cache, ws);
+        });
     }
 }
 
@@ -202,10 +218,8 @@ impl<T: Term> StepMap for Rk<T> {
             ks: (0..s).map(|_| z()).collect(),
             kbar: (0..s).map(|_| z()).collect(),
             tmp: z(),
-            adj_stage: z(),
-            adj_ks: (0..s).map(|_| z()).collect(),
-            adj_tape: self.new_tape(like),
             ws: Workspace::new(&self.term, like),
+            adjoint: None,
         }
     }
     fn new_param_grad(&self) -> T::ParamGrad {
@@ -287,55 +301,39 @@ impl<T: Term> StepMap for Rk<T> {
         stats.pullbacks += n as u64;
     }
 
+    /// The same stage recursion and weights over [`AdjointTerm`]'s state `(y, a)`; stage `i`
+    /// adds `b_i k_i^θ` to `p_bar`.
     fn adjoint_step(
         &self,
         t_a: f64,
         t_b: f64,
-        y: &mut T::State,
-        a: &mut T::State,
+        ya: &mut Pair<T::State>,
         p_bar: &mut T::ParamGrad,
-        sink: &mut T::ParamGrad,
         scratch: &mut RkScratch<T>,
         stats: &mut Stats,
     ) {
         let n = self.solution_stages;
-        let one = Sc::<T>::one();
-        // Primal stages, traced, into scratch.ks and the adjoint tape.
-        let mut caches = std::mem::take(&mut scratch.adj_tape.caches);
-        self.stages(n, (t_a, t_b), y, scratch, Some(&mut caches));
-        scratch.adj_tape.caches = caches;
-        let tape = &scratch.adj_tape;
+        let s = self.tableau.stages();
+        let adj = scratch
+            .adjoint
+            .get_or_insert_with(|| AdjointScratch::new(&self.term, &ya.y, s));
+        self.term.contr(t_a, t_b, &mut adj.control);
+        let AdjointScratch {
+            control,
+            stage,
+            ks,
+            eval,
+        } = adj;
+        let control = &*control;
+        let term = AdjointTerm::new(&self.term);
+        self.run_stages(n, (t_a, t_b), &*ya, stage, ks, |i, t, yi, k| {
+            term.vf_prod((t, control), yi, k, self.b[i], p_bar, eval);
+        });
         stats.evaluations += n as u64 * self.term.evals_per_call();
-        // Adjoint stages: A_i = a + Σ a_ij ka_j, ka_i = −Jᵢᵀ A_i; θ̄ += −b_i J_θ,iᵀ A_i.
-        for i in 0..n {
-            let t = self.stage_time(i, t_a, t_b);
-            scratch.adj_stage.copy_from(a);
-            for &(j, c) in &self.a[i] {
-                scratch.adj_stage.axpy(c, &scratch.adj_ks[j]);
-            }
-            let ka = &mut scratch.adj_ks[i];
-            ka.set_zero();
-            let b = self.b[i];
-            let at = Traced {
-                t,
-                control: &scratch.control,
-                cache: &tape.caches[i],
-            };
-            let ws = &mut scratch.ws;
-            if b != Sc::<T>::zero() {
-                self.term
-                    .vf_prod_vjp(at, &scratch.adj_stage, -b, ka, p_bar, ws);
-                ka.scale(one / b);
-            } else {
-                self.term
-                    .vf_prod_vjp(at, &scratch.adj_stage, -one, ka, sink, ws);
-            }
-        }
         stats.pullbacks += n as u64;
-        for i in 0..n {
-            if self.b[i] != Sc::<T>::zero() {
-                y.axpy(self.b[i], &scratch.ks[i]);
-                a.axpy(self.b[i], &scratch.adj_ks[i]);
+        for (&b, k) in self.b.iter().zip(ks.iter()).take(n) {
+            if b != Sc::<T>::zero() {
+                ya.axpy(b, k);
             }
         }
     }

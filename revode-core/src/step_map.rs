@@ -1,6 +1,6 @@
 //! The base step map Ψ: `(t_a, t_b, y) ↦ increment`, with its pullback.
 
-use crate::{State, Stats, Tableau};
+use crate::{Pair, State, Stats, Tableau};
 
 /// A linear operator on flat `f64` vectors: `op(v, out)` sets `out = A v`.
 pub type LinearOp<'a> = dyn FnMut(&[f64], &mut [f64]) + 'a;
@@ -79,19 +79,15 @@ pub trait StepMap: Sync {
         stats: &mut Stats,
     );
 
-    /// One step of the continuous adjoint system (backsolve) from `t_a` to `t_b` (normally
-    /// `t_b < t_a`): `y += Ψ(y)`, `a += ∫ −(∂f/∂y)ᵀa`, `p_bar += ∫ −(∂f/∂θ)ᵀa` with the same
-    /// base method applied to the augmented system. `sink` absorbs throw-away parameter
-    /// cotangents.
-    #[allow(clippy::too_many_arguments)]
+    /// One step of backsolve's adjoint system ([`crate::adjoint`]) from `t_a` to `t_b`
+    /// (normally `t_b < t_a`), by the same method: `ya = (y, a)` advances and `p_bar` gains the
+    /// step's θ̄ increment.
     fn adjoint_step(
         &self,
         t_a: f64,
         t_b: f64,
-        y: &mut Self::State,
-        a: &mut Self::State,
+        ya: &mut Pair<Self::State>,
         p_bar: &mut Self::ParamGrad,
-        sink: &mut Self::ParamGrad,
         scratch: &mut Self::Scratch,
         stats: &mut Stats,
     );
