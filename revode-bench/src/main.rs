@@ -22,6 +22,7 @@ mod peers_cde;
 mod provenance;
 mod report;
 mod sde;
+mod sde_gan;
 mod training;
 
 use clap::{Parser, Subcommand};
@@ -130,13 +131,17 @@ enum Command {
     Brownian,
     /// SDE-GAN on a time-dependent Ornstein–Uhlenbeck process.
     SdeGan {
-        /// Training time budget in minutes.
-        #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
-        minutes: f64,
+        /// Train each seed for this many generator steps (default 2300, the committed run's).
+        #[arg(long, conflicts_with = "minutes")]
+        steps: Option<usize>,
+        /// Train each seed for this many minutes instead (depends on the machine and its load).
+        #[arg(long, allow_negative_numbers = true)]
+        minutes: Option<f64>,
         /// Normalise the data by the overall mean instead of a least-squares line in time.
         #[arg(long)]
         global_mean: bool,
-        /// Seed of the generator's and critic's initial parameters.
+        /// Seed of the generator's and critic's initial parameters (one run; --seeds n runs the
+        /// seeds 0, …, n − 1 instead).
         #[arg(long, default_value_t = 7, allow_negative_numbers = true)]
         seed: u64,
         /// Decay both learning rates linearly to this fraction over the budget (1: constant).
@@ -391,13 +396,19 @@ fn validate(cli: &Cli) -> BenchResult<()> {
     }
     if let Some(Command::SdeGan {
         minutes,
+        steps,
         lr_final,
         horizon,
         ..
     }) = &cli.command
     {
-        if !(*minutes > 0.0 && *minutes <= 600.0) {
-            return Err(format!("--minutes must be in (0, 600], not {minutes}"));
+        if let Some(minutes) = minutes {
+            if !(*minutes > 0.0 && *minutes <= 600.0) {
+                return Err(format!("--minutes must be in (0, 600], not {minutes}"));
+            }
+        }
+        if *steps == Some(0) {
+            return Err("--steps must be at least 1".into());
         }
         if !(*lr_final > 0.0 && *lr_final <= 1.0) {
             return Err(format!("--lr-final must be in (0, 1], not {lr_final}"));
@@ -496,19 +507,27 @@ fn run(cli: Cli) -> BenchResult<()> {
         }
         Some(Command::Brownian) => sde::brownian(&ctx)?,
         Some(Command::SdeGan {
+            steps,
             minutes,
             global_mean,
             seed,
             lr_final,
             horizon,
         }) => {
-            let settings = sde::GanRun {
+            let settings = sde_gan::GanRun {
                 detrend: !global_mean,
-                seed,
+                seeds: match ctx.n_seeds {
+                    Some(_) => ctx.seeds(1),
+                    None => vec![seed],
+                },
                 lr_final,
                 horizon,
+                budget: match (minutes, steps) {
+                    (Some(m), _) => sde_gan::Budget::Minutes(m),
+                    (None, s) => sde_gan::Budget::Steps(s.unwrap_or(2300)),
+                },
             };
-            sde::sde_gan(&ctx, minutes, &settings)?
+            sde_gan::sde_gan(&ctx, &settings)?
         }
         Some(Command::SdeFit) => sde::sde_fit(&ctx)?,
         Some(Command::PdeDrift) => pde::drift(&ctx)?,
@@ -549,8 +568,12 @@ fn run(cli: Cli) -> BenchResult<()> {
             cde_exp::spirals_experiment(&ctx, FieldBackend::Dfdx)?;
             cde_exp::japanese_vowels(&ctx, FieldBackend::Dfdx, false)?;
             sde::brownian(&ctx)?;
-            let minutes = if ctx.full { 25.0 } else { 2.0 };
-            sde::sde_gan(&ctx, minutes, &sde::GanRun::default())?;
+            let steps = if ctx.full { 2300 } else { 100 };
+            let run = sde_gan::GanRun {
+                budget: sde_gan::Budget::Steps(steps),
+                ..Default::default()
+            };
+            sde_gan::sde_gan(&ctx, &run)?;
             sde::sde_fit(&ctx)?;
             pde::drift(&ctx)?;
             pde::memory(&ctx)?;
