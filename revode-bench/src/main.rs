@@ -4,6 +4,7 @@
 //! the individual experiments. Every run prints tables and writes JSON, CSV and SVG plots into
 //! the output directory.
 
+mod all;
 mod alloc;
 mod cde;
 mod cde_exp;
@@ -29,7 +30,6 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use measure::Row;
 use report::{fmt_bytes, fmt_time, plot_loglog, BenchResult, Series, Table};
-use revode_cde::FieldBackend;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -181,8 +181,8 @@ enum Command {
     /// Time–memory frontier: peak heap and time per gradient of every gradient method
     /// (reversible, checkpointed-reversible, revolve with c ∈ {2, 4, 8, 16, 32, default}, full
     /// tape, backsolve) at N = 10³, 10⁴ (--full: also 10⁵) steps, and the memory budget below
-    /// which reversible is the fastest exact method. See docs/src/benchmarks.md. Not part of
-    /// `all`; run it pinned to one core (e.g. `taskset -c 1`).
+    /// which reversible is the fastest exact method. See docs/src/benchmarks.md. Run it pinned to
+    /// one core (e.g. `taskset -c 1`).
     Frontier {
         /// Problems: complexity, compute, cde, sde, pde (comma-separated).
         #[arg(
@@ -202,7 +202,9 @@ enum Command {
         #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
         max_gib: f64,
     },
-    /// Everything above plus the cross-family benchmark.
+    /// Every experiment, each into its own folder under --out with its own report.md; with
+    /// --full, exactly the configurations committed under docs/results (`all --full --out
+    /// docs/results` regenerates them: about a day on a 2-core machine), else the quick ones.
     All,
 }
 
@@ -437,8 +439,12 @@ fn prepare_out(out: &std::path::Path) -> BenchResult<()> {
         .map_err(|e| format!("output directory {shown} is not writable: {e}"))
 }
 
-fn run(cli: Cli) -> BenchResult<()> {
+/// Runs one command line; `command` is what its report records as the command.
+fn run(cli: Cli, command: String) -> BenchResult<()> {
     validate(&cli)?;
+    if let Some(Command::All) = cli.command {
+        return run_all(&cli, &command);
+    }
     match &cli.command {
         Some(Command::ExportProblems) => {
             prepare_out(&cli.out)?;
@@ -462,8 +468,8 @@ fn run(cli: Cli) -> BenchResult<()> {
         },
         quiet: cli.quiet,
         n_seeds: cli.seeds,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        provenance: provenance::Provenance::capture(),
+        provenance: provenance::Provenance::capture().with_command(&command),
+        command,
         report: Mutex::new(String::new()),
     };
     ctx.emit(
@@ -554,31 +560,7 @@ fn run(cli: Cli) -> BenchResult<()> {
             frontier_run::frontier(&ctx, &settings)?
         }
         Some(Command::ExportProblems) | Some(Command::PeerTime { .. }) => {}
-        Some(Command::All) => {
-            cross_family(&ctx)?;
-            ode::complexity(&ctx)?;
-            ode::reconstruction(&ctx)?;
-            ode::stability_regions(&ctx)?;
-            ode::memory(&ctx)?;
-            compute::compute(&ctx)?;
-            training::convergence(&ctx)?;
-            training::white_dwarf(&ctx)?;
-            training::oscillators(&ctx)?;
-            training::pendulum(&ctx, &training::PendulumRun::default())?;
-            cde_exp::spirals_experiment(&ctx, FieldBackend::Dfdx)?;
-            cde_exp::japanese_vowels(&ctx, FieldBackend::Dfdx, false)?;
-            sde::brownian(&ctx)?;
-            let steps = if ctx.full { 2300 } else { 100 };
-            let run = sde_gan::GanRun {
-                budget: sde_gan::Budget::Steps(steps),
-                ..Default::default()
-            };
-            sde_gan::sde_gan(&ctx, &run)?;
-            sde::sde_fit(&ctx)?;
-            pde::drift(&ctx)?;
-            pde::memory(&ctx)?;
-            pde_surrogate::surrogate(&ctx, "both")?;
-        }
+        Some(Command::All) => {}
     }
     let body = ctx.report.lock().map(|r| r.clone()).unwrap_or_default();
     // The provenance goes under the title, with the wall time of the whole run.
@@ -589,9 +571,44 @@ fn run(cli: Cli) -> BenchResult<()> {
     Ok(())
 }
 
+/// `all`: every experiment in its own folder ([`all::plan`]), then an index report.md listing
+/// each folder, its equivalent command and its wall time.
+fn run_all(cli: &Cli, command: &str) -> BenchResult<()> {
+    prepare_out(&cli.out)?;
+    let start = std::time::Instant::now();
+    let mut index = Table::new(&["folder", "equivalent command", "wall time"]);
+    for (folder, args) in all::plan(&cli.out, cli.full, cli.quiet) {
+        let equivalent = format!("revode-bench {}", args.join(" "));
+        let argv = std::iter::once("revode-bench".to_string()).chain(args);
+        let sub = Cli::try_parse_from(argv).map_err(|e| format!("all: {folder}: {e}"))?;
+        let t = std::time::Instant::now();
+        run(sub, format!("{equivalent} (part of: {command})"))?;
+        index.row(vec![
+            format!("[{folder}]({folder}/report.md)"),
+            format!("`{equivalent}`"),
+            format!("{:.0} s", t.elapsed().as_secs_f64()),
+        ]);
+    }
+    let provenance = provenance::Provenance::capture().with_command(command);
+    let text = format!(
+        "# revode-bench: every experiment\n\n{}Each folder holds one experiment's report.md (with its \
+         own provenance), JSON, CSV and plots. Total wall time {:.0} s.\n\n{}\n",
+        provenance.header(),
+        start.elapsed().as_secs_f64(),
+        index.render()
+    );
+    report::write_atomic(&cli.out.join("report.md"), text.as_bytes())?;
+    eprintln!("results written to {}", cli.out.display());
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
-    if let Err(e) = run(cli) {
+    let command = std::env::args()
+        .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ");
+    if let Err(e) = run(cli, command) {
         eprintln!("revode-bench: {e}");
         std::process::exit(1);
     }

@@ -73,6 +73,12 @@ impl Provenance {
         self.started.map_or(0.0, |s| s.elapsed().as_secs_f64())
     }
 
+    /// The same record with `command` as the command that produced the results.
+    pub fn with_command(mut self, command: &str) -> Self {
+        self.command = command.to_string();
+        self
+    }
+
     /// The header of a report.md: a table of the provenance and the wall time so far.
     pub fn header(&self) -> String {
         format!(
