@@ -2,7 +2,7 @@
 //! by hand: each quoted number is followed by a marker
 //!
 //! ```text
-//! 0.45 ms<!-- figure: docs/results/complexity.json rows[method=direct,n=1000]/median_s ×1000 -->
+//! 0.45 ms<!-- figure: docs/results/complexity/complexity.json rows[method=direct,n=1000]/median_s ×1000 -->
 //! ```
 //!
 //! naming the results file, a path into its JSON (object keys, array indices, or an array
