@@ -13,7 +13,7 @@ pub struct Provenance {
     pub command: String,
     /// `git rev-parse HEAD` of the checkout the binary was built from ("unknown" without git).
     pub commit: String,
-    /// Whether the checkout had uncommitted changes to tracked files.
+    /// Whether the checkout had uncommitted changes to tracked files outside docs/results.
     pub dirty: bool,
     /// Start time, UTC, ISO 8601.
     pub date: String,
@@ -42,8 +42,17 @@ impl Provenance {
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         };
         let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-        let dirty =
-            git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        // Results written into docs/results by earlier runs (e.g. the earlier jobs of `all`)
+        // do not make the code dirty.
+        let dirty = git(&[
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":(exclude)docs/results",
+        ])
+        .is_some_and(|s| !s.is_empty());
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|t| {
