@@ -140,11 +140,6 @@ where
     Dev: Device<E>,
     Batch<HID, E, Dev>: State<Scalar = E>,
     Batch<OUT, E, Dev>: State<Scalar = E>,
-    NeuralMlp<HID, W, E, Dev, OUT>: Sync,
-    NeuralCdeControl<E, Dev>: Send + Sync,
-    NeuralCdeCache<HID, W, OUT, E, Dev>: Send + Sync,
-    NeuralCdeGrads<HID, W, OUT, E, Dev>: Send,
-    Dev: Sync,
 {
     type State = Batch<HID, E, Dev>;
     type Control = NeuralCdeControl<E, Dev>;

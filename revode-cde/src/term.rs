@@ -5,7 +5,7 @@ use revode_core::{term::Traced, term::Workspace, Error, Result, Term};
 
 /// A matrix-valued field f_θ(t, z): `hidden` inputs → a `hidden × channels` matrix, with its
 /// pullback. Implemented natively by [`CdeMlp`].
-pub trait CdeField: Sync {
+pub trait CdeField {
     /// Hidden state size.
     fn hidden(&self) -> usize;
     /// Path channels.

@@ -27,17 +27,18 @@ fn main() -> revode_core::Result<()> {
     let mut opts = SolveOptions::fixed(0.01);
     opts.stability_check_dim = 0;
     opts.stability_krylov = 0;
-    let loss = |ys: &[Batch<D, f32, _>], cots: &mut [Batch<D, f32, _>]| {
+    let gpu =
+        Cuda::try_build(0, 0).map_err(|e| Error::Unsupported(format!("no CUDA device: {e:?}")))?;
+    let cpu = Cpu::default();
+    let mut results = Vec::new();
+    /// L = mean(y(1)²), written for any dfdx device.
+    fn mse<Dev: Device<f32>>(ys: &[Batch<D, f32, Dev>], cots: &mut [Batch<D, f32, Dev>]) -> f64 {
         let v = ys[ys.len() - 1].to_f64_vec();
         let g: Vec<f64> = v.iter().map(|x| 2.0 * x / v.len() as f64).collect();
         let last = cots.len() - 1;
         cots[last].set_from_f64(&g);
         v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64
-    };
-    let gpu =
-        Cuda::try_build(0, 0).map_err(|e| Error::Unsupported(format!("no CUDA device: {e:?}")))?;
-    let cpu = Cpu::default();
-    let mut results = Vec::new();
+    }
     macro_rules! run_on {
         ($dev:expr, $name:expr) => {{
             let model = NeuralMlp::<D, H, f32, _>::from_flat(&$dev, spec.clone(), &params)?;
@@ -45,9 +46,9 @@ fn main() -> revode_core::Result<()> {
                 Reversible::new(Rk::new(NeuralOdeTerm { model }, Tableau::midpoint()), 0.999)?;
             let y0 = Batch::<D, f32, _>::from_rows(&$dev, rows, &y)?;
             for m in [GradientMethod::Direct, GradientMethod::Reversible] {
-                let _ = gradient(&scheme, &y0, &times, &opts, &m.clone().into(), loss)?; // warm-up
+                let _ = gradient(&scheme, &y0, &times, &opts, &m.clone().into(), mse)?; // warm-up
                 let t = Instant::now();
-                let g = gradient(&scheme, &y0, &times, &opts, &m.clone().into(), loss)?;
+                let g = gradient(&scheme, &y0, &times, &opts, &m.clone().into(), mse)?;
                 let secs = t.elapsed().as_secs_f64();
                 println!(
                     "{:>4} {:>10}: {:8.3} s, loss {:.6e}",

@@ -5,7 +5,7 @@ use crate::Real;
 /// A vector field `f_θ(t, y)` on `ℝⁿ` with parameters θ exposed as a flat slice.
 ///
 /// Implement this for an analytic right-hand side; wrap it in [`crate::OdeTerm`] to solve it.
-pub trait VectorField: Sync {
+pub trait VectorField {
     /// Scalar type (`f64` or `f32`).
     type Scalar: Real;
     /// State dimension n.

@@ -45,10 +45,7 @@ fn scalar<E: Dtype + Real, Dev: Device<E>>(t: Tensor<Rank0, E, Dev>) -> E {
     t.as_vec()[0]
 }
 
-impl<const N: usize, E: Dtype + Real, Dev: Device<E>> State for Batch<N, E, Dev>
-where
-    Tensor<(usize, Const<N>), E, Dev>: Send + Sync,
-{
+impl<const N: usize, E: Dtype + Real, Dev: Device<E>> State for Batch<N, E, Dev> {
     type Scalar = E;
     fn zeros_like(&self) -> Self {
         Batch(self.0.device().zeros_like(self.0.shape()))
@@ -589,9 +586,6 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> Term
     for NeuralOdeTerm<D, H, E, Dev>
 where
     Batch<D, E, Dev>: State<Scalar = E>,
-    NeuralMlp<D, H, E, Dev>: Sync,
-    NeuralCache<D, H, E, Dev>: Send + Sync,
-    NeuralGrads<D, H, E, Dev>: Send,
 {
     type State = Batch<D, E, Dev>;
     type Control = f64;

@@ -21,15 +21,15 @@ pub struct Start<'a, V> {
 ///
 /// The carry is what the scheme propagates: `y` for the plain method, `(y, z)` for the
 /// reversible coupling. The output (what observations and losses see) is always `y`.
-pub trait Scheme: Sync {
+pub trait Scheme {
     /// The base step map.
     type Map: StepMap;
     /// The carried state.
     type Carry: State<Scalar = ScalarOf<Self::Map>>;
     /// What a traced step keeps for its pullback.
-    type Tape: Clone + Send + Sync;
+    type Tape: Clone;
     /// Per-step work space.
-    type Scratch: Send;
+    type Scratch;
 
     /// The base step map.
     fn map(&self) -> &Self::Map;

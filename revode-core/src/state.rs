@@ -6,7 +6,7 @@ use crate::Real;
 ///
 /// Every operation works on preallocated storage; none allocates except [`State::zeros_like`]
 /// and `clone`, which the solvers call only while setting up workspaces.
-pub trait State: Clone + Send + Sync {
+pub trait State: Clone {
     /// The scalar type of the entries.
     type Scalar: Real;
     /// A new state of the same shape, filled with zeros.

@@ -9,15 +9,15 @@ pub type LinearOp<'a> = dyn FnMut(&[f64], &mut [f64]) + 'a;
 ///
 /// `t_b < t_a` steps backwards in time (Ψ_{−h} of METHOD.md §2). This is the one abstraction
 /// the reversible coupling, the integration loop and every gradient method are written against.
-pub trait StepMap: Sync {
+pub trait StepMap {
     /// The state type.
     type State: State;
     /// Parameter-cotangent accumulator.
-    type ParamGrad: crate::GradBuffer + Send;
+    type ParamGrad: crate::GradBuffer;
     /// What a traced step keeps for its pullback.
-    type Tape: Clone + Send + Sync;
+    type Tape: Clone;
     /// Preallocated per-step work space.
-    type Scratch: Send;
+    type Scratch;
 
     /// A short description, e.g. the tableau's name.
     fn name(&self) -> String;

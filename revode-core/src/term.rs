@@ -56,19 +56,19 @@ impl<T: Term> Workspace<T> {
 }
 
 /// A vector field times a control increment, with the pullbacks gradients need.
-pub trait Term: Sync {
+pub trait Term {
     /// The state the term acts on.
     type State: State;
     /// The control increment over one step (e.g. `dt`, a path increment).
-    type Control: Clone + Send + Sync;
+    type Control: Clone;
     /// The value of the field at one point, on which [`Term::prod`] acts.
     type Field: State<Scalar = ScalarOfTerm<Self>>;
     /// What one traced evaluation keeps for its pullback (e.g. the stage input).
-    type Cache: Clone + Send + Sync;
+    type Cache: Clone;
     /// Accumulator for the parameter cotangent (e.g. a flat `Vec`, or a framework's gradients).
-    type ParamGrad: crate::GradBuffer + Send;
+    type ParamGrad: crate::GradBuffer;
     /// The term's own work space (buffers its evaluations reuse); `()` when none.
-    type Scratch: Send;
+    type Scratch;
 
     /// A control buffer to be filled by [`Term::contr`].
     fn new_control(&self) -> Self::Control;

@@ -96,12 +96,8 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralSdeT
 impl<const D: usize, const H: usize, E, Dev> Term for NeuralSdeTerm<D, H, E, Dev>
 where
     E: Dtype + Real,
-    Dev: Device<E> + Sync,
+    Dev: Device<E>,
     Batch<D, E, Dev>: State<Scalar = E>,
-    NeuralMlp<D, H, E, Dev>: Sync,
-    NeuralSdeControl<D, E, Dev>: Send + Sync,
-    NeuralSdeCache<D, H, E, Dev>: Send + Sync,
-    NeuralSdeGrads<D, H, E, Dev>: Send,
 {
     type State = Batch<D, E, Dev>;
     type Control = NeuralSdeControl<D, E, Dev>;

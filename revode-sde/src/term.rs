@@ -28,7 +28,7 @@ pub enum Noise {
 /// Output layout: [`Noise::Diagonal`] — like the state; [`Noise::General`] — per sample a
 /// row-major `dim × channels` matrix; [`Noise::Additive`] — one row-major `dim × channels`
 /// matrix for the whole batch.
-pub trait Diffusion: Sync {
+pub trait Diffusion {
     /// Scalar type.
     type Scalar: Real;
     /// The noise shape.
