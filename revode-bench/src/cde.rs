@@ -4,7 +4,7 @@ use crate::report::{self, fmt_bytes, fmt_time, BenchResult, Series, Table};
 use crate::Ctx;
 use revode_cde::spirals::spirals;
 use revode_cde::*;
-use revode_core::train::{self, TrainOptions, TrainState};
+use revode_core::train::{Schedule, TrainConfig, TrainState, Trainer};
 use revode_core::{GradientMethod, SolveOptions, Tableau};
 use serde::Serialize;
 use std::time::Instant;
@@ -127,20 +127,15 @@ pub(crate) fn fit(
     let mut curve = Curve::new(model, (test_path, test_labels, opts));
     let start = Instant::now();
     let mut last_acc = 0.0;
-    train::train(
-        &mut state,
-        &TrainOptions {
-            steps,
-            ..Default::default()
-        },
-        |p| {
+    Trainer::new(TrainConfig::new(steps, Schedule::constant(lr)))
+        .run(&mut state, |_, p, g| {
             curve.step(p)?;
             let r = model.loss_and_grad(p, train_path, train_labels, opts, method.clone())?;
             last_acc = r.accuracy;
-            Ok((r.loss, r.grad))
-        },
-    )
-    .map_err(|e| e.to_string())?;
+            g.copy_from_slice(&r.grad);
+            Ok(r.loss)
+        })
+        .map_err(|e| e.to_string())?;
     finish(
         task,
         method.label(),

@@ -6,7 +6,7 @@ use crate::Ctx;
 use revode_core::gradient::gradient_observed;
 use revode_core::mlp::MlpSpec;
 use revode_core::prelude::*;
-use revode_core::train::{self, TrainOptions, TrainState};
+use revode_core::train::{Schedule, TrainConfig, TrainState, Trainer};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -226,43 +226,30 @@ pub fn fit(problem: &Problem, variant: &Variant, seed: u64, hyper: &Hyper) -> Fi
         }
     };
     let mut accepted = 0;
-    let mut error = None;
-    // One step at a time, so that the learning rate can follow its schedule.
-    for k in 0..hyper.steps {
-        let frac = k as f64 / hyper.steps.max(1) as f64;
-        state.opt.lr = hyper.lr * (1.0 - frac * (1.0 - hyper.lr_final));
-        let r = train::train(
-            &mut state,
-            &TrainOptions {
-                steps: k + 1,
-                ..Default::default()
-            },
-            |p| {
-                let (l, mut g, n) = loss_and_grad(problem, variant, p)?;
-                let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
-                if let Some(c) = hyper.clip {
-                    if norm > c {
-                        g.iter_mut().for_each(|x| *x *= c / norm);
-                    }
-                }
-                accepted = n;
-                if trace {
-                    steps_history.push(n);
-                    grad_norm_history.push(norm);
-                }
-                Ok((l, g))
-            },
-        );
-        if let Err(e) = r {
-            error = Some(e.to_string());
-            break;
-        }
+    let config = TrainConfig {
+        clip_norm: hyper.clip,
+        ..TrainConfig::new(hyper.steps, Schedule::linear(hyper.lr, hyper.lr_final))
+    };
+    let error = Trainer::new(config)
+        .run(&mut state, |_, p, g| {
+            let (l, grad, n) = loss_and_grad(problem, variant, p)?;
+            g.copy_from_slice(&grad);
+            accepted = n;
+            if trace {
+                steps_history.push(n);
+            }
+            Ok(l)
+        })
+        .err()
+        .map(|e| e.to_string());
+    if trace {
+        grad_norm_history = state.grad_norms.clone();
     }
     Fit {
         variant: variant.label(),
         tableau: variant.tableau(),
         seed,
-        best: state.best(),
+        best: state.best_loss(),
         history: state.history,
         seconds: start.elapsed().as_secs_f64(),
         accepted_steps: accepted,

@@ -3,7 +3,7 @@
 use revode_cde::spirals::spirals;
 use revode_cde::*;
 use revode_core::prelude::*;
-use revode_core::train::{self, TrainOptions, TrainState};
+use revode_core::train::{Schedule, TrainConfig, TrainState, Trainer};
 
 fn setup(n: usize) -> (NcdeClassifier, Path, Vec<usize>) {
     let (data, labels) = spirals(n, 20, 0.02, 3);
@@ -84,18 +84,13 @@ fn training_learns_spirals() {
     let opts = SolveOptions::fixed(0.05);
     let mut state =
         TrainState::new(model.init(0).unwrap(), 2e-2, 1e-5, serde_json::Value::Null).unwrap();
-    train::train(
-        &mut state,
-        &TrainOptions {
-            steps: 60,
-            ..Default::default()
-        },
-        |p| {
+    Trainer::new(TrainConfig::new(60, Schedule::constant(2e-2)))
+        .run(&mut state, |_, p, g| {
             let r = model.loss_and_grad(p, &path, &labels, &opts, GradientMethod::Reversible)?;
-            Ok((r.loss, r.grad))
-        },
-    )
-    .unwrap();
+            g.copy_from_slice(&r.grad);
+            Ok(r.loss)
+        })
+        .unwrap();
     assert!(
         state.history[59] < 0.5 * state.history[0],
         "{} → {}",

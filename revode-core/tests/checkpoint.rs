@@ -2,7 +2,7 @@
 //! that loads and resumes bit-identically (or, before the first save, none at all); truncated,
 //! corrupted and old two-file checkpoints are refused with a typed error naming the files.
 
-use revode_core::train::{self, TrainOptions, TrainState};
+use revode_core::train::{self, Schedule, TrainConfig, TrainState, Trainer};
 use revode_core::{checkpoint, Error, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,16 +14,15 @@ const N: usize = 4096;
 const STEPS: usize = 3000;
 
 /// L = Σ (1 + i mod 7)·(p_i − cos i)² + 0.1·sin p_i: deterministic, with a non-trivial gradient.
-fn loss_and_grad(p: &[f64]) -> Result<(f64, Vec<f64>)> {
+fn loss_and_grad(_step: usize, p: &[f64], g: &mut [f64]) -> Result<f64> {
     let mut loss = 0.0;
-    let mut g = vec![0.0; p.len()];
     for (i, (&x, gi)) in p.iter().zip(g.iter_mut()).enumerate() {
         let w = 1.0 + (i % 7) as f64;
         let r = x - (i as f64).cos();
         loss += w * r * r + 0.1 * x.sin();
         *gi = 2.0 * w * r + 0.1 * x.cos();
     }
-    Ok((loss / p.len() as f64, g))
+    Ok(loss / p.len() as f64)
 }
 
 fn fresh() -> TrainState {
@@ -49,22 +48,19 @@ fn child_saver() {
         return;
     };
     let mut s = fresh();
-    let opts = TrainOptions {
-        steps: STEPS,
+    let opts = TrainConfig {
         checkpoint: Some(PathBuf::from(base)),
         checkpoint_every: 1,
-        ..Default::default()
+        ..TrainConfig::new(STEPS, Schedule::constant(1e-2))
     };
-    train::train(&mut s, &opts, loss_and_grad).unwrap();
+    Trainer::new(opts).run(&mut s, loss_and_grad).unwrap();
 }
 
 /// Trains `s` to `steps` without checkpoints.
 fn run_to(s: &mut TrainState, steps: usize) {
-    let opts = TrainOptions {
-        steps,
-        ..Default::default()
-    };
-    train::train(s, &opts, loss_and_grad).unwrap();
+    Trainer::new(TrainConfig::new(steps, Schedule::constant(1e-2)))
+        .run(s, loss_and_grad)
+        .unwrap();
 }
 
 fn leftover_temporaries(dir: &Path) -> usize {

@@ -3,7 +3,7 @@
 mod common;
 use revode_core::mlp::MlpSpec;
 use revode_core::prelude::*;
-use revode_core::train::{self, AdamW, TrainOptions, TrainState};
+use revode_core::train::{self, AdamW, Schedule, TrainConfig, TrainState, Trainer};
 
 /// Fit a 2 → 8 → 2 MLP ODE to a rotating decay, reversible midpoint, observations at 11 times.
 fn problem() -> (MlpSpec, Vec<f64>, Vec<f64>, Vec<Vec<f64>>) {
@@ -49,57 +49,75 @@ fn loss_and_grad(
     Ok((g.loss, g.params))
 }
 
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Every feature of the loop at once: cosine schedule with warm-up, clipping, averaging,
+/// evaluation with early stopping.
+fn config(steps: usize) -> TrainConfig {
+    TrainConfig {
+        clip_norm: Some(0.5),
+        average_from: Some(20),
+        eval_every: 5,
+        patience: Some(50),
+        ..TrainConfig::new(steps, Schedule::cosine(1e-2, 0.1).with_warmup(5))
+    }
+}
+
 #[test]
 fn training_reduces_the_loss_and_resumes_bit_for_bit() {
     let (spec, p0, times, target) = problem();
-    let f = |p: &[f64]| loss_and_grad(&spec, &times, &target, p);
+    let f = |_k: usize, p: &[f64], g: &mut [f64]| {
+        let (l, grad) = loss_and_grad(&spec, &times, &target, p)?;
+        g.copy_from_slice(&grad);
+        Ok(l)
+    };
+    // Validation metric: the loss at the parameters scored (here on the same data).
+    let eval = |_k: usize, p: &[f64]| Ok(loss_and_grad(&spec, &times, &target, p)?.0);
     let model = serde_json::to_value(&spec).unwrap();
     // Uninterrupted: 60 steps.
     let mut full = TrainState::new(p0.clone(), 1e-2, 1e-5, model.clone()).unwrap();
-    train::train(
-        &mut full,
-        &TrainOptions {
-            steps: 60,
-            ..Default::default()
-        },
-        f,
-    )
-    .unwrap();
+    Trainer::new(config(60))
+        .with_eval(eval)
+        .run(&mut full, f)
+        .unwrap();
     assert!(
         full.history[59] < 0.5 * full.history[0],
         "{:?}",
         (full.history[0], full.history[59])
     );
+    assert_eq!(full.evals.len(), 12);
+    assert_eq!(full.average.as_ref().unwrap().1, 40);
+    assert!(full.best.is_some() && full.grad_norms.len() == 60);
     // Interrupted at 25 (checkpoint), reloaded, continued to 60.
     let dir = std::env::temp_dir().join(format!("revode-train-{}", std::process::id()));
     let base = dir.join("ckpt");
     let mut first = TrainState::new(p0, 1e-2, 1e-5, model).unwrap();
-    let opts = TrainOptions {
-        steps: 25,
-        checkpoint: Some(base.clone()),
-        ..Default::default()
+    let mut cut = config(60);
+    cut.checkpoint = Some(base.clone());
+    cut.checkpoint_every = 25;
+    // Stop the process's loop after step 25 by training a run whose closure errors then.
+    let stop = |k: usize, p: &[f64], g: &mut [f64]| {
+        if k == 25 {
+            return Err(Error::config("test", "interrupted"));
+        }
+        f(k, p, g)
     };
-    train::train(&mut first, &opts, f).unwrap();
+    assert!(Trainer::new(cut)
+        .with_eval(eval)
+        .run(&mut first, stop)
+        .is_err());
     let mut resumed = train::load(&base).unwrap();
+    assert_eq!(resumed.step(), 25);
     assert_eq!(resumed, first, "load returns exactly what was saved");
-    train::train(
-        &mut resumed,
-        &TrainOptions {
-            steps: 60,
-            ..Default::default()
-        },
-        f,
-    )
-    .unwrap();
-    assert_eq!(
-        resumed
-            .params
-            .iter()
-            .map(|v| v.to_bits())
-            .collect::<Vec<_>>(),
-        full.params.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-    );
-    assert_eq!(resumed.history, full.history);
+    Trainer::new(config(60))
+        .with_eval(eval)
+        .run(&mut resumed, f)
+        .unwrap();
+    assert_eq!(bits(&resumed.params), bits(&full.params));
+    assert_eq!(bits(&resumed.history), bits(&full.history));
+    assert_eq!(resumed, full);
     // A corrupted checkpoint is a typed error naming the file, not a panic.
     std::fs::write(base.with_extension("safetensors"), b"not a tensor file").unwrap();
     assert!(
@@ -113,25 +131,113 @@ fn training_reduces_the_loss_and_resumes_bit_for_bit() {
 }
 
 #[test]
+fn early_stopping_keeps_the_best_parameters() {
+    // L(θ) = θ², validation metric (θ − 1)²: training walks past the validation optimum at
+    // θ = 1 toward 0, so the metric rises after the first evaluations and patience 3 stops it.
+    let mut s = TrainState::new(vec![2.0], 0.1, 0.0, serde_json::Value::Null).unwrap();
+    let cfg = TrainConfig {
+        eval_every: 1,
+        patience: Some(3),
+        ..TrainConfig::new(500, Schedule::constant(0.1))
+    };
+    Trainer::new(cfg)
+        .with_eval(|_, p| Ok((p[0] - 1.0).powi(2)))
+        .run(&mut s, |_, p, g| {
+            g[0] = 2.0 * p[0];
+            Ok(p[0] * p[0])
+        })
+        .unwrap();
+    let best = s.best.clone().unwrap();
+    assert!(
+        s.stopped_early && s.step() == best.step + 3,
+        "{} {}",
+        s.step(),
+        best.step
+    );
+    assert!(best.value < 0.01, "{best:?}");
+    assert_eq!(s.final_params(), best.params.as_slice());
+    assert!((s.params[0] - 1.0).abs() > (best.params[0] - 1.0).abs());
+    // Early stopping without an evaluation callback is refused up front.
+    let mut s = TrainState::new(vec![2.0], 0.1, 0.0, serde_json::Value::Null).unwrap();
+    let cfg = TrainConfig {
+        eval_every: 1,
+        patience: Some(3),
+        ..TrainConfig::new(5, Schedule::constant(0.1))
+    };
+    assert!(Trainer::new(cfg).run(&mut s, |_, _, _| Ok(0.0)).is_err());
+}
+
+#[test]
+fn clipping_bounds_the_step_and_the_average_is_uniform() {
+    // Gradient 100 clipped to norm 1: AdamW's first step is lr·g/|g| either way, so check the
+    // recorded norm and that the average over steps 2..4 is the mean of those iterates.
+    let mut s = TrainState::new(vec![0.0, 0.0], 0.1, 0.0, serde_json::Value::Null).unwrap();
+    let mut iterates = Vec::new();
+    let cfg = TrainConfig {
+        clip_norm: Some(1.0),
+        average_from: Some(1),
+        ..TrainConfig::new(4, Schedule::constant(0.1))
+    };
+    Trainer::new(cfg)
+        .run(&mut s, |_, p, g| {
+            iterates.push(p.to_vec());
+            g[0] = 60.0;
+            g[1] = 80.0;
+            Ok(1.0)
+        })
+        .unwrap();
+    assert_eq!(s.grad_norms, vec![100.0; 4]);
+    iterates.push(s.params.clone());
+    let (avg, n) = s.average.clone().unwrap();
+    assert_eq!(n, 3);
+    for i in 0..2 {
+        let mean = (iterates[2][i] + iterates[3][i] + iterates[4][i]) / 3.0;
+        assert!((avg[i] - mean).abs() < 1e-15);
+    }
+}
+
+#[test]
+fn shards_give_the_same_bits_on_1_2_and_8_threads() {
+    // 8 shards of a least-squares problem; each shard's gradient has a different magnitude so
+    // that summation order would show in the last bits.
+    let shard = |_step: usize, s: usize, p: &[f64], g: &mut [f64]| {
+        let mut l = 0.0;
+        for j in 0..50 {
+            let x = ((s * 50 + j) as f64 * 0.731).sin() * 10f64.powi(s as i32 % 4);
+            let r = p[0] * x + p[1] - x.cos();
+            l += r * r / 400.0;
+            g[0] += 2.0 * r * x / 400.0;
+            g[1] += 2.0 * r / 400.0;
+        }
+        Ok(l)
+    };
+    let run = |threads: usize| {
+        let mut s = TrainState::new(vec![0.3, -0.2], 1e-2, 0.0, serde_json::Value::Null).unwrap();
+        let f = train::sharded(8, threads, shard).unwrap();
+        Trainer::new(TrainConfig::new(20, Schedule::constant(1e-2)))
+            .run_with(&mut s, f)
+            .unwrap();
+        (bits(&s.params), bits(&s.history))
+    };
+    let one = run(1);
+    assert_eq!(run(2), one);
+    assert_eq!(run(8), one);
+    assert!(train::sharded(0, 1, shard).is_err());
+}
+
+#[test]
 fn non_finite_loss_names_the_step() {
     let mut s = TrainState::new(vec![1.0], 0.1, 0.0, serde_json::Value::Null).unwrap();
-    let mut k = 0;
-    let err = train::train(
-        &mut s,
-        &TrainOptions {
-            steps: 10,
-            ..Default::default()
-        },
-        |_| {
-            k += 1;
-            Ok((if k == 4 { f64::NAN } else { 1.0 }, vec![0.5]))
-        },
-    )
-    .unwrap_err();
+    let err = Trainer::new(TrainConfig::new(10, Schedule::constant(0.1)))
+        .run(&mut s, |k, _, g| {
+            g[0] = 0.5;
+            Ok(if k == 3 { f64::NAN } else { 1.0 })
+        })
+        .unwrap_err();
     assert_eq!(
         err,
         Error::NonFiniteGradient {
-            what: "loss at training step 3".into(),
+            what: "loss NaN at training step 3".into(),
             step: None,
         }
     );

@@ -1,0 +1,15 @@
+//! Training: AdamW on a flat parameter view, learning-rate schedules, the one training loop
+//! ([`Trainer`]) with clipping, weight averaging, evaluation, early stopping, progress bars and
+//! atomic checkpoints that resume bit for bit, and data-parallel shards ([`sharded`]).
+
+mod adamw;
+mod schedule;
+mod shards;
+mod state;
+mod trainer;
+
+pub use adamw::AdamW;
+pub use schedule::{Decay, Schedule};
+pub use shards::{sharded, Sharded};
+pub use state::{load, save, write_atomic, Best, TrainState};
+pub use trainer::{Combine, Local, LossAndGrad, TrainConfig, Trainer};

@@ -1,0 +1,268 @@
+//! The one training loop. Each step k: the schedule sets the rate; the loss-and-gradient
+//! closure fills the minibatch gradient g; the [`Combine`] hook merges it across workers (the
+//! identity in one process); non-finite values stop the run with a typed error; g is clipped to
+//! a global norm; AdamW updates θ; the running average θ̄ ← θ̄ + (θ − θ̄)/(n + 1) advances;
+//! every `eval_every` steps the evaluation callback scores the parameters (lower is better),
+//! the best are kept, and `patience` evaluations without improvement stop the run early;
+//! checkpoints are written atomically. Which gradient method (reversible, checkpointed,
+//! direct) the closure uses is the user's configuration, not a different loop.
+
+use super::{save, Best, Schedule, TrainState};
+use crate::{Error, Result};
+use std::path::PathBuf;
+
+/// Options of a [`Trainer`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Total steps the run should reach (a resumed run continues up to it).
+    pub steps: usize,
+    /// Learning-rate schedule over `steps`.
+    pub schedule: Schedule,
+    /// Clip the gradient to this global 2-norm (`None`: no clipping).
+    pub clip_norm: Option<f64>,
+    /// Keep a uniform running average of the parameters after this many steps.
+    pub average_from: Option<usize>,
+    /// Evaluate every this many steps and at the end (0: never).
+    pub eval_every: usize,
+    /// Stop after this many evaluations without a new best (`None`: never stop early).
+    pub patience: Option<usize>,
+    /// Show an indicatif progress bar on stderr.
+    pub progress: bool,
+    /// Save a checkpoint to this base path every `checkpoint_every` steps and at the end.
+    pub checkpoint: Option<PathBuf>,
+    /// Interval between checkpoints (0: only at the end).
+    pub checkpoint_every: usize,
+}
+
+impl TrainConfig {
+    /// `steps` steps with `schedule`; no clipping, averaging, evaluation or checkpoints.
+    pub fn new(steps: usize, schedule: Schedule) -> Self {
+        TrainConfig {
+            steps,
+            schedule,
+            clip_norm: None,
+            average_from: None,
+            eval_every: 0,
+            patience: None,
+            progress: false,
+            checkpoint: None,
+            checkpoint_every: 0,
+        }
+    }
+}
+
+/// Where the gradient of a minibatch is combined before the update: the identity in one
+/// process ([`Local`]); a sum over processes in a distributed run.
+pub trait Combine {
+    /// Combines `loss` and `grad` of step `step` in place.
+    fn combine(&mut self, step: usize, loss: &mut f64, grad: &mut [f64]) -> Result<()>;
+}
+
+/// One process: the gradient is used as computed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Local;
+
+impl Combine for Local {
+    fn combine(&mut self, _step: usize, _loss: &mut f64, _grad: &mut [f64]) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The loss and gradient of step `step`'s minibatch at θ: returns the loss and writes the
+/// gradient into `grad` (zeroed beforehand). Implemented by closures
+/// `FnMut(step, θ, grad) -> Result<f64>` and by [`Sharded`](super::Sharded).
+pub trait LossAndGrad {
+    /// The loss; the gradient goes into `grad`.
+    fn loss_and_grad(&mut self, step: usize, params: &[f64], grad: &mut [f64]) -> Result<f64>;
+}
+
+impl<F: FnMut(usize, &[f64], &mut [f64]) -> Result<f64>> LossAndGrad for F {
+    fn loss_and_grad(&mut self, step: usize, params: &[f64], grad: &mut [f64]) -> Result<f64> {
+        self(step, params, grad)
+    }
+}
+
+type EvalFn<'a> = Box<dyn FnMut(usize, &[f64]) -> Result<f64> + 'a>;
+
+/// The training loop ([module docs](self)).
+pub struct Trainer<'a> {
+    config: TrainConfig,
+    eval: Option<EvalFn<'a>>,
+    combine: Box<dyn Combine + 'a>,
+}
+
+impl<'a> Trainer<'a> {
+    /// A trainer with `config`, no evaluation, combining locally.
+    pub fn new(config: TrainConfig) -> Self {
+        Trainer {
+            config,
+            eval: None,
+            combine: Box::new(Local),
+        }
+    }
+    /// Scores the parameters every `config.eval_every` steps: `eval(completed steps, θ)`
+    /// returns a metric, lower is better (e.g. validation loss, or 1 − accuracy). The
+    /// running average is scored instead of θ when one is kept.
+    pub fn with_eval(mut self, eval: impl FnMut(usize, &[f64]) -> Result<f64> + 'a) -> Self {
+        self.eval = Some(Box::new(eval));
+        self
+    }
+    /// Replaces the gradient-combination hook.
+    pub fn with_combine(mut self, combine: impl Combine + 'a) -> Self {
+        self.combine = Box::new(combine);
+        self
+    }
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    fn check(&self) -> Result<()> {
+        let c = &self.config;
+        c.schedule.validate()?;
+        if c.clip_norm.is_some_and(|n| !(n > 0.0 && n.is_finite())) {
+            return Err(Error::config("clip_norm", "must be finite and > 0"));
+        }
+        if c.patience.is_some() && (c.eval_every == 0 || self.eval.is_none()) {
+            return Err(Error::config(
+                "patience",
+                "early stopping needs an evaluation callback and eval_every > 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Trains `state` from its current step up to `config.steps` (or an early stop).
+    /// `loss_and_grad(step, θ, g)` returns the minibatch loss and writes its gradient into `g`
+    /// (zeroed beforehand). A non-finite loss, gradient or metric is an error naming the step.
+    pub fn run(
+        &mut self,
+        state: &mut TrainState,
+        loss_and_grad: impl FnMut(usize, &[f64], &mut [f64]) -> Result<f64>,
+    ) -> Result<()> {
+        self.run_with(state, loss_and_grad)
+    }
+
+    /// [`Trainer::run`] with any [`LossAndGrad`], e.g. a [`Sharded`](super::Sharded) one.
+    pub fn run_with(
+        &mut self,
+        state: &mut TrainState,
+        mut loss_and_grad: impl LossAndGrad,
+    ) -> Result<()> {
+        self.check()?;
+        let steps = self.config.steps;
+        let bar = progress_bar(self.config.progress, steps, state.step());
+        let mut grad = vec![0.0; state.params.len()];
+        while state.step() < steps && !state.stopped_early {
+            let k = state.step();
+            grad.iter_mut().for_each(|g| *g = 0.0);
+            let mut loss = loss_and_grad.loss_and_grad(k, &state.params, &mut grad)?;
+            self.combine.combine(k, &mut loss, &mut grad)?;
+            if !loss.is_finite() {
+                return Err(Error::NonFiniteGradient {
+                    what: format!("loss {loss} at training step {k}"),
+                    step: None,
+                });
+            }
+            if let Some(i) = grad.iter().position(|g| !g.is_finite()) {
+                return Err(Error::NonFiniteGradient {
+                    what: format!("gradient entry {i} at training step {k}"),
+                    step: None,
+                });
+            }
+            let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+            if let Some(c) = self.config.clip_norm {
+                if norm > c {
+                    grad.iter_mut().for_each(|g| *g *= c / norm);
+                }
+            }
+            // Set only now, so that a step that fails leaves the state as it was.
+            state.opt.lr = self.config.schedule.at(k, steps);
+            state.opt.step(&mut state.params, &grad)?;
+            state.history.push(loss);
+            state.grad_norms.push(norm);
+            let done = k + 1;
+            if self.config.average_from.is_some_and(|a| done > a) {
+                let (avg, n) = state
+                    .average
+                    .get_or_insert_with(|| (state.params.clone(), 0));
+                let w = 1.0 / (*n + 1) as f64;
+                avg.iter_mut()
+                    .zip(&state.params)
+                    .for_each(|(a, p)| *a += w * (p - *a));
+                *n += 1;
+            }
+            let mut metric = None;
+            if self.config.eval_every > 0
+                && (done.is_multiple_of(self.config.eval_every) || done == steps)
+            {
+                if let Some(eval) = self.eval.as_mut() {
+                    metric = Some(evaluate(eval, state, done, self.config.patience)?);
+                }
+            }
+            bar.set_message(match metric {
+                Some(m) => format!("{loss:.4e}, eval {m:.4e}"),
+                None => format!("{loss:.4e}"),
+            });
+            bar.inc(1);
+            if let Some(base) = &self.config.checkpoint {
+                let every = self.config.checkpoint_every;
+                if done == steps || state.stopped_early || (every > 0 && done.is_multiple_of(every))
+                {
+                    save(state, base)?;
+                }
+            }
+        }
+        bar.finish_and_clear();
+        Ok(())
+    }
+}
+
+/// Scores the parameters after `done` steps, keeps the best and decides an early stop.
+fn evaluate(
+    eval: &mut EvalFn<'_>,
+    state: &mut TrainState,
+    done: usize,
+    patience: Option<usize>,
+) -> Result<f64> {
+    let scored = match &state.average {
+        Some((avg, n)) if *n > 0 => avg.clone(),
+        _ => state.params.clone(),
+    };
+    let m = eval(done, &scored)?;
+    if !m.is_finite() {
+        return Err(Error::NonFiniteGradient {
+            what: format!("evaluation metric {m} after training step {done}"),
+            step: None,
+        });
+    }
+    state.evals.push((done, m));
+    if state.best.as_ref().is_none_or(|b| m < b.value) {
+        state.best = Some(Best {
+            step: done,
+            value: m,
+            params: scored,
+        });
+    } else if let (Some(p), Some(b)) = (patience, &state.best) {
+        let since = state.evals.iter().filter(|e| e.0 > b.step).count();
+        state.stopped_early = since >= p;
+    }
+    Ok(m)
+}
+
+fn progress_bar(show: bool, steps: usize, at: usize) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(steps as u64);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} {per_sec} loss {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    b.set_prefix("training");
+    b.set_position(at as u64);
+    b
+}
