@@ -4,6 +4,7 @@ use crate::report::{self, fmt_bytes, fmt_time, BenchResult, Series, Table};
 use crate::Ctx;
 use revode_cde::spirals::spirals;
 use revode_cde::*;
+use revode_core::loss::accuracy;
 use revode_core::train::{Schedule, TrainConfig, TrainState, Trainer};
 use revode_core::{GradientMethod, SolveOptions, Tableau};
 use serde::Serialize;
@@ -55,16 +56,12 @@ impl<'a> Curve<'a> {
             let start = Instant::now();
             let (path, labels, opts) = self.test;
             let pred = self.model.predict(p, path, opts)?;
-            self.points.push((self.calls, accuracy(&pred, labels)));
+            self.points.push((self.calls, accuracy(&pred, labels)?));
             self.spent += start.elapsed().as_secs_f64();
         }
         self.calls += 1;
         Ok(())
     }
-}
-
-pub(crate) fn accuracy(pred: &[usize], labels: &[usize]) -> f64 {
-    pred.iter().zip(labels).filter(|(a, b)| a == b).count() as f64 / labels.len().max(1) as f64
 }
 
 /// The result row of a finished run: test accuracy on the test path, timing since `start`.
@@ -84,12 +81,13 @@ fn finish(
     let pred = model
         .predict(&state.params, test_path, opts)
         .map_err(|e| e.to_string())?;
-    test_curve.push((state.history.len(), accuracy(&pred, test_labels)));
+    let test_accuracy = accuracy(&pred, test_labels).map_err(|e| e.to_string())?;
+    test_curve.push((state.history.len(), test_accuracy));
     Ok(Run {
         task: task.into(),
         method,
         train_steps: state.history.len(),
-        test_accuracy: accuracy(&pred, test_labels),
+        test_accuracy,
         train_accuracy,
         final_loss: *state.history.last().unwrap_or(&f64::NAN),
         seconds,

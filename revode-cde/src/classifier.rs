@@ -3,6 +3,8 @@
 
 use crate::{CdeField, CdeMlp, CdeTerm, NeuralCdeTerm, Path};
 use dfdx::prelude::AutoDevice;
+use revode_core::linear::Linear;
+use revode_core::loss::{argmax, cross_entropy};
 use revode_core::mlp::{Activation, MlpSpec};
 use revode_core::neural::{Batch, NeuralMlp};
 use revode_core::{
@@ -232,38 +234,28 @@ impl NcdeClassifier {
         )
     }
 
-    /// z0 = ζ(x(t0)) for every series.
+    /// The initial-condition encoder ζ: channels → hidden.
+    fn encoder(&self) -> Result<Linear> {
+        Linear::new(self.channels, self.hidden)
+    }
+    /// The linear readout: hidden → classes.
+    fn readout(&self) -> Result<Linear> {
+        Linear::new(self.hidden, self.classes)
+    }
+
+    /// x(t0) and z0 = ζ(x(t0)) for every series.
     fn initial(&self, zeta: &[f64], path: &Path) -> Result<(Vec<f64>, Vec<f64>)> {
-        let (h, c) = (self.hidden, self.channels);
-        let mut x0 = vec![0.0; path.batch() * c];
+        let mut x0 = vec![0.0; path.batch() * self.channels];
         path.evaluate(path.domain().0, &mut x0)?;
-        let mut z0 = vec![0.0; path.batch() * h];
-        for b in 0..path.batch() {
-            for i in 0..h {
-                let w = &zeta[i * c..(i + 1) * c];
-                z0[b * h + i] = zeta[h * c + i]
-                    + w.iter()
-                        .zip(&x0[b * c..(b + 1) * c])
-                        .map(|(a, x)| a * x)
-                        .sum::<f64>();
-            }
-        }
+        let mut z0 = vec![0.0; path.batch() * self.hidden];
+        self.encoder()?.forward(zeta, &x0, &mut z0)?;
         Ok((x0, z0))
     }
 
-    fn logits(&self, readout: &[f64], z: &[f64]) -> Vec<f64> {
-        let (h, k) = (self.hidden, self.classes);
-        let batch = z.len() / h;
-        let mut out = vec![0.0; batch * k];
-        for b in 0..batch {
-            for j in 0..k {
-                out[b * k + j] = readout[k * h + j]
-                    + (0..h)
-                        .map(|i| readout[j * h + i] * z[b * h + i])
-                        .sum::<f64>();
-            }
-        }
-        out
+    fn logits(&self, readout: &[f64], z: &[f64]) -> Result<Vec<f64>> {
+        let mut out = vec![0.0; z.len() / self.hidden * self.classes];
+        self.readout()?.forward(readout, z, &mut out)?;
+        Ok(out)
     }
 
     /// Observation times: the path's knots (steps stop on them).
@@ -283,22 +275,8 @@ impl NcdeClassifier {
             }
             FieldBackend::Dfdx => dfdx_sizes!(self, dfdx_final(self, field, path, &z0, opts))?,
         };
-        let logits = self.logits(readout, &z_end);
-        Ok(logits
-            .chunks(self.classes)
-            .map(|l| {
-                l.iter()
-                    .enumerate()
-                    .fold((0, f64::NEG_INFINITY), |best, (j, &v)| {
-                        if v > best.1 {
-                            (j, v)
-                        } else {
-                            best
-                        }
-                    })
-                    .0
-            })
-            .collect())
+        let logits = self.logits(readout, &z_end)?;
+        Ok(logits.chunks(self.classes).map(argmax).collect())
     }
 
     /// Mean cross-entropy, accuracy and the gradient for one batch with the given method.
@@ -317,62 +295,38 @@ impl NcdeClassifier {
                 found: labels.len(),
             });
         }
-        if let Some(&bad) = labels.iter().find(|&&l| l >= self.classes) {
-            return Err(Error::config(
-                "labels",
-                format!("label {bad} ≥ number of classes {}", self.classes),
-            ));
-        }
         let (zeta, field, readout) = self.split(p)?;
-        let (h, c, k) = (self.hidden, self.channels, self.classes);
         let (x0, z0) = self.initial(zeta, path)?;
-        let batch = path.batch() as f64;
+        let head = self.readout()?;
         let mut readout_grad = vec![0.0; readout.len()];
         let mut correct = 0usize;
-        let (loss, z0_bar, field_bar, stored_states, steps) =
-            self.field_gradient(field, path, &z0, opts, method, &mut |z, cot| {
-                let logits = self.logits(readout, z);
-                let mut loss = 0.0;
-                for (b, &label) in labels.iter().enumerate() {
-                    let row = &logits[b * k..(b + 1) * k];
-                    let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                    let sum: f64 = row.iter().map(|v| (v - m).exp()).sum();
-                    loss += (m + sum.ln() - row[label]) / batch;
-                    let argmax = row
-                        .iter()
-                        .enumerate()
-                        .fold((0, f64::NEG_INFINITY), |best, (j, &v)| {
-                            if v > best.1 {
-                                (j, v)
-                            } else {
-                                best
-                            }
-                        })
-                        .0;
-                    correct += (argmax == label) as usize;
-                    for j in 0..k {
-                        let dl = ((row[j] - m).exp() / sum - (j == label) as u8 as f64) / batch;
-                        readout_grad[k * h + j] += dl;
-                        for i in 0..h {
-                            readout_grad[j * h + i] += dl * z[b * h + i];
-                            cot[b * h + i] += dl * readout[j * h + i];
-                        }
-                    }
-                }
-                loss
-            })?;
-        let mut grad = vec![0.0; zeta.len()];
-        for b in 0..path.batch() {
-            for i in 0..h {
-                let zb = z0_bar[b * h + i];
-                grad[h * c + i] += zb;
-                for j in 0..c {
-                    grad[i * c + j] += zb * x0[b * c + j];
-                }
-            }
+        // The gradient's loss closure returns a number; a failure inside it is kept here and
+        // returned in place of whatever the solver made of the NaN it sees.
+        let mut failure = None;
+        let result = self.field_gradient(field, path, &z0, opts, method, &mut |z, cot| {
+            let mut head_loss = || -> Result<f64> {
+                let logits = self.logits(readout, z)?;
+                let mut dlogits = vec![0.0; logits.len()];
+                let (loss, pred) = cross_entropy(&logits, labels, self.classes, &mut dlogits)?;
+                correct = pred.iter().zip(labels).filter(|(p, l)| p == l).count();
+                head.pullback(readout, z, &dlogits, Some(cot), &mut readout_grad)?;
+                Ok(loss)
+            };
+            head_loss().unwrap_or_else(|e| {
+                failure = Some(e);
+                f64::NAN
+            })
+        });
+        if let Some(e) = failure {
+            return Err(e);
         }
+        let (loss, z0_bar, field_bar, stored_states, steps) = result?;
+        let mut grad = vec![0.0; zeta.len()];
+        self.encoder()?
+            .pullback(zeta, &x0, &z0_bar, None, &mut grad)?;
         grad.extend(&field_bar);
         grad.extend(&readout_grad);
+        let batch = path.batch() as f64;
         Ok(BatchResult {
             loss,
             accuracy: correct as f64 / batch,

@@ -53,6 +53,8 @@ pub mod error;
 pub mod field;
 pub mod grad_buffer;
 pub mod gradient;
+pub mod linear;
+pub mod loss;
 pub mod mlp;
 mod mlp_spec;
 #[cfg(feature = "neural")]
