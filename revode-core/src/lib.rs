@@ -69,6 +69,7 @@ pub mod scheme;
 pub mod solve;
 pub mod stability;
 pub mod state;
+pub mod state_ndarray;
 pub mod stats;
 pub mod step_map;
 pub mod tableau;
@@ -87,6 +88,7 @@ pub use rk::Rk;
 pub use scheme::{Plain, Reversible, Scheme};
 pub use solve::{solve, Solution, SolveOptions};
 pub use state::State;
+pub use state_ndarray::Contiguous;
 pub use tableau::Tableau;
 pub use term::{OdeTerm, Term};
 

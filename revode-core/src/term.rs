@@ -55,6 +55,9 @@ impl<T: Term> Workspace<T> {
     }
 }
 
+use crate::Contiguous;
+use std::marker::PhantomData;
+
 /// A vector field times a control increment, with the pullbacks gradients need.
 pub trait Term {
     /// The state the term acts on.
@@ -177,21 +180,53 @@ pub trait Term {
     }
 }
 
-/// An ODE term `f(t, y)·dt` over a user [`VectorField`] on CPU vectors.
-#[derive(Clone, Debug)]
-pub struct OdeTerm<F> {
+/// An ODE term `f(t, y)·dt` over a user [`VectorField`], on any [`Contiguous`] state: `Vec`
+/// (the default) or a standard-layout ndarray array ([`OdeTerm::with_state`]), whose entries
+/// the field sees as one row-major slice.
+pub struct OdeTerm<F: VectorField, St = Vec<<F as VectorField>::Scalar>> {
     /// The vector field.
     pub field: F,
+    state: PhantomData<fn() -> St>,
 }
 
-impl<F> OdeTerm<F> {
-    /// Wraps a vector field.
-    pub fn new(field: F) -> Self {
-        OdeTerm { field }
+impl<F: VectorField + Clone, St> Clone for OdeTerm<F, St> {
+    fn clone(&self) -> Self {
+        OdeTerm {
+            field: self.field.clone(),
+            state: PhantomData,
+        }
+    }
+}
+
+impl<F: VectorField + std::fmt::Debug, St> std::fmt::Debug for OdeTerm<F, St> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OdeTerm")
+            .field("field", &self.field)
+            .finish()
     }
 }
 
 impl<F: VectorField> OdeTerm<F> {
+    /// Wraps a vector field, on `Vec` states.
+    pub fn new(field: F) -> Self {
+        OdeTerm {
+            field,
+            state: PhantomData,
+        }
+    }
+}
+
+impl<F: VectorField, St: Contiguous<Scalar = F::Scalar>> OdeTerm<F, St> {
+    /// Wraps a vector field, on states of type `St` (e.g. `ndarray::Array2<f64>`).
+    pub fn with_state(field: F) -> Self {
+        OdeTerm {
+            field,
+            state: PhantomData,
+        }
+    }
+}
+
+impl<F: VectorField, St> OdeTerm<F, St> {
     fn eval(
         &self,
         t: f64,
@@ -210,10 +245,10 @@ impl<F: VectorField> OdeTerm<F> {
     }
 }
 
-impl<F: VectorField> Term for OdeTerm<F> {
-    type State = Vec<F::Scalar>;
+impl<F: VectorField, St: Contiguous<Scalar = F::Scalar>> Term for OdeTerm<F, St> {
+    type State = St;
     type Control = f64;
-    type Field = Vec<F::Scalar>;
+    type Field = St;
     type Cache = Vec<F::Scalar>;
     type ParamGrad = Vec<F::Scalar>;
     type Scratch = ();
@@ -225,6 +260,12 @@ impl<F: VectorField> Term for OdeTerm<F> {
                 expected: self.field.dim(),
                 found: y.len(),
             });
+        }
+        if !y.is_contiguous() {
+            return Err(crate::Error::config(
+                "ODE state",
+                "an array in standard (row-major) layout is needed; pass `array.as_standard_layout().into_owned()`",
+            ));
         }
         Ok(())
     }
@@ -254,7 +295,7 @@ impl<F: VectorField> Term for OdeTerm<F> {
         cache: Option<&mut Self::Cache>,
         _: &mut (),
     ) {
-        self.eval(t, y, v, cache);
+        self.eval(t, y.values(), v.values_mut(), cache);
     }
     #[inline]
     fn prod(&self, v: &Self::Field, c: &f64, out: &mut Self::State) {
@@ -277,8 +318,9 @@ impl<F: VectorField> Term for OdeTerm<F> {
         _: &mut (),
     ) {
         let (y, extra) = cache.split_at(v_bar.len());
-        self.field
-            .vjp_cached(t, y, extra, v_bar, num_traits::One::one(), y_bar, p_bar);
+        let one = num_traits::One::one();
+        let (v_bar, y_bar) = (v_bar.values(), y_bar.values_mut());
+        self.field.vjp_cached(t, y, extra, v_bar, one, y_bar, p_bar);
     }
     /// Fused: the field is written into `out` and scaled by `dt` in place.
     #[inline]
@@ -291,7 +333,7 @@ impl<F: VectorField> Term for OdeTerm<F> {
         cache: Option<&mut Self::Cache>,
         _: &mut Workspace<Self>,
     ) {
-        self.eval(t, y, out, cache);
+        self.eval(t, y.values(), out.values_mut(), cache);
         out.scale(crate::Real::of(*c));
     }
     /// Fused: `dt` is folded into the pullback's scale.
@@ -307,6 +349,7 @@ impl<F: VectorField> Term for OdeTerm<F> {
     ) {
         let s = scale * <F::Scalar as crate::Real>::of(*at.control);
         let (y, extra) = at.cache.split_at(cot.len());
+        let (cot, y_bar) = (cot.values(), y_bar.values_mut());
         self.field.vjp_cached(at.t, y, extra, cot, s, y_bar, p_bar);
     }
 }

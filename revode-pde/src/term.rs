@@ -19,7 +19,7 @@ use revode_core::{term::Traced, term::Workspace, Error, OdeTerm, Result, State, 
 /// A [`Pde`] as a core term: [`OdeTerm`]'s `f(t, u)·dt`, plus the refusal of fixed steps past
 /// the explicit stability limit and of invalid physical parameters (see the module docs).
 #[derive(Clone, Debug)]
-pub struct PdeTerm<P> {
+pub struct PdeTerm<P: Pde> {
     ode: OdeTerm<P>,
 }
 
