@@ -4,9 +4,9 @@
 use crate::measure::{gradient_row, median_time, Row, Setup};
 use crate::report::{self, fmt_bytes, fmt_time, plot_loglog, BenchResult, Series, Table};
 use crate::Ctx;
-use num_complex::Complex64;
 use revode_core::prelude::*;
-use revode_core::stability::{self, stable_lambda_range};
+use revode_core::stability;
+use revode_core::stability_advice::{advise_along, LambdaAdvice};
 use serde::Serialize;
 
 /// The analytic MLP field on CPU vectors.
@@ -26,50 +26,7 @@ pub fn final_square(ys: &[Vec<f64>], cots: &mut [Vec<f64>]) -> f64 {
     l
 }
 
-/// Eigenvalues α of the field's Jacobian at `k` states along a plain solve (for advice).
-fn spectrum_along(
-    map: &MlpMap,
-    y0: &[f64],
-    t1: f64,
-    h: f64,
-    k: usize,
-) -> BenchResult<Vec<Complex64>> {
-    let times: Vec<f64> = (0..=k).map(|i| t1 * i as f64 / k as f64).collect();
-    let sol = solve(
-        &Plain::new(map.clone()),
-        &y0.to_vec(),
-        &times,
-        &SolveOptions::fixed(h),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for (t, y) in times.iter().zip(&sol.ys) {
-        if let Some(j) = map.linearisation(*t, t + h, y, 64) {
-            // The linearisation includes the step h: divide it out to get α.
-            for x in stability::eigenvalues(&j, y.len()).map_err(|e| e.to_string())? {
-                out.push(x / h);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// What the stability analysis advises along a trajectory.
-#[derive(Clone, Debug, Serialize)]
-pub struct LambdaAdvice {
-    /// λ to use: `preferred` when acceptable, otherwise just inside the largest stable λ.
-    pub lambda: f64,
-    /// Intervals of λ for which h is acceptable.
-    pub ranges: Vec<(f64, f64)>,
-    /// Per-step growth of reconstruction round-off at `lambda`.
-    pub amplification: f64,
-    /// Checkpoint interval keeping the drift below 1e-10 (checkpointed-reversible).
-    pub interval: usize,
-}
-
-/// Advice for the coupling parameter along the trajectory: keep `preferred` if step h is
-/// acceptable there; otherwise move halfway from the stability boundary's λ_max towards
-/// smaller λ by (1 − λ_max)/2. Also the checkpoint interval that caps the drift at 1e-10.
+/// The library's λ / interval advice along the solve over `[0, t1]` (drift kept below 1e-10).
 pub fn advise_lambda(
     map: &MlpMap,
     y0: &[f64],
@@ -77,33 +34,7 @@ pub fn advise_lambda(
     h: f64,
     preferred: f64,
 ) -> BenchResult<LambdaAdvice> {
-    let spectrum = spectrum_along(map, y0, t1, h, 20)?;
-    let tableau = map.tableau().ok_or("no tableau")?;
-    let ranges = stable_lambda_range(tableau, h, &spectrum, 2000).map_err(|e| e.to_string())?;
-    let lambda = if ranges
-        .iter()
-        .any(|&(lo, hi)| lo <= preferred && preferred <= hi)
-    {
-        preferred
-    } else {
-        ranges
-            .iter()
-            .filter(|(lo, _)| *lo < preferred)
-            .map(|&(lo, hi)| {
-                let hi = hi.min(preferred);
-                (hi - 0.5 * (1.0 - hi)).max(lo)
-            })
-            .fold(0.5, f64::max)
-    };
-    let xs: Vec<Complex64> = spectrum.iter().map(|a| a * h).collect();
-    let amplification = stability::backward_amplification(tableau, lambda, &xs);
-    let interval = stability::checkpoint_interval(amplification, 1e-10, f64::EPSILON);
-    Ok(LambdaAdvice {
-        lambda,
-        ranges,
-        amplification,
-        interval,
-    })
+    advise_along(map, &y0.to_vec(), (0.0, t1), h, preferred, 1e-10).map_err(|e| e.to_string())
 }
 
 #[derive(Serialize)]

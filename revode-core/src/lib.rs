@@ -68,6 +68,7 @@ pub mod scalar;
 pub mod scheme;
 pub mod solve;
 pub mod stability;
+pub mod stability_advice;
 pub mod state;
 pub mod state_ndarray;
 pub mod stats;
