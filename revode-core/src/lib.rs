@@ -129,6 +129,8 @@ pub struct ReadmeDoctests;
 pub mod book {
     #[doc = include_str!("../../docs/src/core.md")]
     pub struct Core;
+    #[doc = include_str!("../../docs/src/your-own-model.md")]
+    pub struct YourOwnModel;
     #[doc = include_str!("../../docs/src/neural-odes.md")]
     pub struct NeuralOdes;
     #[doc = include_str!("../../docs/src/choosing-lambda.md")]
