@@ -164,6 +164,17 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A distributed (multi-process) training step failed on some rank; every rank returns
+    /// this error from the same step, so none waits in a collective.
+    #[error("distributed training, rank {rank} at step {step}: {message}")]
+    Distributed {
+        /// The rank where it happened (the lowest one when several failed).
+        rank: usize,
+        /// The training step.
+        step: usize,
+        /// What went wrong.
+        message: String,
+    },
     /// An I/O operation failed.
     #[error("I/O error on {path}: {message}")]
     Io {

@@ -1,8 +1,11 @@
 //! Training: AdamW on a flat parameter view, learning-rate schedules, the one training loop
 //! ([`Trainer`]) with clipping, weight averaging, evaluation, early stopping, progress bars and
-//! atomic checkpoints that resume bit for bit, and data-parallel shards ([`sharded`]).
+//! atomic checkpoints that resume bit for bit, and data-parallel shards: threads ([`sharded`])
+//! and, with the `mpi` feature, processes (`distributed`).
 
 mod adamw;
+#[cfg(feature = "mpi")]
+pub mod distributed;
 mod schedule;
 mod shards;
 mod state;
