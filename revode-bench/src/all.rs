@@ -72,6 +72,7 @@ const JOBS: &[Job] = &[
         quick: &["sde-gan", "--steps", "100"],
     },
     same("sde-fit", &["sde-fit"]),
+    same("scaling", &["scaling"]),
     same("pde-drift", &["pde-drift"]),
     Job {
         folder: "pde-memory",

@@ -22,6 +22,7 @@ mod peers;
 mod peers_cde;
 mod provenance;
 mod report;
+mod scaling;
 mod sde;
 mod sde_gan;
 mod training;
@@ -85,6 +86,10 @@ enum Command {
     Stability,
     /// The compute-bound dfdx setting (MLP 32 → 128 → 128 → 32, batch 256, f32, one thread).
     Compute,
+    /// Data-parallel scaling: 1 → 2 threads and MPI ranks, collectives, a cluster cost model
+    /// (needs Open MPI and `cargo build --release -p revode-core --features mpi --example
+    /// mpi_train`).
+    Scaling,
     /// Peak heap of one gradient against N (reversible flat, direct linear).
     Memory,
     /// Convergence orders of plain and reversible methods on y' = 0.5y.
@@ -486,6 +491,7 @@ fn run(cli: Cli, command: String) -> BenchResult<()> {
         Some(Command::Stability) => ode::stability_regions(&ctx)?,
         Some(Command::Memory) => ode::memory(&ctx)?,
         Some(Command::Compute) => compute::compute(&ctx)?,
+        Some(Command::Scaling) => scaling::scaling(&ctx)?,
         Some(Command::Convergence) => training::convergence(&ctx)?,
         Some(Command::WhiteDwarf) => training::white_dwarf(&ctx)?,
         Some(Command::Oscillators) => training::oscillators(&ctx)?,
