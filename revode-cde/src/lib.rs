@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod classifier;
+pub mod dataset;
 pub mod neural;
 pub mod path;
 pub mod spirals;
@@ -13,6 +14,7 @@ pub mod term;
 pub mod ts;
 
 pub use classifier::{BatchResult, FieldBackend, NcdeClassifier};
+pub use dataset::{Standardiser, TimeSeries};
 pub use neural::{NeuralCdeControl, NeuralCdeGrads, NeuralCdeTerm};
 pub use path::{AllMissing, Interpolation, Path, PathData, PathOptions};
 pub use revode_core;

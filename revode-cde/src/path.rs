@@ -311,6 +311,36 @@ impl Path {
         self.times.len() - 1
     }
 
+    /// The series `rows` (in that order) as a path of their own, without re-interpolating:
+    /// their coefficients are copied (a minibatch of a path built once).
+    pub fn select(&self, rows: &[usize]) -> Result<Path> {
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.batch) {
+            return Err(Error::config(
+                "path rows",
+                format!("series {bad} of a batch of {}", self.batch),
+            ));
+        }
+        if rows.is_empty() {
+            return Err(Error::Empty {
+                what: "path rows".into(),
+            });
+        }
+        let per = self.channels * self.intervals();
+        let mut coeffs = Vec::with_capacity(rows.len() * per);
+        let mut last = Vec::with_capacity(rows.len() * self.channels);
+        for &r in rows {
+            coeffs.extend_from_slice(&self.coeffs[r * per..(r + 1) * per]);
+            last.extend_from_slice(&self.last[r * self.channels..(r + 1) * self.channels]);
+        }
+        Ok(Path {
+            batch: rows.len(),
+            coeffs,
+            last,
+            times: self.times.clone(),
+            ..*self
+        })
+    }
+
     /// X(t) for every series and channel (`batch × channels`, row-major).
     pub fn evaluate(&self, t: f64, out: &mut [f64]) -> Result<()> {
         self.check_out(out)?;
