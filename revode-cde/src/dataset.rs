@@ -491,4 +491,19 @@ impl TimeSeries {
             values,
         })
     }
+
+    /// The series `rows` as an interpolated [`Path`](crate::Path) with their labels (empty
+    /// when the data set has none).
+    pub fn path(
+        &self,
+        rows: &[usize],
+        opts: &crate::PathOptions,
+    ) -> Result<(crate::Path, Vec<usize>)> {
+        let path = crate::Path::new(&self.to_path_data(rows)?, opts)?;
+        let labels = match &self.labels {
+            Some(l) => rows.iter().map(|&r| l[r]).collect(),
+            None => Vec::new(),
+        };
+        Ok((path, labels))
+    }
 }
