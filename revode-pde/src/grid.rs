@@ -1,5 +1,6 @@
 //! Uniform 1-D and 2-D grids with their boundary conditions.
 
+use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3};
 use revode_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +123,17 @@ impl Grid1d {
         }
     }
 
+    /// A batch of fields (`batch × n` values) as an ndarray view `batch × n`; a length that
+    /// is not a whole number of fields is an error.
+    pub fn view<'a>(&self, u: &'a [f64]) -> Result<ArrayView2<'a, f64>> {
+        let batch = whole_fields(u.len(), self.n)?;
+        ArrayView2::from_shape((batch, self.n), u).map_err(shape_error)
+    }
+    /// [`Grid1d::view`], mutable (to build initial conditions in place).
+    pub fn view_mut<'a>(&self, u: &'a mut [f64]) -> Result<ArrayViewMut2<'a, f64>> {
+        let batch = whole_fields(u.len(), self.n)?;
+        ArrayViewMut2::from_shape((batch, self.n), u).map_err(shape_error)
+    }
     /// Coordinates of the unknowns.
     pub fn points(&self) -> Vec<f64> {
         let dx = self.dx();
@@ -168,6 +180,22 @@ impl Grid1d {
     }
 }
 
+/// The number of fields of `field` values each in `len` values, or a shape error.
+fn whole_fields(len: usize, field: usize) -> Result<usize> {
+    if len == 0 || !len.is_multiple_of(field) {
+        return Err(revode_core::Error::ShapeMismatch {
+            what: format!("a batch of fields of {field} values"),
+            expected: field * (len / field).max(1),
+            found: len,
+        });
+    }
+    Ok(len / field)
+}
+
+fn shape_error(e: ndarray::ShapeError) -> revode_core::Error {
+    revode_core::Error::config("grid view", e.to_string())
+}
+
 /// A uniform 2-D grid: `x` along rows (contiguous), `y` across them; a field is `ny × nx`,
 /// row-major. Each axis carries its own boundary condition.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -198,11 +226,43 @@ impl Grid2d {
     pub fn is_empty(&self) -> bool {
         false
     }
+    /// A batch of fields (`batch × ny × nx` values, row-major) as an ndarray view
+    /// `batch × ny × nx`; a length that is not a whole number of fields is an error.
+    pub fn view<'a>(&self, u: &'a [f64]) -> Result<ArrayView3<'a, f64>> {
+        let batch = whole_fields(u.len(), self.len())?;
+        ArrayView3::from_shape((batch, self.y.n, self.x.n), u).map_err(shape_error)
+    }
+    /// [`Grid2d::view`], mutable (to build initial conditions in place).
+    pub fn view_mut<'a>(&self, u: &'a mut [f64]) -> Result<ArrayViewMut3<'a, f64>> {
+        let batch = whole_fields(u.len(), self.len())?;
+        ArrayViewMut3::from_shape((batch, self.y.n, self.x.n), u).map_err(shape_error)
+    }
     /// This grid with both axes' fixed boundary values set to zero.
     pub(crate) fn homogeneous(&self) -> Grid2d {
         Grid2d {
             x: self.x.homogeneous(),
             y: self.y.homogeneous(),
         }
+    }
+}
+
+#[cfg(test)]
+mod view_tests {
+    use super::*;
+
+    #[test]
+    fn views_have_the_field_layout_and_refuse_partial_fields() {
+        let g = Grid1d::new(4, 0.0, 1.0, Boundary::Periodic).unwrap();
+        let mut u: Vec<f64> = (0..8).map(f64::from).collect();
+        let v = g.view(&u).unwrap();
+        assert_eq!((v.dim(), v[[1, 2]]), ((2, 4), 6.0));
+        g.view_mut(&mut u).unwrap()[[0, 3]] = -1.0;
+        assert_eq!(u[3], -1.0);
+        assert!(g.view(&u[..7]).is_err() && g.view(&[]).is_err());
+        let g2 = Grid2d::new(g, Grid1d::new(3, 0.0, 1.0, Boundary::Periodic).unwrap());
+        let w: Vec<f64> = (0..24).map(f64::from).collect();
+        let v = g2.view(&w).unwrap();
+        assert_eq!((v.dim(), v[[1, 2, 3]]), ((2, 3, 4), 23.0));
+        assert!(g2.view(&w[..13]).is_err());
     }
 }
