@@ -14,7 +14,7 @@ for spec in "BasicMotions --method auto" "ItalyPowerDemand --method reversible";
         echo "command: $cmd"
         echo "commit: $(git rev-parse HEAD)$(git diff --quiet HEAD -- . ':!docs/results' || echo ' (dirty)')"
         echo "date (UTC): $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-        echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
+        echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc --all) cores"
         echo
         $cmd 2>/dev/null
     } > "$out/$name.txt.tmp"
