@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the examples on data they were not tuned on and records each output (command, commit,
+# date, machine) under docs/results/: classify on two UEA sets, fit_trajectories on the
+# measured coupled oscillators.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p revode-cde --example classify -p revode-core --example fit_trajectories
+for spec in "BasicMotions --method auto" "ItalyPowerDemand --method reversible"; do
+    set -- $spec
+    name=$1; shift
+    scripts/record.sh "docs/results/classify/$name.txt" target/release/examples/classify \
+        "data/uea/${name}_TRAIN.ts" "data/uea/${name}_TEST.ts" --epochs 100 "$@"
+done
+scripts/record.sh docs/results/fit-trajectories/oscillators.txt \
+    target/release/examples/fit_trajectories data/physical/oscillators.csv --until 3 --steps 1000
