@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs the examples on data they were not tuned on and records each output (command, commit,
 # date, machine) under docs/results/: classify on two UEA sets, fit_trajectories on the
-# measured coupled oscillators.
+# measured coupled oscillators, the Fisher–KPP surrogate at a grid and growth rate the
+# experiment does not use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p revode-cde --example classify -p revode-core --example fit_trajectories
+cargo build --release -p revode-cde --example classify -p revode-core --example fit_trajectories \
+    -p revode-pde --example surrogate
 for spec in "BasicMotions --method auto" "ItalyPowerDemand --method reversible"; do
     set -- $spec
     name=$1; shift
@@ -13,3 +15,5 @@ for spec in "BasicMotions --method auto" "ItalyPowerDemand --method reversible";
 done
 scripts/record.sh docs/results/fit-trajectories/oscillators.txt \
     target/release/examples/fit_trajectories data/physical/oscillators.csv --until 3 --steps 1000
+scripts/record.sh docs/results/surrogate-example/fisher-48-cells.txt \
+    target/release/examples/surrogate --cells 48 --rho 4 --iterations 300
