@@ -158,3 +158,51 @@ fn dfdx_backend_equals_native_backend() {
         Err(Error::Unsupported(_))
     ));
 }
+
+#[test]
+fn sharded_training_is_the_same_on_1_and_2_threads_and_matches_the_full_batch() {
+    // 4 shards of 6 series each, taken from one path without re-interpolating; each shard's
+    // loss and gradient weighted by its share of the batch.
+    let (model, path, labels) = setup(24);
+    let opts = SolveOptions::fixed(0.05);
+    let shards: Vec<(Path, Vec<usize>)> = (0..4)
+        .map(|s| {
+            let rows: Vec<usize> = (6 * s..6 * s + 6).collect();
+            let l = rows.iter().map(|&r| labels[r]).collect();
+            (path.select(&rows).unwrap(), l)
+        })
+        .collect();
+    let shard = |_: usize, s: usize, p: &[f64], g: &mut [f64]| {
+        let (sp, sl) = &shards[s];
+        let r = model.loss_and_grad(p, sp, sl, &opts, GradientMethod::Reversible)?;
+        g.iter_mut().zip(&r.grad).for_each(|(g, v)| *g = 0.25 * v);
+        Ok(0.25 * r.loss)
+    };
+    let p0 = model.init(2).unwrap();
+    let run = |threads: usize| {
+        let mut s = TrainState::new(p0.clone(), 1e-2, 0.0, serde_json::Value::Null).unwrap();
+        let f = revode_core::train::sharded(4, threads, shard).unwrap();
+        Trainer::new(TrainConfig::new(5, Schedule::constant(1e-2)))
+            .run_with(&mut s, f)
+            .unwrap();
+        s.params.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    };
+    assert_eq!(run(1), run(2));
+    // The shards' weighted sum is the full batch's mean loss and gradient to round-off.
+    let full = model
+        .loss_and_grad(&p0, &path, &labels, &opts, GradientMethod::Reversible)
+        .unwrap();
+    let mut g = vec![0.0; p0.len()];
+    let mut loss = 0.0;
+    for s in 0..4 {
+        let mut gs = vec![0.0; p0.len()];
+        loss += shard(0, s, &p0, &mut gs).unwrap();
+        g.iter_mut().zip(&gs).for_each(|(a, b)| *a += b);
+    }
+    let scale = full.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!((loss - full.loss).abs() < 1e-13);
+    assert!(g
+        .iter()
+        .zip(&full.grad)
+        .all(|(a, b)| (a - b).abs() < 1e-12 * scale));
+}
