@@ -242,20 +242,27 @@ pub fn scaling(ctx: &Ctx) -> BenchResult<()> {
         "batch per rank for ≥ 80 % at p = 64",
     ]);
     let mut series = Vec::new();
+    let mut model_rows = Vec::new();
     for n in &NETWORKS {
         for (name, f) in [
             ("ring all-reduce", ring as fn(f64, f64, &Network) -> f64),
             ("revode all-gather (S = p)", gather),
         ] {
             let eff = |p: f64| per_sample * b / (per_sample * b + f(p, bytes, n));
+            let batch_80 = (4.0 * f(64.0, bytes, n) / per_sample).ceil();
             model.row(vec![
                 n.name.into(),
                 name.into(),
                 format!("{:.1} %", 100.0 * eff(2.0)),
                 format!("{:.1} %", 100.0 * eff(8.0)),
                 format!("{:.1} %", 100.0 * eff(64.0)),
-                format!("{:.0}", (4.0 * f(64.0, bytes, n) / per_sample).ceil()),
+                format!("{batch_80:.0}"),
             ]);
+            model_rows.push(serde_json::json!({
+                "network": n.name, "exchange": name, "efficiency_p2": eff(2.0),
+                "efficiency_p8": eff(8.0), "efficiency_p64": eff(64.0),
+                "batch_per_rank_for_80_percent_at_p64": batch_80,
+            }));
             series.push(Series {
                 label: format!("{}, {name}", n.name),
                 points: (1..=64)
@@ -322,6 +329,7 @@ pub fn scaling(ctx: &Ctx) -> BenchResult<()> {
             "per_sample_seconds": per_sample,
             "gradient_bytes": bytes,
             "networks": NETWORKS,
+            "model": model_rows,
         }),
     )?;
     Ok(())
