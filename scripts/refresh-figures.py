@@ -50,7 +50,8 @@ def fmt(value, quoted):
         sig = len(m.replace("-", "").replace(".", "").lstrip("0")) or 1
         mant, exp = f"{value:.{max(sig - 1, 0)}e}".split("e")
         e = int(exp)
-        padded = quoted.split("e")[1].lstrip("-+").startswith("0")
+        digits = quoted.split("e")[1].lstrip("-+")
+        padded = len(digits) > 1 and digits.startswith("0")
         return f"{mant}e{'-' if e < 0 else ''}{abs(e):0{2 if padded else 1}d}"
     d = len(quoted.split(".")[1]) if "." in quoted else 0
     return f"{value:.{d}f}"
