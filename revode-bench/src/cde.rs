@@ -78,10 +78,8 @@ fn finish(
     (mut test_curve, eval_seconds): (Vec<(usize, f64)>, f64),
 ) -> BenchResult<Run> {
     let seconds = start.elapsed().as_secs_f64() - eval_seconds;
-    let pred = model
-        .predict(&state.params, test_path, opts)
-        .map_err(|e| e.to_string())?;
-    let test_accuracy = accuracy(&pred, test_labels).map_err(|e| e.to_string())?;
+    let pred = model.predict(&state.params, test_path, opts)?;
+    let test_accuracy = accuracy(&pred, test_labels)?;
     test_curve.push((state.history.len(), test_accuracy));
     Ok(Run {
         task: task.into(),
@@ -114,26 +112,23 @@ pub(crate) fn fit(
     lr: f64,
     weight_decay: f64,
 ) -> BenchResult<Run> {
-    let p0 = model.init(seed).map_err(|e| e.to_string())?;
-    let mut state = TrainState::new(p0.clone(), lr, weight_decay, serde_json::Value::Null)
-        .map_err(|e| e.to_string())?;
+    let p0 = model.init(seed)?;
+    let mut state = TrainState::new(p0.clone(), lr, weight_decay, serde_json::Value::Null)?;
     // Peak heap of one gradient (counting allocator).
     let (probe, peak, _) = crate::alloc::measure(|| {
         model.loss_and_grad(&p0, train_path, train_labels, opts, method.clone())
     });
-    let probe = probe.map_err(|e| e.to_string())?;
+    let probe = probe?;
     let mut curve = Curve::new(model, (test_path, test_labels, opts));
     let start = Instant::now();
     let mut last_acc = 0.0;
-    Trainer::new(TrainConfig::new(steps, Schedule::constant(lr)))
-        .run(&mut state, |_, p, g| {
-            curve.step(p)?;
-            let r = model.loss_and_grad(p, train_path, train_labels, opts, method.clone())?;
-            last_acc = r.accuracy;
-            g.copy_from_slice(&r.grad);
-            Ok(r.loss)
-        })
-        .map_err(|e| e.to_string())?;
+    Trainer::new(TrainConfig::new(steps, Schedule::constant(lr))).run(&mut state, |_, p, g| {
+        curve.step(p)?;
+        let r = model.loss_and_grad(p, train_path, train_labels, opts, method.clone())?;
+        last_acc = r.accuracy;
+        g.copy_from_slice(&r.grad);
+        Ok(r.loss)
+    })?;
     finish(
         task,
         method.label(),
@@ -172,7 +167,7 @@ pub(crate) fn solver_steps_probe(
     labels: &[usize],
     pad: usize,
 ) -> BenchResult<()> {
-    let p = model.init(0).map_err(|e| e.to_string())?;
+    let p = model.init(0)?;
     let mut table = Table::new(&[
         "steps per observation",
         "solver steps",
@@ -192,7 +187,7 @@ pub(crate) fn solver_steps_probe(
             let (r, peak, _) =
                 crate::alloc::measure(|| model.loss_and_grad(&p, path, labels, &opts, m.clone()));
             let seconds = start.elapsed().as_secs_f64();
-            let r = r.map_err(|e| e.to_string())?;
+            let r = r?;
             peaks.push(peak);
             let ratio = if peaks.len() == 2 {
                 format!("{:.1}×", peaks[1] as f64 / peaks[0].max(1) as f64)
@@ -276,10 +271,9 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<crate::measure::Row>> {
             time_channel: true,
             ..Default::default()
         },
-    )
-    .map_err(|e| e.to_string())?;
-    let field = CdeMlp::new(8, path.channels(), 16, 1, false, 3).map_err(|e| e.to_string())?;
-    let term = CdeTerm::new(field, path.clone()).map_err(|e| e.to_string())?;
+    )?;
+    let field = CdeMlp::new(8, path.channels(), 16, 1, false, 3)?;
+    let term = CdeTerm::new(field, path.clone())?;
     let map = Rk::new(term, Tableau::midpoint());
     let z0: Vec<f64> = (0..64 * 8)
         .map(|i| 0.1 * ((i as f64) * 0.37).sin())
@@ -289,7 +283,7 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<crate::measure::Row>> {
     let mut rows = Vec::new();
     for &n in &ns {
         let opts = SolveOptions::fixed(1.0 / n as f64);
-        let rev = Reversible::new(map.clone(), 0.999).map_err(|e| e.to_string())?;
+        let rev = Reversible::new(map.clone(), 0.999)?;
         let every = (n as f64).sqrt().ceil() as usize;
         let family = Family {
             family: "CDE",

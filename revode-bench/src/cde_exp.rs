@@ -151,8 +151,8 @@ pub fn spirals_experiment(ctx: &Ctx, field: FieldBackend) -> BenchResult<()> {
         time_channel: true,
         ..Default::default()
     };
-    let train_path = Path::new(&train_data, &po).map_err(|e| e.to_string())?;
-    let test_path = Path::new(&test_data, &po).map_err(|e| e.to_string())?;
+    let train_path = Path::new(&train_data, &po)?;
+    let test_path = Path::new(&test_data, &po)?;
     let model = NcdeClassifier {
         hidden: 8,
         channels: train_path.channels(),
@@ -286,8 +286,8 @@ struct Selection {
 /// on a validation split of the training set, then every seed trained on the whole training set.
 pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> BenchResult<()> {
     let dir = crate::data::data_dir().join("uea");
-    let train = read_ts(&dir.join("JapaneseVowels_TRAIN.ts")).map_err(|e| e.to_string())?;
-    let test = read_ts(&dir.join("JapaneseVowels_TEST.ts")).map_err(|e| e.to_string())?;
+    let train = read_ts(&dir.join("JapaneseVowels_TRAIN.ts"))?;
+    let test = read_ts(&dir.join("JapaneseVowels_TEST.ts"))?;
     let steps = if ctx.full { 500 } else { 150 };
     let seeds = ctx.seeds(if ctx.full { 3 } else { 1 });
     let drops = [0.0, 0.3, 0.5, 0.7];
@@ -309,7 +309,7 @@ pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> Ben
     };
     for &drop in &drops {
         let channels = 1 + train.dimensions * (1 + (drop > 0.0) as usize);
-        jv_model(channels).validate().map_err(|e| e.to_string())?;
+        jv_model(channels).validate()?;
     }
     let opts = SolveOptions::fixed(1.0 / (pad - 1) as f64);
     let (fit_idx, val_idx) = split(all.len(), 0.2, 99);
@@ -425,8 +425,7 @@ pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> Ben
         ..Default::default()
     };
     let stats = channel_stats(&train, &all);
-    let path = Path::new(&to_path_data(&train, &all, &stats, pad, 0.0, 10), &po)
-        .map_err(|e| e.to_string())?;
+    let path = Path::new(&to_path_data(&train, &all, &stats, pad, 0.0, 10), &po)?;
     let model = jv_model(path.channels());
     solver_steps_probe(ctx, &model, &path, &train.labels, pad)
 }

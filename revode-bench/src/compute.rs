@@ -51,7 +51,7 @@ fn measure_map<M: StepMap + Clone>(
     opts.stability_check_dim = 0;
     opts.stability_krylov = 0;
     let plain = Plain::new(map.clone());
-    let rev = Reversible::new(map, 0.999).map_err(|e| e.to_string())?;
+    let rev = Reversible::new(map, 0.999)?;
     let mut rows = Vec::new();
     let bar = ctx.bar(4, path);
     let (t_fwd, _) = median_time(0.0, reps, || {
@@ -127,9 +127,8 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
     };
     let y: Vec<f32> = (0..BATCH * D).map(|i| ((i as f32) * 0.61).sin()).collect();
     // The dfdx path: batched device tensors, on-device pullback.
-    let model = NeuralMlp::<D, H, f32, Cpu>::init_uniform(&dev, spec.clone(), 0)
-        .map_err(|e| e.to_string())?;
-    let y0 = Batch::<D, f32, Cpu>::from_rows(&dev, BATCH, &y).map_err(|e| e.to_string())?;
+    let model = NeuralMlp::<D, H, f32, Cpu>::init_uniform(&dev, spec.clone(), 0)?;
+    let y0 = Batch::<D, f32, Cpu>::from_rows(&dev, BATCH, &y)?;
     let mut rows = measure_map(
         "dfdx",
         Rk::new(NeuralOdeTerm { model }, Tableau::midpoint()),
@@ -139,9 +138,7 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
         ctx,
     )?;
     // The native path: the same parameters, gemm kernels with fused bias + tanh.
-    let native = Mlp::<f32>::from_spec(spec.clone(), BATCH)
-        .map_err(|e| e.to_string())?
-        .init_uniform(0);
+    let native = Mlp::<f32>::from_spec(spec.clone(), BATCH)?.init_uniform(0);
     rows.extend(measure_map(
         "native",
         Rk::new(OdeTerm::new(native), Tableau::midpoint()),

@@ -278,7 +278,7 @@ fn run(ctx: &Ctx, set: &Settings) -> BenchResult<()> {
             "cde" => cde(ctx, set, &mut out)?,
             "sde" => sde(ctx, set, &mut out)?,
             "pde" => pde(ctx, set, &mut out)?,
-            other => return Err(format!("unknown frontier problem '{other}'")),
+            other => return Err(format!("unknown frontier problem '{other}'").into()),
         }
     }
     let cross = crossovers(&out.points);

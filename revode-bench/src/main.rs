@@ -369,7 +369,8 @@ fn validate(cli: &Cli) -> BenchResult<()> {
         return Err(format!(
             "--min-time must be between 0 and 600 seconds, not {}",
             cli.min_time
-        ));
+        )
+        .into());
     }
     if let Some(Command::Frontier {
         max_point_s,
@@ -382,10 +383,10 @@ fn validate(cli: &Cli) -> BenchResult<()> {
             return Err("--max-point-s must be positive".into());
         }
         if !(*max_gib > 0.0 && max_gib.is_finite()) {
-            return Err(format!("--max-gib must be positive, not {max_gib}"));
+            return Err(format!("--max-gib must be positive, not {max_gib}").into());
         }
         if *rounds == 0 || *rounds > 100 {
-            return Err(format!("--rounds must be in 1..=100, not {rounds}"));
+            return Err(format!("--rounds must be in 1..=100, not {rounds}").into());
         }
     }
     if cli.seeds == Some(0) || cli.seeds.is_some_and(|n| n > 100) {
@@ -398,7 +399,8 @@ fn validate(cli: &Cli) -> BenchResult<()> {
         if !(*lr > 0.0 && lr.is_finite() && *lr_final > 0.0 && *lr_final <= 1.0 && *clip >= 0.0) {
             return Err(format!(
                 "need --lr > 0, --lr-final in (0, 1] and --clip ≥ 0 (got {lr}, {lr_final}, {clip})"
-            ));
+            )
+            .into());
         }
     }
     if let Some(Command::SdeGan {
@@ -411,19 +413,17 @@ fn validate(cli: &Cli) -> BenchResult<()> {
     {
         if let Some(minutes) = minutes {
             if !(*minutes > 0.0 && *minutes <= 600.0) {
-                return Err(format!("--minutes must be in (0, 600], not {minutes}"));
+                return Err(format!("--minutes must be in (0, 600], not {minutes}").into());
             }
         }
         if *steps == Some(0) {
             return Err("--steps must be at least 1".into());
         }
         if !(*lr_final > 0.0 && *lr_final <= 1.0) {
-            return Err(format!("--lr-final must be in (0, 1], not {lr_final}"));
+            return Err(format!("--lr-final must be in (0, 1], not {lr_final}").into());
         }
         if !(*horizon > 0.0 && horizon.is_finite()) {
-            return Err(format!(
-                "--horizon must be positive and finite, not {horizon}"
-            ));
+            return Err(format!("--horizon must be positive and finite, not {horizon}").into());
         }
     }
     Ok(())
@@ -434,14 +434,14 @@ fn validate(cli: &Cli) -> BenchResult<()> {
 fn prepare_out(out: &std::path::Path) -> BenchResult<()> {
     let shown = out.display();
     if out.exists() && !out.is_dir() {
-        return Err(format!("--out {shown} is a file, not a directory"));
+        return Err(format!("--out {shown} is a file, not a directory").into());
     }
     std::fs::create_dir_all(out)
         .map_err(|e| format!("cannot create output directory {shown}: {e}"))?;
     let probe = out.join(format!(".revode-bench-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"probe")
+    Ok(std::fs::write(&probe, b"probe")
         .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|e| format!("output directory {shown} is not writable: {e}"))
+        .map_err(|e| format!("output directory {shown} is not writable: {e}"))?)
 }
 
 /// Runs one command line; `command` is what its report records as the command.

@@ -34,7 +34,14 @@ pub fn advise_lambda(
     h: f64,
     preferred: f64,
 ) -> BenchResult<LambdaAdvice> {
-    advise_along(map, &y0.to_vec(), (0.0, t1), h, preferred, 1e-10).map_err(|e| e.to_string())
+    Ok(advise_along(
+        map,
+        &y0.to_vec(),
+        (0.0, t1),
+        h,
+        preferred,
+        1e-10,
+    )?)
 }
 
 #[derive(Serialize)]
@@ -58,9 +65,7 @@ pub fn complexity(ctx: &Ctx) -> BenchResult<Vec<Row>> {
         vec![100, 300, 1000, 3000, 10_000]
     };
     let h = 0.01;
-    let field = Mlp::new(1, 10, false)
-        .map_err(|e| e.to_string())?
-        .init_uniform(0);
+    let field = Mlp::new(1, 10, false)?.init_uniform(0);
     let map = Rk::new(OdeTerm::new(field), Tableau::midpoint());
     let y0 = vec![1.0];
     let act = activation_cost();
@@ -99,7 +104,7 @@ pub fn complexity(ctx: &Ctx) -> BenchResult<Vec<Row>> {
             lambdas.push(lambda_auto);
         }
         for lambda in lambdas {
-            let rev = Reversible::new(map.clone(), lambda).map_err(|e| e.to_string())?;
+            let rev = Reversible::new(map.clone(), lambda)?;
             let rev_ref = crate::measure::tape_reference(&rev, &y0, &times, &opts, final_square)?;
             let setup = Setup {
                 reference: Some(&rev_ref),
@@ -291,9 +296,7 @@ struct DriftRow {
 
 /// Reconstruction error of N forward + N backward coupled steps for several λ.
 pub fn reconstruction(ctx: &Ctx) -> BenchResult<()> {
-    let field = Mlp::new(3, 16, true)
-        .map_err(|e| e.to_string())?
-        .init_uniform(21);
+    let field = Mlp::new(3, 16, true)?.init_uniform(21);
     let y0 = vec![0.7, -0.4, 1.1];
     let ns: Vec<usize> = if ctx.full {
         vec![10, 40, 100, 300, 1000, 3000, 10_000]
@@ -303,8 +306,7 @@ pub fn reconstruction(ctx: &Ctx) -> BenchResult<()> {
     let mut rows = Vec::new();
     for t in [Tableau::midpoint(), Tableau::rk4()] {
         for lambda in [0.5, 0.9, 0.99, 0.999] {
-            let scheme = Reversible::new(Rk::new(OdeTerm::new(field.clone()), t.clone()), lambda)
-                .map_err(|e| e.to_string())?;
+            let scheme = Reversible::new(Rk::new(OdeTerm::new(field.clone()), t.clone()), lambda)?;
             for &n in &ns {
                 let mut s = scheme.new_scratch(&y0);
                 let mut st = Stats::default();
@@ -322,9 +324,13 @@ pub fn reconstruction(ctx: &Ctx) -> BenchResult<()> {
                     );
                 }
                 for k in (0..n).rev() {
-                    scheme
-                        .reconstruct(k as f64 * h, (k + 1) as f64 * h, &mut c, &mut s, &mut st)
-                        .map_err(|e| e.to_string())?;
+                    scheme.reconstruct(
+                        k as f64 * h,
+                        (k + 1) as f64 * h,
+                        &mut c,
+                        &mut s,
+                        &mut st,
+                    )?;
                 }
                 let err = crate::measure::rel(&c.y, &y0).max(crate::measure::rel(&c.z, &y0));
                 rows.push(DriftRow {
@@ -374,8 +380,7 @@ pub fn stability_regions(ctx: &Ctx) -> BenchResult<()> {
     for t in [Tableau::euler(), Tableau::midpoint(), Tableau::rk4()] {
         let mut panels = Vec::new();
         for lambda in [0.5, 0.9, 0.999] {
-            let r = stability::region(&t, lambda, (-4.0, 1.0), (-3.5, 3.5), 161)
-                .map_err(|e| e.to_string())?;
+            let r = stability::region(&t, lambda, (-4.0, 1.0), (-3.5, 3.5), 161)?;
             panels.push((
                 format!("λ={lambda}"),
                 r.re.clone(),
@@ -411,9 +416,7 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
         vec![300, 1000, 3000, 10_000]
     };
     let h = 0.01;
-    let field = Mlp::new(2, 32, true)
-        .map_err(|e| e.to_string())?
-        .init_uniform(1);
+    let field = Mlp::new(2, 32, true)?.init_uniform(1);
     let map = Rk::new(OdeTerm::new(field), Tableau::midpoint());
     let y0 = vec![0.5, -0.3];
     let t_max = *ns.last().unwrap_or(&1000) as f64 * h;
@@ -424,7 +427,7 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
     for &n in &ns {
         let times = [0.0, n as f64 * h];
         let opts = SolveOptions::fixed(h);
-        let rev = Reversible::new(map.clone(), lambda).map_err(|e| e.to_string())?;
+        let rev = Reversible::new(map.clone(), lambda)?;
         // The interval from the sampled spectrum, with a safety factor 4 for states between samples.
         let every = (advice.interval / 4).clamp(1, n);
         let family = crate::measure::Family {
@@ -479,7 +482,7 @@ fn memory_row<S: Scheme<Map = MlpMap>>(
     };
     let (g, peak, allocs) =
         crate::alloc::measure(|| gradient(scheme, y0, times, opts, &gopts, final_square));
-    let g = g.map_err(|e| e.to_string())?;
+    let g = g?;
     Ok(MemoryRow {
         method: label.into(),
         n: g.steps,
@@ -494,11 +497,9 @@ fn memory_row<S: Scheme<Map = MlpMap>>(
 /// checkpointed: MLP 1 → 10 → 1, midpoint, h = 0.01, N = 100 … 100 000.
 pub fn memory(ctx: &Ctx) -> BenchResult<()> {
     let ns = [100usize, 1000, 10_000, 100_000];
-    let field = Mlp::new(1, 10, false)
-        .map_err(|e| e.to_string())?
-        .init_uniform(0);
+    let field = Mlp::new(1, 10, false)?.init_uniform(0);
     let map = Rk::new(OdeTerm::new(field), Tableau::midpoint());
-    let rev = Reversible::new(map.clone(), 0.999).map_err(|e| e.to_string())?;
+    let rev = Reversible::new(map.clone(), 0.999)?;
     let plain = Plain::new(map);
     let y0 = vec![1.0];
     let mut rows = Vec::new();

@@ -267,7 +267,8 @@ pub fn memory(ctx: &Ctx) -> BenchResult<()> {
                 return Err(format!(
                     "drift {:?} at the chosen interval {k}",
                     again.stats.reconstruction_error
-                ));
+                )
+                .into());
             }
             let predicted = per_step.map(|b| b * m as f64);
             let (direct_bytes, measured) = if predicted.is_none_or(|p| p < budget as f64) {

@@ -233,7 +233,7 @@ fn sde_term() -> BenchResult<NeuralSde> {
         .map_err(e)?
         .init_uniform(SDE_SEED + 1);
     let path = BrownianPath::new(0.0, 1.0, SDE_BATCH, SDE_DIM, SDE_SEED + 2).map_err(e)?;
-    SdeTerm::new(drift, Diagonal(diff), path, Calculus::Stratonovich).map_err(e)
+    Ok(SdeTerm::new(drift, Diagonal(diff), path, Calculus::Stratonovich).map_err(e)?)
 }
 
 /// Parses a method name of `peer-time`.
@@ -242,9 +242,7 @@ fn method(name: &str) -> BenchResult<GradientMethod> {
         "reversible" => Ok(GradientMethod::Reversible),
         "direct" => Ok(GradientMethod::Direct),
         "checkpointed" => Ok(GradientMethod::Checkpointed { snapshots: None }),
-        other => Err(format!(
-            "unknown method '{other}' (reversible, direct, checkpointed)"
-        )),
+        other => Err(format!("unknown method '{other}' (reversible, direct, checkpointed)").into()),
     }
 }
 
@@ -305,7 +303,7 @@ fn run_once(problem: &str, m: &GradientMethod) -> BenchResult<GradOut> {
                 gradient(&scheme, &sde_y0(), &[0.0, 1.0], &opts, &go, final_square).map_err(e)?;
             Ok(grad_out(&label, g.loss, &g.y0, &g.params, g.steps))
         }
-        other => Err(format!("no gradient for problem '{other}'")),
+        other => Err(format!("no gradient for problem '{other}'").into()),
     }
 }
 
@@ -456,9 +454,7 @@ fn time_brownian(order: &str, reps: usize) -> BenchResult<(Vec<f64>, f64)> {
             }
             "random" => (random[i] as f64 * h, (random[i] + 1) as f64 * h),
             other => {
-                return Err(format!(
-                    "unknown order '{other}' (forward, reversed, random)"
-                ))
+                return Err(format!("unknown order '{other}' (forward, reversed, random)").into())
             }
         })
     };

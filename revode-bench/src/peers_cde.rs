@@ -189,7 +189,7 @@ pub fn problem() -> BenchResult<impl Serialize> {
     let mut values = Vec::new();
     for &t in c.path.knots() {
         let mut v = vec![0.0; c.path.batch() * m.channels];
-        c.path.evaluate(t, &mut v).map_err(|e| e.to_string())?;
+        c.path.evaluate(t, &mut v)?;
         values.push(v);
     }
     let out = |method: GradientMethod| -> BenchResult<GradOut> {

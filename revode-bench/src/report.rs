@@ -4,8 +4,32 @@ use plotters::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// An error of the bench binary, with what failed.
-pub type BenchResult<T> = Result<T, String>;
+/// An error of the bench binary: a library error kept typed, or what failed in the bench's
+/// own work (files, plots, external programs).
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A revode library call failed.
+    #[error(transparent)]
+    Revode(#[from] revode_core::Error),
+    /// The bench's own work failed.
+    #[error("{0}")]
+    Bench(String),
+}
+
+impl From<String> for BenchError {
+    fn from(s: String) -> Self {
+        BenchError::Bench(s)
+    }
+}
+
+impl From<&str> for BenchError {
+    fn from(s: &str) -> Self {
+        BenchError::Bench(s.to_string())
+    }
+}
+
+/// The result of a bench step.
+pub type BenchResult<T> = Result<T, BenchError>;
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, then rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> BenchResult<()> {
@@ -17,7 +41,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> BenchResult<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot rename to {}: {e}", path.display()))
+    Ok(std::fs::rename(&tmp, path)
+        .map_err(|e| format!("cannot rename to {}: {e}", path.display()))?)
 }
 
 /// Serialises `value` as pretty JSON into `dir/name`.
@@ -112,10 +137,7 @@ pub fn plot_loglog(
         .filter(|(x, y)| x.is_finite() && y.is_finite() && *x > 0.0 && *y > 0.0)
         .collect();
     if pts.is_empty() {
-        return Err(format!(
-            "plot {}: no positive finite points",
-            path.display()
-        ));
+        return Err(format!("plot {}: no positive finite points", path.display()).into());
     }
     let (x0, x1) = pts
         .iter()
@@ -207,7 +229,7 @@ pub fn plot_lines(
         .filter(|(x, y)| x.is_finite() && y.is_finite())
         .collect();
     if pts.is_empty() {
-        return Err(format!("plot {}: no finite points", path.display()));
+        return Err(format!("plot {}: no finite points", path.display()).into());
     }
     let (x0, x1) = pts
         .iter()

@@ -87,14 +87,16 @@ fn run_example(np: usize, extra: &[&str], out: &std::path::Path) -> BenchResult<
         return Err(format!(
             "mpirun -np {np} {EXAMPLE} failed: {}",
             String::from_utf8_lossy(&status.stderr)
-        ));
+        )
+        .into());
     }
     let text = std::fs::read_to_string(out).map_err(|e| e.to_string())?;
     let head = text.lines().next().unwrap_or("");
-    head.split(", ")
+    let seconds = head
+        .split(", ")
         .find_map(|f| f.strip_suffix(" s/step"))
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("no s/step in '{head}'"))
+        .and_then(|v| v.parse::<f64>().ok());
+    Ok(seconds.ok_or_else(|| format!("no s/step in '{head}'"))?)
 }
 
 /// CDE training on spirals: `shards` shards of 128 series, on `threads` threads; s/step.
@@ -108,8 +110,7 @@ fn cde_step_time(threads: usize, steps: usize) -> BenchResult<f64> {
             let (d, l) = spirals(BATCH / 2, 100, 0.05, 10 + s);
             Path::new(&d, &po).map(|p| (p, l))
         })
-        .collect::<revode_core::Result<_>>()
-        .map_err(|e| e.to_string())?;
+        .collect::<revode_core::Result<_>>()?;
     let model = NcdeClassifier {
         hidden: 16,
         channels: shards[0].0.channels(),
@@ -121,20 +122,16 @@ fn cde_step_time(threads: usize, steps: usize) -> BenchResult<f64> {
         backend: FieldBackend::Native,
     };
     let opts = SolveOptions::fixed(1.0 / 99.0);
-    let p0 = model.init(0).map_err(|e| e.to_string())?;
-    let mut state =
-        TrainState::new(p0, 1e-2, 0.0, serde_json::Value::Null).map_err(|e| e.to_string())?;
+    let p0 = model.init(0)?;
+    let mut state = TrainState::new(p0, 1e-2, 0.0, serde_json::Value::Null)?;
     let f = train::sharded(2, threads, |_, s, p, g| {
         let (path, labels) = &shards[s];
         let r = model.loss_and_grad(p, path, labels, &opts, GradientMethod::Reversible)?;
         g.iter_mut().zip(&r.grad).for_each(|(g, v)| *g = 0.5 * v);
         Ok(0.5 * r.loss)
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     let start = Instant::now();
-    Trainer::new(TrainConfig::new(steps, Schedule::constant(1e-2)))
-        .run_with(&mut state, f)
-        .map_err(|e| e.to_string())?;
+    Trainer::new(TrainConfig::new(steps, Schedule::constant(1e-2))).run_with(&mut state, f)?;
     Ok(start.elapsed().as_secs_f64() / steps as f64)
 }
 
@@ -148,9 +145,7 @@ fn min_spread(v: &[f64]) -> (f64, f64) {
 /// The `scaling` subcommand.
 pub fn scaling(ctx: &Ctx) -> BenchResult<()> {
     if !std::path::Path::new(EXAMPLE).exists() {
-        return Err(format!(
-            "{EXAMPLE} not found: build it first with `{BUILD}`"
-        ));
+        return Err(format!("{EXAMPLE} not found: build it first with `{BUILD}`").into());
     }
     let tmp = ctx.out.join(".scaling-tmp");
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;

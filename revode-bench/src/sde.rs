@@ -34,7 +34,7 @@ pub(crate) fn neural_sde(seed: u64) -> BenchResult<NeuralSde> {
         .map_err(e)?
         .init_uniform(seed + 1);
     let path = BrownianPath::new(0.0, 1.0, BATCH, DIM, seed + 2).map_err(e)?;
-    SdeTerm::new(drift, Diagonal(diff), path, Calculus::Stratonovich).map_err(e)
+    Ok(SdeTerm::new(drift, Diagonal(diff), path, Calculus::Stratonovich).map_err(e)?)
 }
 
 /// Neural SDE (drift and diagonal diffusion MLPs 4-16-4, batch 32) × every gradient method:
@@ -53,9 +53,8 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
     let mut rows = Vec::new();
     for &n in &ns {
         let opts = SolveOptions::fixed(1.0 / n as f64);
-        let rev = reversible_heun(neural_sde(5)?).map_err(|e| e.to_string())?;
-        let plain =
-            Plain::new(step_map(neural_sde(5)?, SdeSolver::Heun).map_err(|e| e.to_string())?);
+        let rev = reversible_heun(neural_sde(5)?)?;
+        let plain = Plain::new(step_map(neural_sde(5)?, SdeSolver::Heun)?);
         let every = (n as f64).sqrt().ceil() as usize;
         let family = Family {
             family: "SDE",
@@ -128,8 +127,7 @@ pub fn brownian(ctx: &Ctx) -> BenchResult<()> {
     let mut area = vec![0.0; batch * channels];
     let mut forward = f64::NAN;
     for (name, q, levy) in orders.iter() {
-        let mut path =
-            BrownianPath::new(0.0, 1.0, batch, channels, 1).map_err(|e| e.to_string())?;
+        let mut path = BrownianPath::new(0.0, 1.0, batch, channels, 1)?;
         if *levy {
             path = path.with_space_time_levy_area();
         }
@@ -140,8 +138,7 @@ pub fn brownian(ctx: &Ctx) -> BenchResult<()> {
                 path.levy_area(a, b, &mut out, &mut area)
             } else {
                 path.increment(a, b, &mut out)
-            }
-            .map_err(|e| e.to_string())?;
+            }?;
         }
         let s = start.elapsed().as_secs_f64();
         if forward.is_nan() {
@@ -219,7 +216,7 @@ pub fn sde_fit(ctx: &Ctx) -> BenchResult<()> {
         ..LorenzFitOptions::default()
     };
     let start = Instant::now();
-    let fit = fit_lorenz(&opts).map_err(|e| e.to_string())?;
+    let fit = fit_lorenz(&opts)?;
     let seconds = start.elapsed().as_secs_f64();
     let names = ["a", "b", "c", "σ₁", "σ₂", "σ₃"];
     let mut t = Table::new(&["parameter", "truth", "initial", "fitted", "rel. error"]);

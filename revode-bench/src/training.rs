@@ -54,13 +54,8 @@ pub fn white_dwarf(ctx: &Ctx) -> BenchResult<()> {
     let hyper = Hyper::paper(1000);
     let mut fits = Vec::new();
     for tab in &tableaux {
-        let truth = Plain::new(Rk::new(
-            OdeTerm::new(WhiteDwarf),
-            Tableau::by_name(tab).map_err(|e| e.to_string())?,
-        ));
-        let target = solve(&truth, &vec![1.0, 0.0], &times, &SolveOptions::fixed(h))
-            .map_err(|e| e.to_string())?
-            .ys;
+        let truth = Plain::new(Rk::new(OdeTerm::new(WhiteDwarf), Tableau::by_name(tab)?));
+        let target = solve(&truth, &vec![1.0, 0.0], &times, &SolveOptions::fixed(h))?.ys;
         let problem = Problem {
             spec: MlpSpec {
                 time: true,
@@ -99,8 +94,8 @@ pub fn white_dwarf(ctx: &Ctx) -> BenchResult<()> {
 
 /// Trial 0 of a measured file: (columns 2–5) interpolated onto `pts` points of [0, t1], / scale.
 fn load_trial(file: &str, t1: f64, pts: usize, scale: f64) -> BenchResult<Vec<Vec<f64>>> {
-    let rows = data::read_table(&data::data_dir().join(file)).map_err(|e| e.to_string())?;
-    data::resample(&rows, 0.0, &[2, 3, 4, 5], t1, pts, scale).map_err(|e| e.to_string())
+    let rows = data::read_table(&data::data_dir().join(file))?;
+    Ok(data::resample(&rows, 0.0, &[2, 3, 4, 5], t1, pts, scale)?)
 }
 
 /// Coupled linear oscillators from measured data.
@@ -287,7 +282,7 @@ pub fn convergence(ctx: &Ctx) -> BenchResult<()> {
     let ks: Vec<i32> = (1..=if ctx.full { 16 } else { 12 }).collect();
     let mut rows = Vec::new();
     for name in ["euler", "midpoint", "ralston3", "rk4"] {
-        let t = Tableau::by_name(name).map_err(|e| e.to_string())?;
+        let t = Tableau::by_name(name)?;
         for (scheme, lambda) in [
             ("plain", None),
             ("reversible λ=0.999", Some(0.999)),
@@ -298,15 +293,9 @@ pub fn convergence(ctx: &Ctx) -> BenchResult<()> {
                 let map = Rk::new(OdeTerm::new(Growth), t.clone());
                 let opts = SolveOptions::fixed(h);
                 let y = match lambda {
-                    Some(l) => solve(
-                        &Reversible::new(map, l).map_err(|e| e.to_string())?,
-                        &vec![1.0],
-                        &[0.0, 5.0],
-                        &opts,
-                    ),
+                    Some(l) => solve(&Reversible::new(map, l)?, &vec![1.0], &[0.0, 5.0], &opts),
                     None => solve(&Plain::new(map), &vec![1.0], &[0.0, 5.0], &opts),
-                }
-                .map_err(|e| e.to_string())?
+                }?
                 .ys[1][0];
                 rows.push(ConvRow {
                     method: name.into(),
