@@ -2,7 +2,7 @@
 
 use crate::report::{self, fmt_bytes, fmt_time, BenchResult, Series, Table};
 use crate::Ctx;
-use revode_cde::spirals::spirals;
+use revode_cde::datasets::spirals;
 use revode_cde::*;
 use revode_core::loss::accuracy;
 use revode_core::train::{Schedule, TrainConfig, TrainState, Trainer};

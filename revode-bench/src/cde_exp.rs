@@ -6,7 +6,7 @@ use crate::cde::{backend_name, fit, solver_steps_probe, Run};
 use crate::fits::pm;
 use crate::report::{self, fmt_bytes, fmt_time, BenchResult, Series, Table};
 use crate::Ctx;
-use revode_cde::spirals::spirals;
+use revode_cde::datasets::spirals;
 use revode_cde::*;
 use revode_core::{GradientMethod, SolveOptions, Tableau};
 use serde::Serialize;

@@ -105,7 +105,7 @@ fn compute(ctx: &Ctx, set: &Settings, out: &mut Collected) -> BenchResult<()> {
 /// midpoint, λ = 0.999; N rounded to a multiple of 99 so that steps meet the knots.
 fn cde(ctx: &Ctx, set: &Settings, out: &mut Collected) -> BenchResult<()> {
     use revode_cde::{CdeMlp, CdeTerm, Path, PathOptions};
-    let (data, _) = revode_cde::spirals::spirals(64, 100, 0.05, 7);
+    let (data, _) = revode_cde::datasets::spirals(64, 100, 0.05, 7);
     let opts = PathOptions {
         time_channel: true,
         ..Default::default()
@@ -175,7 +175,8 @@ fn sde(ctx: &Ctx, set: &Settings, out: &mut Collected) -> BenchResult<()> {
 /// The cross-family PDE problem: Fisher–KPP with a neural reaction, grid 64, batch 8, Heun at
 /// 0.9 × its stable step, λ = 0.5.
 fn pde(ctx: &Ctx, set: &Settings, out: &mut Collected) -> BenchResult<()> {
-    use revode_pde::surrogate::{random_bumps, FisherSurrogate, PointMlp};
+    use revode_pde::datasets::random_bumps;
+    use revode_pde::surrogate::{FisherSurrogate, PointMlp};
     use revode_pde::{step_options, Boundary, Grid1d, PdeTerm};
     let grid1 = Grid1d::new(64, 0.0, 1.0, Boundary::Neumann).map_err(e)?;
     let field = FisherSurrogate {

@@ -9,7 +9,8 @@ use revode_core::{
     gradient, gradient::DriftCheck, solve::StepControl, GradientMethod, GradientOptions, Plain,
     Reversible, Rk, SolveOptions, Tableau,
 };
-use revode_pde::surrogate::{random_bumps, FisherSurrogate, PointMlp};
+use revode_pde::datasets::random_bumps;
+use revode_pde::surrogate::{FisherSurrogate, PointMlp};
 use revode_pde::{step_options, Boundary, FisherKpp, Grid1d, Heat, PdeTerm};
 use serde::Serialize;
 use std::time::Instant;

@@ -7,8 +7,9 @@ use crate::report::{self, fmt_time, plot_loglog, BenchResult, Series, Table};
 use crate::Ctx;
 use revode_core::gradient::DriftCheck;
 use revode_core::{GradientMethod, Tableau};
+use revode_pde::datasets::random_bumps;
 use revode_pde::surrogate::{
-    fit, metrics, random_bumps, reference, rollout, FisherSurrogate, FitOptions, PointMlp,
+    fit, metrics, reference, rollout, FisherSurrogate, FitOptions, PointMlp,
 };
 use revode_pde::{step_options, Boundary, FisherKpp, Grid1d};
 use serde::Serialize;

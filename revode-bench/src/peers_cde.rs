@@ -14,7 +14,7 @@
 //! (classes × hidden) and bias.
 
 use crate::report::BenchResult;
-use revode_cde::spirals::spirals;
+use revode_cde::datasets::spirals;
 use revode_cde::{CdeMlp, CdeTerm, FieldBackend, NcdeClassifier, Path, PathOptions};
 use revode_core::{gradient, GradientMethod, GradientOptions, Plain, Rk, SolveOptions, Tableau};
 use serde::Serialize;

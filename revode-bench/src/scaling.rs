@@ -6,7 +6,7 @@
 
 use crate::report::{self, plot_lines, BenchResult, Series, Table};
 use crate::Ctx;
-use revode_cde::spirals::spirals;
+use revode_cde::datasets::spirals;
 use revode_cde::{FieldBackend, NcdeClassifier, Path, PathOptions};
 use revode_core::prelude::*;
 use revode_core::train::{self, Schedule, TrainConfig, TrainState, Trainer};

@@ -7,9 +7,9 @@
 
 pub mod classifier;
 pub mod dataset;
+pub mod datasets;
 pub mod neural;
 pub mod path;
-pub mod spirals;
 pub mod term;
 pub mod ts;
 

@@ -1,6 +1,6 @@
 //! The neural CDE classifier: exact gradients, and training reduces the loss on spirals.
 
-use revode_cde::spirals::spirals;
+use revode_cde::datasets::spirals;
 use revode_cde::*;
 use revode_core::prelude::*;
 use revode_core::train::{Schedule, TrainConfig, TrainState, Trainer};

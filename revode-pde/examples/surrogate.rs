@@ -10,8 +10,9 @@
 
 use revode_core::gradient::DriftCheck;
 use revode_core::{Error, GradientMethod, Result, Tableau};
+use revode_pde::datasets::random_bumps;
 use revode_pde::surrogate::{
-    fit, metrics, random_bumps, reference, rollout, FisherSurrogate, FitOptions, PointMlp,
+    fit, metrics, reference, rollout, FisherSurrogate, FitOptions, PointMlp,
 };
 use revode_pde::{step_options, Boundary, FisherKpp, Grid1d};
 

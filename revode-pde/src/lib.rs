@@ -10,6 +10,7 @@
 //! references. Stepping and gradients are the core's, unchanged.
 #![deny(missing_docs)]
 
+pub mod datasets;
 mod grid;
 mod limit_cache;
 pub mod ops;

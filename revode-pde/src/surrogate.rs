@@ -513,34 +513,6 @@ pub fn rollout<F: Pde + Clone>(
     Ok(solve(&s, &data.states[0], &data.times, opts)?.ys)
 }
 
-/// Smooth random initial conditions in `[0, 1]`: one to three Gaussian bumps per field.
-pub fn random_bumps(grid: &Grid1d, batch: usize, seed: u64) -> Vec<f64> {
-    let mut rng = revode_core::random::SplitMix64::new(seed);
-    let xs = grid.points();
-    let (lo, len) = (grid.lo(), grid.hi() - grid.lo());
-    let mut out = Vec::with_capacity(batch * xs.len());
-    for _ in 0..batch {
-        let bumps = 1 + (rng.next_u64() % 3) as usize;
-        let spec: Vec<(f64, f64, f64)> = (0..bumps)
-            .map(|_| {
-                (
-                    lo + len * (0.15 + 0.7 * rng.uniform()),
-                    len * (0.03 + 0.07 * rng.uniform()),
-                    0.3 + 0.6 * rng.uniform(),
-                )
-            })
-            .collect();
-        out.extend(xs.iter().map(|&x| {
-            let v: f64 = spec
-                .iter()
-                .map(|&(c, w, a)| a * (-(x - c).powi(2) / (2.0 * w * w)).exp())
-                .sum();
-            v.min(1.0)
-        }));
-    }
-    out
-}
-
 /// Reference trajectories of `truth` from `u0` at `times`: classical RK4 at a tenth of its
 /// explicit stability limit.
 pub fn reference<F: Pde + Clone>(truth: &F, u0: &[f64], times: &[f64]) -> Result<Trajectories> {
@@ -556,6 +528,7 @@ pub fn reference<F: Pde + Clone>(truth: &F, u0: &[f64], times: &[f64]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datasets::random_bumps;
     use crate::{Boundary, FisherKpp};
 
     #[test]

@@ -1,4 +1,5 @@
-//! The spirals data set (docs/src/cde.md): clockwise vs anticlockwise 2-D spirals with noise.
+//! Experiment-only data sets (not needed to use the library): the spirals of docs/src/cde.md,
+//! clockwise vs anticlockwise 2-D spirals with noise.
 
 use crate::PathData;
 
