@@ -40,6 +40,15 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::config("time-series data set", message)
 }
 
+/// The trimmed header cells of a CSV file.
+fn csv_header<R: std::io::Read>(r: &mut csv::Reader<R>) -> Result<Vec<String>> {
+    Ok(r.headers()
+        .map_err(|e| invalid(format!("CSV header: {e}")))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect())
+}
+
 /// A seeded Fisher–Yates permutation of `0..n`.
 fn permutation(n: usize, rng: &mut SplitMix64) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..n).collect();
@@ -149,12 +158,7 @@ impl TimeSeries {
     /// ones are padded by repeating their last time + 1 with NaN values).
     pub fn from_csv_long(reader: impl std::io::Read) -> Result<Self> {
         let mut r = csv::Reader::from_reader(reader);
-        let header: Vec<String> = r
-            .headers()
-            .map_err(|e| invalid(format!("CSV header: {e}")))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
+        let header = csv_header(&mut r)?;
         if header.len() < 3 || header[0] != "series" || header[1] != "time" {
             return Err(invalid(
                 "long CSV needs a header 'series,time,<channel>…[,label]'",
@@ -229,12 +233,7 @@ impl TimeSeries {
     /// optional `label` column; every series shares the times in the header.
     pub fn from_csv_wide(reader: impl std::io::Read) -> Result<Self> {
         let mut r = csv::Reader::from_reader(reader);
-        let header: Vec<String> = r
-            .headers()
-            .map_err(|e| invalid(format!("CSV header: {e}")))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
+        let header = csv_header(&mut r)?;
         let mut channels: Vec<String> = Vec::new();
         let mut times: Vec<f64> = Vec::new();
         let mut cols: Vec<Option<(usize, usize)>> = Vec::new();
