@@ -29,7 +29,10 @@ struct Measured {
     workers: String,
     seconds_per_step: f64,
     spread: f64,
+    /// Median over rounds of the round's own ratio t₁ / (workers · t).
     efficiency: f64,
+    /// Smallest and largest per-round ratio.
+    efficiency_range: (f64, f64),
 }
 
 #[derive(Serialize)]
@@ -142,6 +145,19 @@ fn min_spread(v: &[f64]) -> (f64, f64) {
     (lo, hi / lo - 1.0)
 }
 
+/// Per-round efficiencies `base[r] / (workers · t[r])` (each round's runs are adjacent in
+/// time, so a drift of the machine cancels in the ratio): median, smallest and largest.
+fn round_efficiency(base: &[f64], t: &[f64], workers: f64) -> (f64, (f64, f64)) {
+    let mut e: Vec<f64> = base.iter().zip(t).map(|(b, t)| b / (workers * t)).collect();
+    e.sort_by(f64::total_cmp);
+    let median = if e.len() % 2 == 1 {
+        e[e.len() / 2]
+    } else {
+        0.5 * (e[e.len() / 2 - 1] + e[e.len() / 2])
+    };
+    (median, (e[0], e[e.len() - 1]))
+}
+
 /// The `scaling` subcommand.
 pub fn scaling(ctx: &Ctx) -> BenchResult<()> {
     if !std::path::Path::new(EXAMPLE).exists() {
@@ -150,7 +166,7 @@ pub fn scaling(ctx: &Ctx) -> BenchResult<()> {
     let tmp = ctx.out.join(".scaling-tmp");
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let rounds = if ctx.full { 5 } else { 3 };
-    let steps = "5";
+    let steps = "10";
     let runs: [(&str, usize, &[&str]); 3] = [
         (
             "1 thread, 1 rank",
@@ -178,7 +194,7 @@ pub fn scaling(ctx: &Ctx) -> BenchResult<()> {
             bar.inc(1);
         }
         for (k, t) in [1, 2].into_iter().enumerate() {
-            cde[k].push(cde_step_time(t, 5)?);
+            cde[k].push(cde_step_time(t, 10)?);
             bar.inc(1);
         }
     }
@@ -188,23 +204,26 @@ pub fn scaling(ctx: &Ctx) -> BenchResult<()> {
     for (k, (label, _, _)) in runs.iter().enumerate() {
         let (t, spread) = min_spread(&times[k]);
         let workers = if k == 0 { 1.0 } else { 2.0 };
+        let (efficiency, efficiency_range) = round_efficiency(&times[0], &times[k], workers);
         rows.push(Measured {
             setting: "neural ODE, compute-bound (batch 256)".into(),
             workers: label.to_string(),
             seconds_per_step: t,
             spread,
-            efficiency: base / (workers * t),
+            efficiency,
+            efficiency_range,
         });
     }
-    let (cde_base, _) = min_spread(&cde[0]);
     for (k, label) in ["1 thread", "2 threads"].iter().enumerate() {
         let (t, spread) = min_spread(&cde[k]);
+        let (efficiency, efficiency_range) = round_efficiency(&cde[0], &cde[k], (k + 1) as f64);
         rows.push(Measured {
             setting: "neural CDE training, spirals (batch 256)".into(),
             workers: label.to_string(),
             seconds_per_step: t,
             spread,
-            efficiency: cde_base / ((k + 1) as f64 * t),
+            efficiency,
+            efficiency_range,
         });
     }
     // Collectives on 2 ranks.
@@ -278,7 +297,8 @@ pub fn scaling(ctx: &Ctx) -> BenchResult<()> {
         "workers",
         "s / step (min)",
         "spread",
-        "efficiency",
+        "efficiency (median)",
+        "efficiency range",
     ]);
     for r in &rows {
         measured.row(vec![
@@ -287,6 +307,11 @@ pub fn scaling(ctx: &Ctx) -> BenchResult<()> {
             format!("{:.4}", r.seconds_per_step),
             format!("{:.0} %", 100.0 * r.spread),
             format!("{:.1} %", 100.0 * r.efficiency),
+            format!(
+                "{:.0}–{:.0} %",
+                100.0 * r.efficiency_range.0,
+                100.0 * r.efficiency_range.1
+            ),
         ]);
     }
     let mut comm_table = Table::new(&[
@@ -300,8 +325,10 @@ pub fn scaling(ctx: &Ctx) -> BenchResult<()> {
     ctx.emit(
         "scaling",
         &format!(
-            "## Data-parallel scaling\n\n{rounds} interleaved rounds, minimum and spread \
-             (max/min − 1); efficiency = t₁ / (workers · t). The MPI runs use `{EXAMPLE}` \
+            "## Data-parallel scaling\n\n{rounds} interleaved rounds, minimum time per \
+             step and its spread (max/min − 1); efficiency = t₁ / (workers · t) taken within \
+             each round (the runs of a round are adjacent in time, so a drift of the machine \
+             cancels), median and range over the rounds. The MPI runs use `{EXAMPLE}` \
              (built by `{BUILD}`), over shared memory on this machine.\n\n{}\n\n\
              Collectives, minimum of 10:\n\n{}\n\n\
              Cost model: compute {per_sample:.3e} s per sample (the 1-thread time / 256), a \
