@@ -344,7 +344,7 @@ pub fn scaling(ctx: &Ctx) -> BenchResult<()> {
     )?;
     report::write_json(
         &ctx.out,
-        "scaling",
+        "scaling.json",
         &serde_json::json!({
             "measured": rows,
             "collectives": comm.iter().map(|(o, n, t)| serde_json::json!({"op": o, "doubles": n, "seconds": t})).collect::<Vec<_>>(),
