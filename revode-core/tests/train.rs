@@ -261,3 +261,53 @@ fn adamw_first_step_is_sign_times_lr() {
     assert!(AdamW::new(2, 0.0, 0.0).is_err());
     assert!(opt.step(&mut p, &[1.0]).is_err());
 }
+
+#[test]
+fn parameter_groups_equal_separate_optimisers_and_survive_a_checkpoint() {
+    // θ = [a (3) | b (2)] with learning-rate factors 1 and 2.5: the same bits as two AdamW of
+    // learning rates lr and 2.5·lr on the blocks, step after step.
+    let (lr, factor) = (0.01, 2.5);
+    let mut one = AdamW::new(5, lr, 0.1)
+        .unwrap()
+        .with_groups(vec![(3, 1.0), (2, factor)])
+        .unwrap();
+    let (mut a, mut b) = (
+        AdamW::new(3, lr, 0.1).unwrap(),
+        AdamW::new(2, factor * lr, 0.1).unwrap(),
+    );
+    let mut p = vec![0.5, -0.2, 0.1, 0.7, -0.9];
+    let (mut pa, mut pb) = (p[..3].to_vec(), p[3..].to_vec());
+    for k in 0..6 {
+        let g: Vec<f64> = (0..5).map(|i| ((k * 5 + i) as f64 * 0.37).sin()).collect();
+        one.step(&mut p, &g).unwrap();
+        a.step(&mut pa, &g[..3]).unwrap();
+        b.step(&mut pb, &g[3..]).unwrap();
+    }
+    assert_eq!(bits(&p[..3]), bits(&pa));
+    assert_eq!(bits(&p[3..]), bits(&pb));
+    // Lengths must cover θ; factors must be positive and finite.
+    assert!(AdamW::new(5, lr, 0.0)
+        .unwrap()
+        .with_groups(vec![(3, 1.0)])
+        .is_err());
+    assert!(AdamW::new(2, lr, 0.0)
+        .unwrap()
+        .with_groups(vec![(1, 1.0), (1, f64::NAN)])
+        .is_err());
+    // The groups are part of the checkpointed state.
+    let mut s = TrainState::new(vec![0.0; 5], lr, 0.0, serde_json::Value::Null).unwrap();
+    s.opt = s
+        .opt
+        .clone()
+        .with_groups(vec![(3, 1.0), (2, factor)])
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("revode-groups-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = dir.join("ckpt");
+    train::save(&s, &base).unwrap();
+    assert_eq!(
+        train::load(&base).unwrap().opt.groups,
+        vec![(3, 1.0), (2, factor)]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
