@@ -28,6 +28,9 @@ pub enum FieldBackend {
 /// flat), peak stored states and accepted steps.
 type FieldGradient = (f64, Vec<f64>, Vec<f64>, usize, usize);
 
+/// A loss of the model's outputs: `head(o, ō) → L` writes `ō = ∂L/∂o`.
+pub type OutputLoss<'a> = dyn FnMut(&[f64], &mut [f64]) -> Result<f64> + 'a;
+
 /// The loss of the final hidden state: writes `∂L/∂z(T)` into the buffer, returns `L`.
 type FinalLoss<'a> = dyn FnMut(&[f64], &mut [f64]) -> f64 + 'a;
 
@@ -146,6 +149,21 @@ pub struct NcdeClassifier {
     pub backend: FieldBackend,
 }
 
+/// What [`NcdeClassifier::head_gradient`] returns.
+#[derive(Clone, Debug)]
+pub struct ModelGradient {
+    /// The head's loss.
+    pub loss: f64,
+    /// ∂L/∂θ (flat, the model's layout).
+    pub grad: Vec<f64>,
+    /// ∂L/∂v for the path's data values, when asked for.
+    pub data: Option<Vec<f64>>,
+    /// Peak stored states reported by the gradient method.
+    pub stored_states: usize,
+    /// Accepted solver steps.
+    pub steps: usize,
+}
+
 /// Loss, accuracy and gradient of one batch.
 #[derive(Clone, Debug)]
 pub struct BatchResult {
@@ -225,13 +243,19 @@ impl NcdeClassifier {
         Ok((&p[..a], &p[a..f], &p[f..]))
     }
 
-    fn scheme(&self, field: &[f64], path: &Path) -> Result<Reversible<Rk<CdeTerm<CdeMlp>>>> {
+    fn scheme(
+        &self,
+        field: &[f64],
+        path: &Path,
+        data_gradient: bool,
+    ) -> Result<Reversible<Rk<CdeTerm<CdeMlp>>>> {
         let f = CdeMlp::new(self.hidden, self.channels, self.width, self.depth, false, 0)?
             .with_params(field)?;
-        Reversible::new(
-            Rk::new(CdeTerm::new(f, path.clone())?, self.tableau.clone()),
-            self.lambda,
-        )
+        let mut term = CdeTerm::new(f, path.clone())?;
+        if data_gradient {
+            term = term.with_data_gradient()?;
+        }
+        Reversible::new(Rk::new(term, self.tableau.clone()), self.lambda)
     }
 
     /// The initial-condition encoder ζ: channels → hidden.
@@ -263,19 +287,25 @@ impl NcdeClassifier {
         path.knots().to_vec()
     }
 
-    /// Predicted class of every series.
-    pub fn predict(&self, p: &[f64], path: &Path, opts: &SolveOptions) -> Result<Vec<usize>> {
+    /// The outputs `W z(T) + b` of every series (`batch × classes`, row-major): logits for a
+    /// classifier, scores for a critic.
+    pub fn outputs(&self, p: &[f64], path: &Path, opts: &SolveOptions) -> Result<Vec<f64>> {
         let (zeta, field, readout) = self.split(p)?;
         let (_, z0) = self.initial(zeta, path)?;
         let z_end = match self.backend {
             FieldBackend::Native => {
-                let sol =
-                    revode_core::solve(&self.scheme(field, path)?, &z0, &Self::times(path), opts)?;
+                let scheme = self.scheme(field, path, false)?;
+                let sol = revode_core::solve(&scheme, &z0, &Self::times(path), opts)?;
                 sol.ys[sol.ys.len() - 1].clone()
             }
             FieldBackend::Dfdx => dfdx_sizes!(self, dfdx_final(self, field, path, &z0, opts))?,
         };
-        let logits = self.logits(readout, &z_end)?;
+        self.logits(readout, &z_end)
+    }
+
+    /// Predicted class of every series.
+    pub fn predict(&self, p: &[f64], path: &Path, opts: &SolveOptions) -> Result<Vec<usize>> {
+        let logits = self.outputs(p, path, opts)?;
         Ok(logits.chunks(self.classes).map(argmax).collect())
     }
 
@@ -295,48 +325,93 @@ impl NcdeClassifier {
                 found: labels.len(),
             });
         }
+        let mut correct = 0usize;
+        let g = self.head_gradient(p, path, opts, method, false, &mut |logits, dlogits| {
+            let (loss, pred) = cross_entropy(logits, labels, self.classes, dlogits)?;
+            correct = pred.iter().zip(labels).filter(|(p, l)| p == l).count();
+            Ok(loss)
+        })?;
+        Ok(BatchResult {
+            loss: g.loss,
+            accuracy: correct as f64 / path.batch() as f64,
+            grad: g.grad,
+            stored_states: g.stored_states,
+            steps: g.steps,
+        })
+    }
+
+    /// Any loss of the outputs: `head(o, ō)` gets the outputs `o = W z(T) + b` (`batch ×
+    /// classes`), returns the loss and writes `ō = ∂L/∂o`; the result is `∂L/∂θ` through the
+    /// solve with `method`, and with `data_gradient` also `∂L/∂v` for the path's data values
+    /// `v` (shaped like [`crate::PathData::values`]; native backend; what an SDE-GAN critic's
+    /// generator needs).
+    pub fn head_gradient(
+        &self,
+        p: &[f64],
+        path: &Path,
+        opts: &SolveOptions,
+        method: GradientMethod,
+        data_gradient: bool,
+        head: &mut OutputLoss,
+    ) -> Result<ModelGradient> {
         let (zeta, field, readout) = self.split(p)?;
         let (x0, z0) = self.initial(zeta, path)?;
-        let head = self.readout()?;
+        let w = self.readout()?;
         let mut readout_grad = vec![0.0; readout.len()];
-        let mut correct = 0usize;
         // The gradient's loss closure returns a number; a failure inside it is kept here and
         // returned in place of whatever the solver made of the NaN it sees.
         let mut failure = None;
-        let result = self.field_gradient(field, path, &z0, opts, method, &mut |z, cot| {
-            let mut head_loss = || -> Result<f64> {
-                let logits = self.logits(readout, z)?;
-                let mut dlogits = vec![0.0; logits.len()];
-                let (loss, pred) = cross_entropy(&logits, labels, self.classes, &mut dlogits)?;
-                correct = pred.iter().zip(labels).filter(|(p, l)| p == l).count();
-                head.pullback(readout, z, &dlogits, Some(cot), &mut readout_grad)?;
-                Ok(loss)
-            };
-            head_loss().unwrap_or_else(|e| {
-                failure = Some(e);
-                f64::NAN
-            })
-        });
+        let result = self.field_gradient(
+            field,
+            path,
+            &z0,
+            opts,
+            method,
+            data_gradient,
+            &mut |z, cot| {
+                let mut head_loss = || -> Result<f64> {
+                    let out = self.logits(readout, z)?;
+                    let mut d_out = vec![0.0; out.len()];
+                    let loss = head(&out, &mut d_out)?;
+                    w.pullback(readout, z, &d_out, Some(cot), &mut readout_grad)?;
+                    Ok(loss)
+                };
+                head_loss().unwrap_or_else(|e| {
+                    failure = Some(e);
+                    f64::NAN
+                })
+            },
+        );
         if let Some(e) = failure {
             return Err(e);
         }
-        let (loss, z0_bar, field_bar, stored_states, steps) = result?;
+        let (loss, z0_bar, mut field_bar, stored_states, steps) = result?;
         let mut grad = vec![0.0; zeta.len()];
+        let mut x0_bar = data_gradient.then(|| vec![0.0; x0.len()]);
         self.encoder()?
-            .pullback(zeta, &x0, &z0_bar, None, &mut grad)?;
+            .pullback(zeta, &x0, &z0_bar, x0_bar.as_deref_mut(), &mut grad)?;
+        let data = if data_gradient {
+            let mut data = field_bar.split_off(self.field_len()?);
+            if let Some(x0_bar) = &x0_bar {
+                path.evaluate_data_vjp(path.domain().0, x0_bar, &mut data)?;
+            }
+            Some(data)
+        } else {
+            None
+        };
         grad.extend(&field_bar);
         grad.extend(&readout_grad);
-        let batch = path.batch() as f64;
-        Ok(BatchResult {
+        Ok(ModelGradient {
             loss,
-            accuracy: correct as f64 / batch,
             grad,
+            data,
             stored_states,
             steps,
         })
     }
 
     /// Solves from `z0` and pulls `loss(z(T))` back to `z0` and the field's parameters.
+    #[allow(clippy::too_many_arguments)]
     fn field_gradient(
         &self,
         field: &[f64],
@@ -344,15 +419,21 @@ impl NcdeClassifier {
         z0: &[f64],
         opts: &SolveOptions,
         method: GradientMethod,
+        data_gradient: bool,
         loss: &mut FinalLoss,
     ) -> Result<FieldGradient> {
         if self.backend == FieldBackend::Dfdx {
+            if data_gradient {
+                return Err(Error::Unsupported(
+                    "data gradients on the dfdx CDE backend; use the native backend".into(),
+                ));
+            }
             return dfdx_sizes!(
                 self,
                 dfdx_gradient(self, field, path, z0, opts, method, loss)
             );
         }
-        let scheme = self.scheme(field, path)?;
+        let scheme = self.scheme(field, path, data_gradient)?;
         let z0 = z0.to_vec();
         let g = gradient(
             &scheme,

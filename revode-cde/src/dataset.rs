@@ -401,17 +401,19 @@ impl TimeSeries {
     }
 
     /// A split of the series into (train, validation), stratified by class: each class
-    /// contributes round(`fraction` × its size) series, chosen by a seeded shuffle.
+    /// contributes round(`fraction` × its size) series, chosen by a seeded shuffle. Unlabelled
+    /// data are one class (a plain seeded split).
     pub fn stratified_split(&self, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
         if !(0.0..1.0).contains(&fraction) {
             return Err(invalid(format!(
                 "validation fraction {fraction} is outside [0, 1)"
             )));
         }
-        let labels = self.labels()?;
+        let one_class = vec![0; self.len()];
+        let labels = self.labels.as_deref().unwrap_or(&one_class);
         let mut rng = SplitMix64::new(seed);
         let (mut train, mut val) = (Vec::new(), Vec::new());
-        for class in 0..self.class_names.len() {
+        for class in 0..self.class_names.len().max(1) {
             let members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
             let perm = permutation(members.len(), &mut rng);
             let nv = (fraction * members.len() as f64).round() as usize;

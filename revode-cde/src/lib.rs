@@ -13,7 +13,7 @@ pub mod path;
 pub mod term;
 pub mod ts;
 
-pub use classifier::{BatchResult, FieldBackend, NcdeClassifier};
+pub use classifier::{BatchResult, FieldBackend, ModelGradient, NcdeClassifier, OutputLoss};
 pub use dataset::{Standardiser, TimeSeries};
 pub use neural::{NeuralCdeControl, NeuralCdeGrads, NeuralCdeTerm};
 pub use path::{AllMissing, Interpolation, Path, PathData, PathOptions};

@@ -393,6 +393,18 @@ impl Path {
         cot: &[f64],
         data_bar: &mut [f64],
     ) -> Result<()> {
+        self.value_data_vjp(t_b, 1.0, cot, data_bar)?;
+        self.value_data_vjp(t_a, -1.0, cot, data_bar)
+    }
+
+    /// Pullback of [`Path::evaluate`] with respect to the data: `data_bar += (∂X(t)/∂v)ᵀ cot`
+    /// (e.g. an initial-condition encoder reading `X(t₀)`); as [`Path::increment_data_vjp`].
+    pub fn evaluate_data_vjp(&self, t: f64, cot: &[f64], data_bar: &mut [f64]) -> Result<()> {
+        self.value_data_vjp(t, 1.0, cot, data_bar)
+    }
+
+    /// `data_bar += sign · (∂X(t)/∂v)ᵀ cot`.
+    fn value_data_vjp(&self, t: f64, sign: f64, cot: &[f64], data_bar: &mut [f64]) -> Result<()> {
         self.check_out(cot)?;
         if data_bar.len() != self.data_len() {
             return Err(Error::ShapeMismatch {
@@ -406,20 +418,16 @@ impl Path {
                 "data gradients of natural cubic splines (global in the knots); use Hermite".into(),
             ));
         }
-        let (ka, kb) = (self.locate(t_a)?, self.locate(t_b)?);
-        let (wa, wb) = (self.knot_weights(ka, t_a), self.knot_weights(kb, t_b));
+        let weights = self.knot_weights(self.locate(t)?, t);
         let (k, c_in) = (self.times.len(), self.data_channels);
         for s in 0..self.batch {
             for c in 0..c_in {
-                let g = cot[s * self.channels + self.data_offset + c];
+                let g = sign * cot[s * self.channels + self.data_offset + c];
                 if g == 0.0 {
                     continue;
                 }
-                for &(j, w) in wb.iter().flatten() {
+                for &(j, w) in weights.iter().flatten() {
                     data_bar[(s * k + j) * c_in + c] += g * w;
-                }
-                for &(j, w) in wa.iter().flatten() {
-                    data_bar[(s * k + j) * c_in + c] -= g * w;
                 }
             }
         }

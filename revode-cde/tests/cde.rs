@@ -250,3 +250,58 @@ fn gradients_flow_into_the_data_values() {
         Err(Error::Unsupported(_))
     ));
 }
+
+#[test]
+fn evaluate_data_vjp_equals_finite_differences() {
+    // X(t) is linear in the data values: its pullback at knots and between them, for every
+    // local interpolation, against central differences of Path::evaluate.
+    let data = complete_data();
+    for interp in [
+        Interpolation::Linear,
+        Interpolation::HermiteCubic,
+        Interpolation::Rectilinear,
+    ] {
+        let po = PathOptions {
+            interpolation: interp,
+            time_channel: true,
+            ..Default::default()
+        };
+        let at = |values: &[f64], t: f64| {
+            let d = PathData {
+                values: values.to_vec(),
+                ..data.clone()
+            };
+            let p = Path::new(&d, &po).unwrap();
+            let mut out = vec![0.0; 2 * 3];
+            p.evaluate(t, &mut out).unwrap();
+            out
+        };
+        let path = Path::new(&data, &po).unwrap();
+        let cot = [0.3, -0.7, 1.1, 0.5, 0.2, -0.4];
+        for t in [
+            data.times[0],
+            data.times[3],
+            0.5 * (data.times[4] + data.times[5]),
+        ] {
+            let mut bar = vec![0.0; data.values.len()];
+            path.evaluate_data_vjp(t, &cot, &mut bar).unwrap();
+            for j in 0..data.values.len() {
+                let mut v = data.values.clone();
+                v[j] += 1e-6;
+                let up = at(&v, t);
+                v[j] -= 2e-6;
+                let dn = at(&v, t);
+                let fd: f64 = (0..6).map(|i| cot[i] * (up[i] - dn[i]) / 2e-6).sum();
+                assert!(
+                    (fd - bar[j]).abs() <= 1e-8,
+                    "{interp:?} t {t} value {j}: {fd} vs {}",
+                    bar[j]
+                );
+            }
+        }
+        let mut short = vec![0.0; 3];
+        assert!(path
+            .evaluate_data_vjp(data.times[0], &cot, &mut short)
+            .is_err());
+    }
+}

@@ -47,9 +47,13 @@ fn bad_inputs_are_typed_errors() {
     ));
     let back = Array2::from_shape_vec((1, 3), vec![0.0, 2.0, 1.0]).unwrap();
     assert!(TimeSeries::new(v.clone(), back, None, vec![]).is_err());
-    // Labels missing: a split needs them; a CSV row without one is an error.
+    // Labels missing: asking for them is an error, a split treats the series as one class;
+    // a CSV row without one is an error.
     let unlabelled = TimeSeries::new(v.clone(), grid.clone(), None, vec![]).unwrap();
-    assert!(unlabelled.stratified_split(0.5, 0).is_err());
+    assert!(unlabelled.labels().is_err());
+    let (a, b) = unlabelled.stratified_split(0.5, 0).unwrap();
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert_ne!(a, b);
     let csv = "series,time,x,label\ns1,0,1.0,a\ns2,0,2.0,\n";
     assert!(TimeSeries::from_csv_long(csv.as_bytes()).is_err());
     // An all-NaN channel cannot be standardised.
