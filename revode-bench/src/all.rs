@@ -71,6 +71,11 @@ const JOBS: &[Job] = &[
         full: &["sde-gan", "--seeds", "3"],
         quick: &["sde-gan", "--steps", "100"],
     },
+    Job {
+        folder: "sde-gan-2d",
+        full: &["sde-gan", "--channels", "2", "--seeds", "3"],
+        quick: &["sde-gan", "--channels", "2", "--steps", "100"],
+    },
     same("sde-fit", &["sde-fit"]),
     same("scaling", &["scaling"]),
     same("pde-drift", &["pde-drift"]),

@@ -134,14 +134,20 @@ enum Command {
     },
     /// Brownian path queries per second: forward, reversed and random order vs stored increments.
     Brownian,
-    /// SDE-GAN on a time-dependent Ornstein–Uhlenbeck process.
+    /// SDE-GAN on a time-dependent Ornstein–Uhlenbeck process (one channel, or two correlated).
     SdeGan {
-        /// Train each seed for this many generator steps (default 2300, the committed run's).
-        #[arg(long, conflicts_with = "minutes")]
-        steps: Option<usize>,
-        /// Train each seed for this many minutes instead (depends on the machine and its load).
-        #[arg(long, allow_negative_numbers = true)]
-        minutes: Option<f64>,
+        /// Optimiser steps per seed.
+        #[arg(long, default_value_t = 2000)]
+        steps: usize,
+        /// Paths per training batch.
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Data channels: 1, or 2 with correlated noise (see --rho).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=2))]
+        channels: u64,
+        /// Noise correlation of the two-channel process.
+        #[arg(long, default_value_t = 0.6, allow_negative_numbers = true)]
+        rho: f64,
         /// Normalise the data by the overall mean instead of a least-squares line in time.
         #[arg(long)]
         global_mean: bool,
@@ -149,9 +155,6 @@ enum Command {
         /// seeds 0, …, n − 1 instead).
         #[arg(long, default_value_t = 7, allow_negative_numbers = true)]
         seed: u64,
-        /// Decay both learning rates linearly to this fraction over the budget (1: constant).
-        #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
-        lr_final: f64,
         /// Model-time length of the generator's Brownian path (see `GanConfig::horizon`).
         #[arg(long, default_value_t = 8.0, allow_negative_numbers = true)]
         horizon: f64,
@@ -232,6 +235,10 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Whether progress bars are shown (not with --quiet).
+    pub fn progress(&self) -> bool {
+        !self.quiet
+    }
     /// A progress bar on stderr (hidden with --quiet).
     pub fn bar(&self, len: u64, what: &str) -> ProgressBar {
         if self.quiet {
@@ -404,23 +411,18 @@ fn validate(cli: &Cli) -> BenchResult<()> {
         }
     }
     if let Some(Command::SdeGan {
-        minutes,
         steps,
-        lr_final,
+        batch,
+        rho,
         horizon,
         ..
     }) = &cli.command
     {
-        if let Some(minutes) = minutes {
-            if !(*minutes > 0.0 && *minutes <= 600.0) {
-                return Err(format!("--minutes must be in (0, 600], not {minutes}").into());
-            }
+        if *steps == 0 || *batch == 0 {
+            return Err("--steps and --batch must be at least 1".into());
         }
-        if *steps == Some(0) {
-            return Err("--steps must be at least 1".into());
-        }
-        if !(*lr_final > 0.0 && *lr_final <= 1.0) {
-            return Err(format!("--lr-final must be in (0, 1], not {lr_final}").into());
+        if rho.is_nan() || rho.abs() >= 1.0 {
+            return Err(format!("--rho must lie in (−1, 1), not {rho}").into());
         }
         if !(*horizon > 0.0 && horizon.is_finite()) {
             return Err(format!("--horizon must be positive and finite, not {horizon}").into());
@@ -520,10 +522,11 @@ fn run(cli: Cli, command: String) -> BenchResult<()> {
         Some(Command::Brownian) => sde::brownian(&ctx)?,
         Some(Command::SdeGan {
             steps,
-            minutes,
+            batch,
+            channels,
+            rho,
             global_mean,
             seed,
-            lr_final,
             horizon,
         }) => {
             let settings = sde_gan::GanRun {
@@ -532,12 +535,11 @@ fn run(cli: Cli, command: String) -> BenchResult<()> {
                     Some(_) => ctx.seeds(1),
                     None => vec![seed],
                 },
-                lr_final,
                 horizon,
-                budget: match (minutes, steps) {
-                    (Some(m), _) => sde_gan::Budget::Minutes(m),
-                    (None, s) => sde_gan::Budget::Steps(s.unwrap_or(2300)),
-                },
+                steps,
+                batch,
+                channels: channels as usize,
+                rho,
             };
             sde_gan::sde_gan(&ctx, &settings)?
         }

@@ -7,9 +7,12 @@
 //!   control `(dt, ΔW)`; the core's solve and gradient machinery apply unchanged.
 //! - [`step_map`] / [`reversible_heun`]: Stratonovich Heun and midpoint (couple them with
 //!   [`revode_core::Reversible`]), reversible Heun, and Euler–Maruyama for Itô simulation.
+//! - [`gan`]: the SDE-GAN for any multi-channel time series, trained by the core's trainer;
+//!   [`datasets`]: the experiments' Ornstein–Uhlenbeck processes.
 #![deny(missing_docs)]
 
 mod brownian;
+pub mod datasets;
 pub mod gan;
 pub mod lorenz;
 pub mod neural;

@@ -1,112 +1,143 @@
 //! SDE-GAN: the generator's gradient through the critic's data pullback and the reversible SDE
-//! gradient equals finite differences; bad settings are errors.
+//! gradient, the critic's data gradient and the gradient penalty's gradient equal finite
+//! differences; training through the trainer is bitwise the same on 1 and 2 threads; bad
+//! settings and data are errors.
 
-use revode_sde::gan::{GanConfig, OuProcess, SdeGan};
+use ndarray::{Array2, Array3};
+use revode_cde::TimeSeries;
+use revode_core::train::Trainer;
+use revode_sde::datasets::OuProcess;
+use revode_sde::gan::{GanConfig, SdeGan};
 
-/// 64 OU paths at 8 times, and a GAN small enough for finite differences.
-fn small_problem() -> (revode_sde::gan::Samples, GanConfig) {
+/// 64 two-channel OU paths at 8 times, and a GAN small enough for finite differences.
+fn small_problem() -> (TimeSeries, GanConfig) {
     let ou = OuProcess {
         times: 8,
         horizon: 7.0,
+        channels: 2,
+        rho: 0.5,
         ..OuProcess::default()
     };
     let config = GanConfig {
         hidden: 3,
         width: 4,
-        disc_hidden: 3,
-        disc_width: 4,
+        critic_hidden: 3,
+        critic_width: 4,
+        batch: 5,
+        chunks: 2,
         ..GanConfig::default()
     };
     (ou.sample(64, 3).unwrap(), config)
 }
 
+/// Critic parameters larger than the clipped start, so its gradients are not tiny.
+fn spread_critic(gan: &SdeGan, p: &mut [f64]) {
+    let ng = gan.generator_len();
+    p[ng..]
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v = 3.0 * *v + 0.05 * (i as f64).sin());
+}
+
 #[test]
 fn generator_gradient_matches_finite_differences() {
-    let (real, small) = small_problem();
-    let base = GanConfig {
-        batch: 5,
-        clip: 0.5,
-        detrend: false,
-        horizon: 1.0,
-        ..small.clone()
-    };
-    // The final-state readout on globally normalised data over model time [0, 1], and the
-    // per-time readout (every observation's cotangent enters the SDE's backward pass) on
-    // detrended data over [0, 8].
-    let per_time = GanConfig {
-        critic_all_times: true,
-        detrend: true,
-        horizon: 8.0,
-        ..base.clone()
-    };
-    for config in [base, per_time] {
-        generator_matches_fd(config, &real);
+    let (real, config) = small_problem();
+    for square_channel in [true, false] {
+        let gan = SdeGan::new(
+            GanConfig {
+                square_channel,
+                ..config.clone()
+            },
+            &real,
+        )
+        .unwrap();
+        let mut p = gan.init(11).unwrap();
+        spread_critic(&gan, &mut p);
+        let (gen, critic) = p.split_at(gan.generator_len());
+        let loss = |_: usize, y: &[f64], yb: &mut [f64]| {
+            let (s, _, d) = gan.critic_chunk(critic, y, -0.2, true)?;
+            yb.copy_from_slice(&d.unwrap());
+            Ok(s)
+        };
+        let g = gan.generator_gradient(gen, 5, 42, &loss).unwrap();
+        let value = |gen: &[f64]| -> f64 {
+            let y = gan.generate_scaled(gen, 5, 42).unwrap();
+            gan.critic_gradient(critic, &y, -0.2, false).unwrap().0
+        };
+        assert!((g.loss - value(gen)).abs() <= 1e-12 * g.loss.abs().max(1.0));
+        let h = 1e-6;
+        for i in 0..gen.len() {
+            let (mut up, mut dn) = (gen.to_vec(), gen.to_vec());
+            up[i] += h;
+            dn[i] -= h;
+            let fd = (value(&up) - value(&dn)) / (2.0 * h);
+            assert!(
+                (fd - g.grad[i]).abs() <= 1e-6 * (1.0 + g.grad[i].abs()),
+                "θ[{i}]: FD {fd} vs {}",
+                g.grad[i]
+            );
+        }
     }
 }
 
-fn generator_matches_fd(config: GanConfig, real: &revode_sde::gan::Samples) {
-    let gan = SdeGan::new(config, real, 11).unwrap();
-    let p = gan.generator.clone();
-    let (loss, grad, _) = gan.generator_gradient(&p, 5, 42).unwrap();
-    assert!((loss - gan.generator_loss(&p, 5, 42).unwrap()).abs() <= 1e-12 * loss.abs().max(1.0));
+#[test]
+fn critic_data_gradient_matches_finite_differences() {
+    let (real, config) = small_problem();
+    let gan = SdeGan::new(config, &real).unwrap();
+    let mut p = gan.init(2).unwrap();
+    spread_critic(&gan, &mut p);
+    let critic = &p[gan.generator_len()..];
+    let per = 8 * 2;
+    let y: Vec<f64> = (0..3 * per)
+        .map(|i| 0.7 * (0.31 * i as f64).cos())
+        .collect();
+    let (s, grad, yb) = gan.critic_chunk(critic, &y, 0.5, true).unwrap();
+    let yb = yb.unwrap();
+    let sum = |y: &[f64]| 0.5 * gan.scores(critic, y).unwrap().iter().sum::<f64>();
+    assert!((s - sum(&y)).abs() <= 1e-13 * s.abs().max(1.0));
     let h = 1e-6;
-    let mut worst: f64 = 0.0;
-    for i in 0..p.len() {
-        let (mut up, mut dn) = (p.clone(), p.clone());
+    for i in 0..y.len() {
+        let (mut up, mut dn) = (y.clone(), y.clone());
         up[i] += h;
         dn[i] -= h;
-        let fd = (gan.generator_loss(&up, 5, 42).unwrap()
-            - gan.generator_loss(&dn, 5, 42).unwrap())
-            / (2.0 * h);
-        worst = worst.max((fd - grad[i]).abs() / (1e-3 + grad[i].abs()));
+        let fd = (sum(&up) - sum(&dn)) / (2.0 * h);
         assert!(
-            (fd - grad[i]).abs() <= 1e-6 * (1.0 + grad[i].abs()),
+            (fd - yb[i]).abs() <= 1e-7 * (1.0 + yb[i].abs()),
+            "y[{i}]: FD {fd} vs {}",
+            yb[i]
+        );
+    }
+    for i in 0..critic.len() {
+        let (mut up, mut dn) = (critic.to_vec(), critic.to_vec());
+        up[i] += h;
+        dn[i] -= h;
+        let at = |c: &[f64]| 0.5 * gan.scores(c, &y).unwrap().iter().sum::<f64>();
+        let fd = (at(&up) - at(&dn)) / (2.0 * h);
+        assert!(
+            (fd - grad[i]).abs() <= 1e-7 * (1.0 + grad[i].abs()),
             "θ[{i}]: FD {fd} vs {}",
             grad[i]
         );
     }
-    eprintln!("worst relative FD mismatch {worst:e}");
 }
 
 #[test]
 fn gradient_penalty_gradient_matches_finite_differences() {
-    let (real, small) = small_problem();
-    let config = GanConfig {
-        batch: 4,
-        clip: 1.0,
-        gradient_penalty: Some(10.0),
-        // The nonlinear readout: its data and parameter pullbacks are both exercised here.
-        critic_mlp_readout: true,
-        ..small
-    };
-    penalty_matches_fd(config.clone(), &real);
-    // The per-time readout: every observation's state carries part of the data gradient.
-    penalty_matches_fd(
-        GanConfig {
-            critic_mlp_readout: false,
-            critic_all_times: true,
-            ..config
-        },
-        &real,
-    );
-}
-
-fn penalty_matches_fd(config: GanConfig, real: &revode_sde::gan::Samples) {
-    let mut gan = SdeGan::new(config, real, 5).unwrap();
-    // Larger critic weights than the clipped start, so that ‖∇_Y D‖ is far from 1.
-    gan.discriminator.iter_mut().for_each(|p| *p *= 3.0);
-    let n = real.times.len();
-    let yhat: Vec<f64> = (0..4 * n).map(|i| 0.5 * (0.37 * i as f64).sin()).collect();
-    let (pen, grad) = gan.penalty_gradient(&yhat).unwrap();
+    let (real, config) = small_problem();
+    let gan = SdeGan::new(config, &real).unwrap();
+    let mut p = gan.init(5).unwrap();
+    spread_critic(&gan, &mut p);
+    let c0 = p[gan.generator_len()..].to_vec();
+    let yhat: Vec<f64> = (0..4 * 16).map(|i| 0.5 * (0.37 * i as f64).sin()).collect();
+    let (pen, grad) = gan.penalty_gradient(&c0, &yhat).unwrap();
     assert!(pen > 0.0);
-    let p0 = gan.discriminator.clone();
     let h = 1e-5;
     let gmax = grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     for (i, &gi) in grad.iter().enumerate() {
-        let mut at = |d: f64| {
-            gan.discriminator.copy_from_slice(&p0);
-            gan.discriminator[i] += d;
-            gan.penalty_gradient(&yhat).unwrap().0
+        let at = |d: f64| {
+            let mut c = c0.clone();
+            c[i] += d;
+            gan.penalty_gradient(&c, &yhat).unwrap().0
         };
         let fd = (at(h) - at(-h)) / (2.0 * h);
         // The Hessian–vector difference is O(ε²) accurate with ε‖u‖∞ = 1e-4; the outer
@@ -119,20 +150,68 @@ fn penalty_matches_fd(config: GanConfig, real: &revode_sde::gan::Samples) {
 }
 
 #[test]
-fn bad_settings_are_errors() {
-    let real = OuProcess {
-        times: 8,
-        ..OuProcess::default()
-    }
-    .sample(16, 1)
-    .unwrap();
+fn training_through_the_trainer_is_bitwise_on_one_and_two_threads() {
+    let (real, small) = small_problem();
+    let config = GanConfig {
+        batch: 10,
+        chunks: 3,
+        ..small
+    };
+    let train = |config: &GanConfig, threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let gan = SdeGan::new(config.clone(), &real).unwrap();
+            let mut state = gan.train_state(9).unwrap();
+            Trainer::new(gan.train_config(4))
+                .run_with(&mut state, gan.objective(&real, 1).unwrap())
+                .unwrap();
+            state
+        })
+    };
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let one = train(&config, 1);
+    let two = train(&config, 2);
+    assert_eq!(bits(&one.params), bits(&two.params));
+    assert_eq!(bits(&one.history), bits(&two.history));
+    assert_eq!(
+        one.average.as_ref().unwrap().1,
+        2,
+        "averaged over the second half"
+    );
+    // The chunk count is what the noise depends on: one chunk trains differently.
+    let other = train(
+        &GanConfig {
+            chunks: 1,
+            ..config
+        },
+        1,
+    );
+    assert_ne!(bits(&other.params), bits(&one.params));
+}
+
+#[test]
+fn samples_have_the_data_shape_and_units() {
+    let (real, config) = small_problem();
+    let gan = SdeGan::new(config, &real).unwrap();
+    let p = gan.init(1).unwrap();
+    let s = gan.sample(&p, 37, 4).unwrap();
+    assert_eq!(s.values.dim(), (37, 8, 2));
+    assert_eq!(s.times.row(0), real.times.row(0));
+    assert!(s.values.iter().all(|v| v.is_finite()));
+    // The generator block alone samples the same paths.
+    let t = gan.sample(&p[..gan.generator_len()], 37, 4).unwrap();
+    assert_eq!(s, t);
+}
+
+#[test]
+fn bad_settings_and_data_are_errors() {
+    let (real, _) = small_problem();
     for config in [
         GanConfig {
             batch: 0,
-            ..GanConfig::default()
-        },
-        GanConfig {
-            clip: 0.0,
             ..GanConfig::default()
         },
         GanConfig {
@@ -140,7 +219,7 @@ fn bad_settings_are_errors() {
             ..GanConfig::default()
         },
         GanConfig {
-            gradient_penalty: Some(-1.0),
+            gradient_penalty: -1.0,
             ..GanConfig::default()
         },
         GanConfig {
@@ -156,92 +235,117 @@ fn bad_settings_are_errors() {
             ..GanConfig::default()
         },
         GanConfig {
-            critic_all_times: true,
-            critic_mlp_readout: true,
+            lr_critic: f64::NAN,
+            ..GanConfig::default()
+        },
+        GanConfig {
+            critic_hidden: 0,
             ..GanConfig::default()
         },
     ] {
-        assert!(SdeGan::new(config, &real, 1).is_err());
+        assert!(SdeGan::new(config, &real).is_err());
     }
+    // Missing values, per-series grids and a single time are refused with what is wrong.
     let mut nan = real.clone();
-    nan.values[5] = f64::NAN;
-    let err = SdeGan::new(GanConfig::default(), &nan, 1).unwrap_err();
-    assert!(err.to_string().contains("finite"), "{err}");
-    let mut gan = SdeGan::new(GanConfig::default(), &real, 1).unwrap();
-    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-        assert!(gan.set_learning_rate_scale(bad).is_err());
+    nan.values[[5, 2, 1]] = f64::NAN;
+    let err = SdeGan::new(GanConfig::default(), &nan).unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+    let mut times = real.times.clone();
+    times[[3, 4]] += 0.01;
+    let ragged = TimeSeries::new(real.values.clone(), times, None, vec![]).unwrap();
+    let err = SdeGan::new(GanConfig::default(), &ragged).unwrap_err();
+    assert!(err.to_string().contains("grid"), "{err}");
+    let one = TimeSeries::new(
+        Array3::zeros((4, 1, 1)),
+        Array2::zeros((1, 1)),
+        None,
+        vec![],
+    )
+    .unwrap();
+    assert!(SdeGan::new(GanConfig::default(), &one).is_err());
+    // Training data of another shape than the GAN's.
+    let gan = SdeGan::new(GanConfig::default(), &real).unwrap();
+    let one_channel = OuProcess {
+        times: 8,
+        horizon: 7.0,
+        ..OuProcess::default()
     }
-    assert!(gan.set_learning_rate_scale(0.5).is_ok());
-    let mut ragged = real.clone();
-    ragged.values.pop();
-    assert!(SdeGan::new(GanConfig::default(), &ragged, 1).is_err());
+    .sample(8, 1)
+    .unwrap();
+    assert!(gan.objective(&one_channel, 1).is_err());
+    let p = gan.init(1).unwrap();
+    assert!(gan.sample(&p[..3], 4, 1).is_err());
 }
 
 #[test]
-fn detrending_fits_the_least_squares_line() {
-    let real = OuProcess::default().sample(256, 2).unwrap();
-    let n = real.times.len();
-    let config = GanConfig {
-        detrend: true,
-        ..GanConfig::default()
-    };
-    let gan = SdeGan::new(config, &real, 1).unwrap();
-    // The residuals of a least-squares line have zero mean and are uncorrelated with time.
-    let (mut sum, mut cov, mut sq) = (0.0, 0.0, 0.0);
-    let t_mean = real.times.iter().sum::<f64>() / n as f64;
-    for (i, v) in real.values.iter().enumerate() {
-        let r = v - gan.shift[i % n];
-        sum += r;
-        cov += r * (real.times[i % n] - t_mean);
-        sq += r * r;
+fn detrending_fits_a_least_squares_line_per_channel() {
+    let real = OuProcess {
+        channels: 2,
+        rho: -0.3,
+        ..OuProcess::default()
     }
-    let count = real.values.len() as f64;
-    let magnitude = real.values.iter().map(|v| v.abs()).sum::<f64>();
-    assert!(sum.abs() <= 1e-12 * magnitude, "residual sum {sum}");
-    assert!(
-        cov.abs() <= 1e-12 * magnitude * 63.0,
-        "residual covariance {cov}"
-    );
-    assert!(((sq / count).sqrt() - gan.scale).abs() <= 1e-12 * gan.scale);
-    // The OU mean rises by about 10.6 over the horizon: the line must carry it.
-    let slope = (gan.shift[n - 1] - gan.shift[0]) / real.times[n - 1];
-    assert!((0.1..0.3).contains(&slope), "slope {slope}");
-}
-
-#[test]
-fn training_is_bitwise_identical_on_one_and_two_threads() {
-    let (real, small) = small_problem();
-    let config = GanConfig {
-        batch: 10,
-        chunks: 3,
-        ..small
-    };
-    let train = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let mut gan = SdeGan::new(config.clone(), &real, 9).unwrap();
-            for _ in 0..3 {
-                gan.train_step(&real, 1).unwrap();
+    .sample(256, 2)
+    .unwrap();
+    let gan = SdeGan::new(GanConfig::default(), &real).unwrap();
+    let (n, k, c) = real.values.dim();
+    let times = real.times.row(0).to_vec();
+    let t_mean = times.iter().sum::<f64>() / k as f64;
+    for ch in 0..c {
+        // The residuals of a least-squares line have zero mean and are uncorrelated with time.
+        let (mut sum, mut cov, mut sq, mut mag) = (0.0, 0.0, 0.0, 0.0);
+        for i in 0..n {
+            for (j, t) in times.iter().enumerate() {
+                let v = real.values[[i, j, ch]];
+                let r = v - gan.shift[j * c + ch];
+                sum += r;
+                cov += r * (t - t_mean);
+                sq += r * r;
+                mag += v.abs();
             }
-            (gan.generator, gan.discriminator)
-        })
-    };
-    let (g1, d1) = train(1);
-    let (g2, d2) = train(2);
-    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    assert_eq!(bits(&g1), bits(&g2));
-    assert_eq!(bits(&d1), bits(&d2));
-    // And the chunk count is what the noise depends on: one chunk trains differently.
-    let one = GanConfig {
-        chunks: 1,
-        ..config.clone()
-    };
-    let mut gan = SdeGan::new(one, &real, 9).unwrap();
-    for _ in 0..3 {
-        gan.train_step(&real, 1).unwrap();
+        }
+        assert!(sum.abs() <= 1e-12 * mag, "channel {ch}: residual sum {sum}");
+        assert!(
+            cov.abs() <= 1e-12 * mag * 63.0,
+            "channel {ch}: residual covariance {cov}"
+        );
+        assert!(((sq / (n * k) as f64).sqrt() - gan.scale[ch]).abs() <= 1e-12 * gan.scale[ch]);
+        // The OU mean rises by about 10.6 over the horizon: the line must carry it.
+        let slope = (gan.shift[(k - 1) * c + ch] - gan.shift[ch]) / times[k - 1];
+        assert!((0.1..0.3).contains(&slope), "channel {ch}: slope {slope}");
     }
-    assert_ne!(bits(&gan.generator), bits(&g1));
+}
+
+#[test]
+fn correlated_ou_increments_have_the_set_correlation() {
+    // Over one short interval the increments are σ(t) L ΔW plus O(Δt) drift: their
+    // correlation is ρ. 4000 paths: the estimate's sd is (1 − ρ²)/√4000 ≈ 0.01.
+    let ou = OuProcess {
+        channels: 2,
+        rho: 0.6,
+        times: 201,
+        horizon: 2.0,
+        ..OuProcess::default()
+    };
+    let s = ou.sample(4000, 8).unwrap();
+    let inc: Vec<(f64, f64)> = (0..4000)
+        .map(|i| {
+            (
+                s.values[[i, 101, 0]] - s.values[[i, 100, 0]],
+                s.values[[i, 101, 1]] - s.values[[i, 100, 1]],
+            )
+        })
+        .collect();
+    let m = |f: &dyn Fn(&(f64, f64)) -> f64| inc.iter().map(f).sum::<f64>() / 4000.0;
+    let (ma, mb) = (m(&|p| p.0), m(&|p| p.1));
+    let cov = m(&|p| (p.0 - ma) * (p.1 - mb));
+    let (va, vb) = (m(&|p| (p.0 - ma).powi(2)), m(&|p| (p.1 - mb).powi(2)));
+    let r = cov / (va * vb).sqrt();
+    assert!((r - 0.6).abs() < 0.05, "correlation {r}");
+    assert!(OuProcess {
+        channels: 3,
+        rho: -0.6,
+        ..OuProcess::default()
+    }
+    .sample(4, 1)
+    .is_err());
 }
