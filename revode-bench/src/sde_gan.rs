@@ -356,7 +356,7 @@ pub fn sde_gan(ctx: &Ctx, run: &GanRun) -> BenchResult<()> {
              tanh-bounded drift and diffusion), reversible Heun, reversible gradient with the \
              Brownian path regenerated backwards (peak stored states {stored}). Critic: the \
              neural-CDE classifier model with one output (hidden {}, width {}, reversible \
-             Euler, λ = {}) over (t, Y, Y²), gradient penalty {}. One trainer step takes both \
+             Euler, λ = {}) over (t, Y, and the products Y_i Y_j), gradient penalty {}. One trainer step takes both \
              players' gradients at the same parameters (AdamW, β₁ = {}, learning rates {} for \
              the generator and {} for the critic as parameter groups, decayed linearly to a \
              tenth; both averaged over the second half); model-time horizon {}; data \

@@ -1,5 +1,5 @@
 //! The critic: the neural-CDE model the classifier uses ([`revode_cde::NcdeClassifier`],
-//! one output) over the linear path of `(t, Y, Y²)`; its scores, their gradients with respect
+//! one output) over the linear path of `(t, Y, Y_i Y_j)`; its scores, their gradients with respect
 //! to its parameters and to the scored paths, and the gradient penalty.
 
 use super::SdeGan;
@@ -12,22 +12,34 @@ use revode_core::{Error, GradientMethod, Result, SolveOptions};
 pub type CriticPass = (f64, Vec<f64>, Option<Vec<f64>>);
 
 impl SdeGan {
+    /// Index pairs `(i, j)`, `i ≤ j`, of the second-moment channels `Y_i Y_j` (none without
+    /// `square_channel`; for one channel, `Y²`).
+    fn products(&self) -> Vec<(usize, usize)> {
+        if !self.config.square_channel {
+            return Vec::new();
+        }
+        let c = self.channels;
+        (0..c).flat_map(|i| (i..c).map(move |j| (i, j))).collect()
+    }
+
     /// The critic's control path of scaled paths `y` (`batch × times × C`): time, `Y`, and
-    /// (with `square_channel`) `Y²`, linearly interpolated.
+    /// (with `square_channel`) every product `Y_i Y_j`, `i ≤ j`, linearly interpolated.
     fn critic_path(&self, y: &[f64]) -> Result<Path> {
         let (n, c) = (self.times.len(), self.channels);
-        let sq = self.config.square_channel;
-        let values: Vec<f64> = if sq {
-            y.chunks_exact(c)
-                .flat_map(|row| row.iter().copied().chain(row.iter().map(|v| v * v)))
-                .collect()
-        } else {
-            y.to_vec()
-        };
+        let products = self.products();
+        let values: Vec<f64> = y
+            .chunks_exact(c)
+            .flat_map(|row| {
+                row.iter()
+                    .copied()
+                    .chain(products.iter().map(|&(i, j)| row[i] * row[j]))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         let data = PathData {
             times: self.times.clone(),
             batch: y.len() / (n * c),
-            channels: c * (1 + sq as usize),
+            channels: c + products.len(),
             values,
         };
         Path::new(
@@ -91,16 +103,23 @@ impl SdeGan {
                 Ok(weight * out.iter().sum::<f64>())
             },
         )?;
-        // Fold the Y² channels back through 2Y.
+        // Fold the product channels back: ∂(Y_i Y_j) = Y_j ∂Y_i + Y_i ∂Y_j.
         let c = self.channels;
+        let products = self.products();
+        let width = c + products.len();
         let y_bar = g.data.map(|d| {
-            if !self.config.square_channel {
-                return d;
-            }
             let mut out = vec![0.0; y.len()];
-            for (i, o) in out.iter_mut().enumerate() {
-                let (row, ch) = (i / c, i % c);
-                *o = d[row * 2 * c + ch] + 2.0 * y[i] * d[row * 2 * c + c + ch];
+            for (row, (o, yr)) in out.chunks_exact_mut(c).zip(y.chunks_exact(c)).enumerate() {
+                let dr = &d[row * width..(row + 1) * width];
+                o.copy_from_slice(&dr[..c]);
+                for (&(i, j), &dp) in products.iter().zip(&dr[c..]) {
+                    if i == j {
+                        o[i] += 2.0 * yr[i] * dp;
+                    } else {
+                        o[i] += dp * yr[j];
+                        o[j] += dp * yr[i];
+                    }
+                }
             }
             out
         });

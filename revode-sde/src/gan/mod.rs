@@ -8,7 +8,8 @@
 //!   exactly on the backward pass); samples `Y(t_k) = A x(t_k) + a` in every data channel.
 //! - Critic ([`critic`]): the neural-CDE model the classifier uses
 //!   ([`revode_cde::NcdeClassifier`]) with one output: `h0 = ξ(X(t0))`, `dh = f(h) dX` over the
-//!   linear path of `(t, Y, Y²)`, score `m·h(T) + c`; Lipschitz control by a gradient penalty.
+//!   linear path of `(t, Y, Y_i Y_j)`, score `m·h(T) + c`; Lipschitz control by a gradient
+//!   penalty.
 //! - Training ([`training`]): one parameter vector `[generator | critic]`; each step takes both
 //!   players' gradients at the same parameters (simultaneous gradient descent–ascent, as in
 //!   Kidger et al.'s torchsde example), the critic's with a larger learning rate (AdamW
@@ -48,8 +49,8 @@ pub struct GanConfig {
     pub critic_lambda: f64,
     /// Solver steps per observation interval (generator).
     pub steps_per_interval: usize,
-    /// The critic also reads `Y²` as path channels (lets a Lipschitz-bounded critic compare
-    /// second moments).
+    /// The critic also reads every product `Y_i Y_j` (`i ≤ j`; `Y²` for one channel) as path
+    /// channels: a Lipschitz-bounded critic can then compare variances and cross-correlations.
     pub square_channel: bool,
     /// Model-time length of the Brownian path `[0, horizon]`: observation `k` is at model time
     /// `k·horizon/2^m` (`2^m` ≥ the number of observations), a node of the Brownian tree.
@@ -234,7 +235,7 @@ impl SdeGan {
         let m = data_times.len().next_power_of_two() as f64;
         let critic = NcdeClassifier {
             hidden: config.critic_hidden,
-            channels: 1 + c * (1 + config.square_channel as usize),
+            channels: 1 + c + config.square_channel as usize * c * (c + 1) / 2,
             classes: 1,
             width: config.critic_width,
             depth: 1,
