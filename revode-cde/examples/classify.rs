@@ -37,60 +37,45 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
+#[derive(clap::Parser)]
+#[command(about = "Neural-CDE classification of a UEA data set with reversible gradients")]
 struct Args {
+    /// Training file (.ts).
     train: String,
+    /// Test file (.ts).
     test: String,
+    /// Hidden state size.
+    #[arg(long, default_value_t = 32)]
     hidden: usize,
+    /// Width of the CDE field.
+    #[arg(long, default_value_t = 32)]
     width: usize,
-    method: GradientMethod,
+    /// Gradient method.
+    #[arg(long, default_value = "reversible", value_parser = ["reversible", "auto", "direct", "checkpointed"])]
+    method: String,
+    /// Full-batch training steps (at most; early stopping may end sooner).
+    #[arg(long, default_value_t = 150)]
     epochs: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-2)]
     lr: f64,
+    /// Fraction of TRAIN held out for validation (stratified).
+    #[arg(long, default_value_t = 0.2)]
     validation: f64,
+    /// Seed of the split and the network.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
-fn parse() -> std::result::Result<Args, String> {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut pos = Vec::new();
-    let mut a = Args {
-        train: String::new(),
-        test: String::new(),
-        hidden: 32,
-        width: 32,
-        method: GradientMethod::Reversible,
-        epochs: 150,
-        lr: 1e-2,
-        validation: 0.2,
-        seed: 0,
-    };
-    let mut it = argv.iter();
-    while let Some(k) = it.next() {
-        let mut val = || it.next().ok_or(format!("{k} needs a value"));
-        match k.as_str() {
-            "--hidden" => a.hidden = val()?.parse().map_err(|e| format!("{k}: {e}"))?,
-            "--width" => a.width = val()?.parse().map_err(|e| format!("{k}: {e}"))?,
-            "--epochs" => a.epochs = val()?.parse().map_err(|e| format!("{k}: {e}"))?,
-            "--lr" => a.lr = val()?.parse().map_err(|e| format!("{k}: {e}"))?,
-            "--validation" => a.validation = val()?.parse().map_err(|e| format!("{k}: {e}"))?,
-            "--seed" => a.seed = val()?.parse().map_err(|e| format!("{k}: {e}"))?,
-            "--method" => {
-                a.method = match val()?.as_str() {
-                    "reversible" => GradientMethod::Reversible,
-                    "direct" => GradientMethod::Direct,
-                    "checkpointed" => GradientMethod::Checkpointed { snapshots: None },
-                    "auto" => GradientMethod::CheckpointedReversibleAuto { tolerance: 1e-8 },
-                    m => return Err(format!("unknown method {m}")),
-                }
-            }
-            f if f.starts_with("--") => return Err(format!("unknown flag {f}")),
-            p => pos.push(p.to_string()),
+impl Args {
+    fn method(&self) -> GradientMethod {
+        match self.method.as_str() {
+            "direct" => GradientMethod::Direct,
+            "checkpointed" => GradientMethod::Checkpointed { snapshots: None },
+            "auto" => GradientMethod::CheckpointedReversibleAuto { tolerance: 1e-8 },
+            _ => GradientMethod::Reversible,
         }
     }
-    let [train, test] = <[String; 2]>::try_from(pos)
-        .map_err(|_| "usage: classify TRAIN.ts TEST.ts [flags]".to_string())?;
-    a.train = train;
-    a.test = test;
-    Ok(a)
 }
 
 fn run(a: Args) -> revode_core::Result<()> {
@@ -142,18 +127,12 @@ fn run(a: Args) -> revode_core::Result<()> {
     };
     let base = LIVE.load(Relaxed);
     PEAK.store(base, Relaxed);
-    let probe = model.loss_and_grad(
-        &state.params,
-        &fit_path,
-        &fit_labels,
-        &opts,
-        a.method.clone(),
-    )?;
+    let probe = model.loss_and_grad(&state.params, &fit_path, &fit_labels, &opts, a.method())?;
     let peak = PEAK.load(Relaxed) - base;
     Trainer::new(config)
         .with_eval(|_, p| Ok(1.0 - accuracy(p, &val_path, &val_labels)?))
         .run(&mut state, |_, p, g| {
-            let r = model.loss_and_grad(p, &fit_path, &fit_labels, &opts, a.method.clone())?;
+            let r = model.loss_and_grad(p, &fit_path, &fit_labels, &opts, a.method())?;
             g.copy_from_slice(&r.grad);
             Ok(r.loss)
         })?;
@@ -179,7 +158,7 @@ fn run(a: Args) -> revode_core::Result<()> {
         100.0 * confusion.accuracy(),
         (confusion.accuracy() * test.len() as f64).round(),
         test.len(),
-        a.method.label(),
+        a.method().label(),
         peak as f64 / 1024.0,
         probe.stored_states
     );
@@ -192,16 +171,9 @@ fn run(a: Args) -> revode_core::Result<()> {
 }
 
 fn main() {
-    match parse() {
-        Ok(a) => {
-            if let Err(e) = run(a) {
-                eprintln!("classify: {e}");
-                std::process::exit(1);
-            }
-        }
-        Err(e) => {
-            eprintln!("classify: {e}");
-            std::process::exit(2);
-        }
+    let args = <Args as clap::Parser>::parse();
+    if let Err(e) = run(args) {
+        eprintln!("classify: {e}");
+        std::process::exit(1);
     }
 }

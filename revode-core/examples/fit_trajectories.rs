@@ -118,29 +118,36 @@ fn read(path: &str, until: f64) -> revode_core::Result<Data> {
     })
 }
 
-fn flag(args: &[String], name: &str, default: f64) -> revode_core::Result<f64> {
-    match args.iter().position(|a| a == name) {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| bad(format!("{name} needs a number"))),
-        None => Ok(default),
-    }
+#[derive(clap::Parser)]
+#[command(about = "Fit a neural ODE to the trajectories in a long-format CSV file")]
+struct Args {
+    /// The CSV file (`series,time,<channel>…`).
+    data: String,
+    /// Width of the MLP's two hidden layers.
+    #[arg(long, default_value_t = 32)]
+    hidden: usize,
+    /// Training steps (at most; early stopping may end sooner).
+    #[arg(long, default_value_t = 500)]
+    steps: usize,
+    /// Initial learning rate (cosine-decayed).
+    #[arg(long, default_value_t = 1e-2)]
+    lr: f64,
+    /// Solver step.
+    #[arg(long, default_value_t = 0.01)]
+    h: f64,
+    /// Use only observations at times ≤ this (after shifting time to start at 0).
+    #[arg(long, default_value_t = f64::INFINITY)]
+    until: f64,
+    /// Fraction of the observation times held out at the end.
+    #[arg(long, default_value_t = 0.2)]
+    validation: f64,
 }
 
-fn run(args: &[String]) -> revode_core::Result<()> {
-    let path = args
-        .first()
-        .filter(|a| !a.starts_with("--"))
-        .ok_or_else(|| bad("usage: fit_trajectories data.csv [flags]"))?;
-    let d = read(path, flag(args, "--until", f64::INFINITY)?)?;
-    let (hidden, steps) = (
-        flag(args, "--hidden", 32.0)? as usize,
-        flag(args, "--steps", 500.0)? as usize,
-    );
-    let (lr, h) = (flag(args, "--lr", 1e-2)?, flag(args, "--h", 0.01)?);
+fn run(a: &Args) -> revode_core::Result<()> {
+    let d = read(&a.data, a.until)?;
+    let (hidden, steps, lr, h) = (a.hidden, a.steps, a.lr, a.h);
     let k = d.times.len();
-    let cut = ((1.0 - flag(args, "--validation", 0.2)?) * k as f64).round() as usize;
+    let cut = ((1.0 - a.validation) * k as f64).round() as usize;
     if cut < 2 || cut >= k {
         return Err(bad(format!(
             "{k} observation times cannot be split at {cut}"
@@ -211,7 +218,7 @@ fn run(args: &[String]) -> revode_core::Result<()> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = <Args as clap::Parser>::parse();
     if let Err(e) = run(&args) {
         eprintln!("fit_trajectories: {e}");
         std::process::exit(1);

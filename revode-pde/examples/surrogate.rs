@@ -9,42 +9,54 @@
 //! ```
 
 use revode_core::gradient::DriftCheck;
-use revode_core::{Error, GradientMethod, Result, Tableau};
+use revode_core::{GradientMethod, Result, Tableau};
 use revode_pde::datasets::random_bumps;
 use revode_pde::surrogate::{
     fit, metrics, reference, rollout, FisherSurrogate, FitOptions, PointMlp,
 };
 use revode_pde::{step_options, Boundary, FisherKpp, Grid1d};
 
-fn flag(args: &[String], name: &str, default: f64) -> Result<f64> {
-    match args.iter().position(|a| a == name) {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| Error::config(name, "needs a number")),
-        None => Ok(default),
-    }
+#[derive(clap::Parser)]
+#[command(about = "Fisher–KPP reaction surrogate trained with reversible gradients")]
+struct Args {
+    /// Grid cells.
+    #[arg(long, default_value_t = 64)]
+    cells: usize,
+    /// Diffusion ν (known to the model).
+    #[arg(long, default_value_t = 0.002)]
+    nu: f64,
+    /// Growth rate ρ of the true reaction.
+    #[arg(long, default_value_t = 5.0)]
+    rho: f64,
+    /// Training fields.
+    #[arg(long, default_value_t = 8)]
+    train: usize,
+    /// Held-out fields.
+    #[arg(long, default_value_t = 8)]
+    test: usize,
+    /// Width of the reaction MLP.
+    #[arg(long, default_value_t = 16)]
+    width: usize,
+    /// AdamW iterations.
+    #[arg(long, default_value_t = 1500)]
+    iterations: usize,
+    /// Initial learning rate (cosine-decayed).
+    #[arg(long, default_value_t = 0.03)]
+    lr: f64,
+    /// Gradient method.
+    #[arg(long, default_value = "reversible", value_parser = ["reversible", "auto"])]
+    method: String,
+    /// Seed of the network.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
-fn run(args: &[String]) -> Result<()> {
-    let cells = flag(args, "--cells", 64.0)? as usize;
-    let (nu, rho) = (flag(args, "--nu", 0.002)?, flag(args, "--rho", 5.0)?);
-    let (nt, ntest) = (
-        flag(args, "--train", 8.0)? as usize,
-        flag(args, "--test", 8.0)? as usize,
-    );
-    let width = flag(args, "--width", 16.0)? as usize;
-    let iterations = flag(args, "--iterations", 1500.0)? as usize;
-    let seed = flag(args, "--seed", 0.0)? as u64;
-    let method = match args
-        .iter()
-        .position(|a| a == "--method")
-        .and_then(|i| args.get(i + 1))
-    {
-        None => GradientMethod::Reversible,
-        Some(m) if m == "reversible" => GradientMethod::Reversible,
-        Some(m) if m == "auto" => GradientMethod::CheckpointedReversibleAuto { tolerance: 1e-10 },
-        Some(m) => return Err(Error::config("--method", format!("unknown method {m}"))),
+fn run(a: &Args) -> Result<()> {
+    let (cells, nu, rho, nt, ntest) = (a.cells, a.nu, a.rho, a.train, a.test);
+    let (width, iterations, seed) = (a.width, a.iterations, a.seed);
+    let method = match a.method.as_str() {
+        "auto" => GradientMethod::CheckpointedReversibleAuto { tolerance: 1e-10 },
+        _ => GradientMethod::Reversible,
     };
     let grid = Grid1d::new(cells, 0.0, 1.0, Boundary::Neumann)?;
     let times: Vec<f64> = (0..=10).map(|k| 0.1 * k as f64).collect();
@@ -80,7 +92,7 @@ fn run(args: &[String]) -> Result<()> {
             tableau: Tableau::heun(),
             lambda: 0.5,
             iterations,
-            lr: flag(args, "--lr", 0.03)?,
+            lr: a.lr,
             drift: DriftCheck::Tolerance(1e-4),
         },
     )?;
@@ -110,7 +122,7 @@ fn run(args: &[String]) -> Result<()> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = <Args as clap::Parser>::parse();
     if let Err(e) = run(&args) {
         eprintln!("surrogate: {e}");
         std::process::exit(1);
