@@ -333,15 +333,8 @@ pub fn convergence(ctx: &Ctx) -> BenchResult<()> {
                 .filter(|(_, e)| *e > 1e-11 && *e < 1e-2)
                 .collect();
             let slope = fit_slope(&window);
-            // Where N(1 − λ) ≥ 50 (N = 5/h steps): the λ ≈ 1 regime left behind.
-            let mixed: Vec<(f64, f64)> = window
-                .iter()
-                .copied()
-                .filter(|(h, _)| id != "reversible-0.999" || 5.0 / h * 1e-3 >= 50.0)
-                .collect();
             fits.push(serde_json::json!({
                 "method": name, "scheme": id, "order": slope, "theory": order,
-                "order_where_n_one_minus_lambda_at_least_50": fit_slope(&mixed),
             }));
             table.row(vec![
                 name.into(),
