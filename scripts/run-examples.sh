@@ -20,4 +20,5 @@ scripts/record.sh docs/results/fit-trajectories/oscillators.txt \
 scripts/record.sh docs/results/surrogate-example/fisher-48-cells.txt \
     target/release/examples/surrogate --cells 48 --rho 4 --iterations 300
 scripts/record.sh docs/results/generate/ItalyPowerDemand.txt target/release/examples/generate \
-    data/uea/ItalyPowerDemand_TEST.ts --paths 20 --out docs/results/generate/ItalyPowerDemand-generated.csv
+    data/uea/ItalyPowerDemand_TEST.ts --steps 4000 --paths 20 \
+    --out docs/results/generate/ItalyPowerDemand-generated.csv
