@@ -76,7 +76,8 @@ fn select<'a>(mut v: &'a Value, path: &str) -> Result<&'a Value, String> {
     Ok(v)
 }
 
-/// The last number in `text` and its count of decimals (`1.00` → (1.0, 2); `2.8e-3` → exact).
+/// The last number in `text` and its count of decimals (`1.00` → (1.0, 2); `2.8e-3` → exact;
+/// `-6.7` → −6.7).
 fn last_number(text: &str) -> Option<(f64, Option<usize>)> {
     let bytes: Vec<char> = text.chars().collect();
     let mut end = bytes.len();
@@ -92,8 +93,10 @@ fn last_number(text: &str) -> Option<(f64, Option<usize>)> {
         start -= 1;
     }
     let s: String = bytes[start..end].iter().collect();
+    // A leading minus is a sign after a space, bar or parenthesis ("| -6.7", not "2^-3").
+    let negative = s.starts_with('-') && (start == 0 || " |(".contains(bytes[start - 1]));
     let s = s.trim_start_matches(['e', '-']);
-    let value: f64 = s.parse().ok()?;
+    let value: f64 = s.parse::<f64>().ok()? * if negative { -1.0 } else { 1.0 };
     let decimals = if s.contains('e') {
         None
     } else {
@@ -224,6 +227,8 @@ fn the_checker_catches_a_wrong_figure() {
     assert_eq!(last_number("takes 1.00 ms"), Some((1.0, Some(2))));
     assert_eq!(last_number("| 0.97×"), Some((0.97, Some(2))));
     assert_eq!(last_number("drift 5.9e9"), Some((5.9e9, None)));
+    assert_eq!(last_number("| -6.7"), Some((-6.7, Some(1))));
+    assert_eq!(last_number("h = 2^-3"), Some((3.0, Some(0))));
     // 1.00 ms quoted against 0.969 ms: 0.031 > 0.005, a stale figure.
     assert!((1.00f64 - 0.969).abs() > 0.5 * 10f64.powi(-2));
 }
