@@ -44,12 +44,12 @@ fn negative_numbers_reach_the_validators() {
     let dir = scratch("negative");
     let out = dir.to_str().expect("utf-8 path");
     assert_refused(
-        &["--out", out, "sde-gan", "--minutes", "-1"],
-        "revode-bench: --minutes must be in (0, 600], not -1",
+        &["--out", out, "sde-gan", "--rho", "-1"],
+        "revode-bench: --rho must lie in (−1, 1), not -1",
     );
     assert_refused(
-        &["--out", out, "sde-gan", "--lr-final", "-0.5"],
-        "--lr-final must be in (0, 1], not -0.5",
+        &["--out", out, "sde-gan", "--steps", "0"],
+        "--steps and --batch must be at least 1",
     );
     assert_refused(
         &["--out", out, "sde-gan", "--horizon", "-8"],
