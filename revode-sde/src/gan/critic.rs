@@ -27,15 +27,11 @@ impl SdeGan {
     fn critic_path(&self, y: &[f64]) -> Result<Path> {
         let (n, c) = (self.times.len(), self.channels);
         let products = self.products();
-        let values: Vec<f64> = y
-            .chunks_exact(c)
-            .flat_map(|row| {
-                row.iter()
-                    .copied()
-                    .chain(products.iter().map(|&(i, j)| row[i] * row[j]))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let mut values = Vec::with_capacity(y.len() / c * (c + products.len()));
+        for row in y.chunks_exact(c) {
+            values.extend_from_slice(row);
+            values.extend(products.iter().map(|&(i, j)| row[i] * row[j]));
+        }
         let data = PathData {
             times: self.times.clone(),
             batch: y.len() / (n * c),
@@ -90,7 +86,7 @@ impl SdeGan {
         weight: f64,
         data_grad: bool,
     ) -> Result<CriticPass> {
-        let batch = self.check_paths(y)?;
+        self.check_paths(y)?;
         let path = self.critic_path(y)?;
         let g = self.critic_model().head_gradient(
             critic,
@@ -123,7 +119,6 @@ impl SdeGan {
             }
             out
         });
-        debug_assert_eq!(batch, path.batch());
         Ok((g.loss, g.grad, y_bar))
     }
 
