@@ -201,6 +201,12 @@ fn samples_have_the_data_shape_and_units() {
     assert_eq!(s.values.dim(), (37, 8, 2));
     assert_eq!(s.times.row(0), real.times.row(0));
     assert!(s.values.iter().all(|v| v.is_finite()));
+    // A generator that overflows is an error, not NaN passed off as missing values.
+    let mut blown = p.clone();
+    blown[..gan.generator_len()]
+        .iter_mut()
+        .for_each(|v| *v = 1e300);
+    assert!(gan.sample(&blown, 4, 4).is_err());
     // The generator block alone samples the same paths.
     let t = gan.sample(&p[..gan.generator_len()], 37, 4).unwrap();
     assert_eq!(s, t);

@@ -238,6 +238,13 @@ impl SdeGan {
             );
             done += b;
         }
+        // TimeSeries reads NaN as missing: a generator that diverged must not pass as data.
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "generated paths".into(),
+                index: i,
+            });
+        }
         let values = Array3::from_shape_vec((paths, n, c), values)
             .map_err(|e| Error::config("gan sample", e.to_string()))?;
         let grid = Array2::from_shape_vec((1, n), self.data_times.clone())
