@@ -127,8 +127,8 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
     };
     let y: Vec<f32> = (0..BATCH * D).map(|i| ((i as f32) * 0.61).sin()).collect();
     // The dfdx path: batched device tensors, on-device pullback.
-    let model = NeuralMlp::<D, H, f32, Cpu>::init_uniform(&dev, spec.clone(), 0)?;
-    let y0 = Batch::<D, f32, Cpu>::from_rows(&dev, BATCH, &y)?;
+    let model = NeuralMlp::<f32, Cpu>::init_uniform(&dev, spec.clone(), 0)?;
+    let y0 = Batch::<f32, Cpu>::from_rows(&dev, BATCH, D, &y)?;
     let mut rows = measure_map(
         "dfdx",
         Rk::new(NeuralOdeTerm { model }, Tableau::midpoint()),

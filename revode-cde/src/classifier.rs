@@ -18,9 +18,7 @@ pub enum FieldBackend {
     #[default]
     Native,
     /// [`NeuralCdeTerm`] on dfdx's default device (CPU; CUDA with the `cuda` feature): the
-    /// state is a device tensor. Widths are compile-time in dfdx, so the sizes are a menu:
-    /// (hidden, width, channels) ∈ {(8, 16, 3), (32, 32, 13), (32, 32, 25)} (spirals;
-    /// JapaneseVowels with a time channel, and with observation counts).
+    /// state is a device tensor; any hidden size, width, depth and channel count.
     Dfdx,
 }
 
@@ -33,21 +31,6 @@ pub type OutputLoss<'a> = dyn FnMut(&[f64], &mut [f64]) -> Result<f64> + 'a;
 
 /// The loss of the final hidden state: writes `∂L/∂z(T)` into the buffer, returns `L`.
 type FinalLoss<'a> = dyn FnMut(&[f64], &mut [f64]) -> f64 + 'a;
-
-/// Calls `$f::<HID, W, HID·channels>(args)` for the menu of dfdx sizes.
-macro_rules! dfdx_sizes {
-    ($cls:expr, $f:ident($($arg:expr),*)) => {
-        match ($cls.hidden, $cls.width, $cls.channels) {
-            (8, 16, 3) => $f::<8, 16, 24>($($arg),*),
-            (32, 32, 13) => $f::<32, 32, 416>($($arg),*),
-            (32, 32, 25) => $f::<32, 32, 800>($($arg),*),
-            (h, w, c) => Err(Error::Unsupported(format!(
-                "the dfdx CDE field has no compiled size hidden {h}, width {w}, channels {c}; \
-                 use (8, 16, 3), (32, 32, 13), (32, 32, 25) or the native backend"
-            ))),
-        }
-    };
-}
 
 /// The field's layout as an [`MlpSpec`] (the same flat layout as [`CdeMlp`]).
 fn dfdx_spec(cls: &NcdeClassifier) -> MlpSpec {
@@ -62,12 +45,12 @@ fn dfdx_spec(cls: &NcdeClassifier) -> MlpSpec {
     }
 }
 
-fn dfdx_model<const HID: usize, const W: usize, const OUT: usize>(
+fn dfdx_model(
     cls: &NcdeClassifier,
     field: &[f64],
     path: &Path,
     dev: &AutoDevice,
-) -> Result<Reversible<Rk<NeuralCdeTerm<HID, W, OUT, f64, AutoDevice>>>> {
+) -> Result<Reversible<Rk<NeuralCdeTerm<f64, AutoDevice>>>> {
     let model = NeuralMlp::from_flat(dev, dfdx_spec(cls), field)?;
     Reversible::new(
         Rk::new(
@@ -78,12 +61,7 @@ fn dfdx_model<const HID: usize, const W: usize, const OUT: usize>(
     )
 }
 
-/// Accepts a size of the menu.
-fn dfdx_supported<const HID: usize, const W: usize, const OUT: usize>() -> Result<()> {
-    Ok(())
-}
-
-fn dfdx_final<const HID: usize, const W: usize, const OUT: usize>(
+fn dfdx_final(
     cls: &NcdeClassifier,
     field: &[f64],
     path: &Path,
@@ -91,13 +69,13 @@ fn dfdx_final<const HID: usize, const W: usize, const OUT: usize>(
     opts: &SolveOptions,
 ) -> Result<Vec<f64>> {
     let dev = AutoDevice::default();
-    let scheme = dfdx_model::<HID, W, OUT>(cls, field, path, &dev)?;
-    let z0 = Batch::<HID, f64, AutoDevice>::from_rows(&dev, path.batch(), z0)?;
+    let scheme = dfdx_model(cls, field, path, &dev)?;
+    let z0 = Batch::<f64, AutoDevice>::from_rows(&dev, path.batch(), cls.hidden, z0)?;
     let sol = revode_core::solve(&scheme, &z0, &NcdeClassifier::times(path), opts)?;
     Ok(sol.ys[sol.ys.len() - 1].to_host())
 }
 
-fn dfdx_gradient<const HID: usize, const W: usize, const OUT: usize>(
+fn dfdx_gradient(
     cls: &NcdeClassifier,
     field: &[f64],
     path: &Path,
@@ -107,9 +85,9 @@ fn dfdx_gradient<const HID: usize, const W: usize, const OUT: usize>(
     loss: &mut FinalLoss,
 ) -> Result<FieldGradient> {
     let dev = AutoDevice::default();
-    let scheme = dfdx_model::<HID, W, OUT>(cls, field, path, &dev)?;
+    let scheme = dfdx_model(cls, field, path, &dev)?;
     let spec = dfdx_spec(cls);
-    let z0 = Batch::<HID, f64, AutoDevice>::from_rows(&dev, path.batch(), z0)?;
+    let z0 = Batch::<f64, AutoDevice>::from_rows(&dev, path.batch(), cls.hidden, z0)?;
     let times = NcdeClassifier::times(path);
     let g = gradient(&scheme, &z0, &times, opts, &method.into(), |ys, cots| {
         let last = ys.len() - 1;
@@ -187,15 +165,12 @@ impl NcdeClassifier {
                 .len(),
         )
     }
-    /// Checks the sizes: positive, and (for the dfdx backend) on the compiled menu.
+    /// Checks the sizes: positive.
     pub fn validate(&self) -> Result<()> {
         if self.classes == 0 {
             return Err(Error::config("classifier", "classes must be positive"));
         }
         self.field_len()?;
-        if self.backend == FieldBackend::Dfdx {
-            dfdx_sizes!(self, dfdx_supported())?;
-        }
         Ok(())
     }
     /// Number of parameters.
@@ -298,7 +273,7 @@ impl NcdeClassifier {
                 let sol = revode_core::solve(&scheme, &z0, &Self::times(path), opts)?;
                 sol.ys[sol.ys.len() - 1].clone()
             }
-            FieldBackend::Dfdx => dfdx_sizes!(self, dfdx_final(self, field, path, &z0, opts))?,
+            FieldBackend::Dfdx => dfdx_final(self, field, path, &z0, opts)?,
         };
         self.logits(readout, &z_end)
     }
@@ -428,10 +403,7 @@ impl NcdeClassifier {
                     "data gradients on the dfdx CDE backend; use the native backend".into(),
                 ));
             }
-            return dfdx_sizes!(
-                self,
-                dfdx_gradient(self, field, path, z0, opts, method, loss)
-            );
+            return dfdx_gradient(self, field, path, z0, opts, method, loss);
         }
         let scheme = self.scheme(field, path, data_gradient)?;
         let z0 = z0.to_vec();

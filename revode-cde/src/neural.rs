@@ -2,15 +2,14 @@
 //! `hidden × channels` matrix per series, the state a `batch × hidden` tensor on the model's
 //! device.
 //!
-//! Widths are compile-time constants (dfdx 0.13): `HID` is the hidden state, `W` the MLP's
-//! width and `OUT = HID × channels` its output (stable Rust cannot compute the product in a
-//! type, so it is named and checked when the term is built). The path stays on the host; each
-//! step's increment (`batch × channels` values) is copied to the device once and shared by
-//! every stage evaluated on that step.
+//! Every size is a run-time value: the hidden state `hidden` is the network's input, its output
+//! is `hidden × channels`, checked against the path when the term is built. The path stays on
+//! the host; each step's increment (`batch × channels` values) is copied to the device once and
+//! shared by every stage evaluated on that step.
 
 use crate::{Interpolation, Path};
 use dfdx::prelude::*;
-use revode_core::neural::{Batch, NeuralCache, NeuralGrads, NeuralMlp};
+use revode_core::neural::{Batch, Matrix, NeuralCache, NeuralGrads, NeuralMlp};
 use revode_core::{scalar::Real, term::Traced, term::Workspace, Error, Result, State, Term};
 
 /// The control of one step: its interval and `X(t_b) − X(t_a)` on the device.
@@ -26,32 +25,31 @@ pub struct NeuralCdeControl<E: Dtype, Dev: Storage<E>> {
 
 /// What a traced evaluation keeps: the MLP's activations and the bounded output matrix.
 #[derive(Clone, Debug)]
-pub struct NeuralCdeCache<const HID: usize, const W: usize, const OUT: usize, E, Dev>
+pub struct NeuralCdeCache<E, Dev>
 where
     E: Dtype,
     Dev: Storage<E>,
 {
-    mlp: NeuralCache<HID, W, E, Dev>,
-    /// `f = tanh(MLP)`, `batch × OUT`.
-    f: Option<Tensor<(usize, Const<OUT>), E, Dev>>,
+    mlp: NeuralCache<E, Dev>,
+    /// `f = tanh(MLP)`, `batch × hidden·channels`.
+    f: Option<Matrix<E, Dev>>,
 }
 
 /// Parameter cotangent of a [`NeuralCdeTerm`]: the model's, and (with data gradients) the
 /// path's data values in the layout of [`crate::PathData::values`].
 #[derive(Clone, Debug)]
-pub struct NeuralCdeGrads<const HID: usize, const W: usize, const OUT: usize, E, Dev>
+pub struct NeuralCdeGrads<E, Dev>
 where
     E: Dtype,
     Dev: Storage<E>,
 {
     /// The MLP's parameter cotangents (on the device).
-    pub model: NeuralGrads<HID, W, E, Dev, OUT>,
+    pub model: NeuralGrads<E, Dev>,
     /// Cotangent of the path's data values (empty without data gradients).
     pub data: Vec<f64>,
 }
 
-impl<const HID: usize, const W: usize, const OUT: usize, E, Dev>
-    revode_core::grad_buffer::GradBuffer for NeuralCdeGrads<HID, W, OUT, E, Dev>
+impl<E, Dev> revode_core::grad_buffer::GradBuffer for NeuralCdeGrads<E, Dev>
 where
     E: Dtype + revode_core::scalar::Real,
     Dev: Device<E>,
@@ -71,31 +69,33 @@ where
 
 /// `dz = tanh(MLP_θ(t, z))·dX` for every series of a batch, driven by a [`Path`].
 #[derive(Clone, Debug)]
-pub struct NeuralCdeTerm<const HID: usize, const W: usize, const OUT: usize, E, Dev>
+pub struct NeuralCdeTerm<E, Dev>
 where
     E: Dtype,
     Dev: Storage<E>,
 {
-    /// The field's network (`HID (+ t) → W → HID·channels`).
-    pub model: NeuralMlp<HID, W, E, Dev, OUT>,
+    /// The field's network (`hidden (+ t) → width → hidden·channels`).
+    pub model: NeuralMlp<E, Dev>,
     /// The control path.
     pub path: Path,
     dev: Dev,
     data_gradient: bool,
 }
 
-impl<const HID: usize, const W: usize, const OUT: usize, E, Dev> NeuralCdeTerm<HID, W, OUT, E, Dev>
+impl<E, Dev> NeuralCdeTerm<E, Dev>
 where
     E: Dtype + Real,
     Dev: Device<E>,
 {
-    /// Couples a model with a path: `OUT` must equal `HID × path.channels()`.
-    pub fn new(model: NeuralMlp<HID, W, E, Dev, OUT>, path: Path, dev: &Dev) -> Result<Self> {
-        if OUT != HID * path.channels() {
+    /// Couples a model with a path: its outputs must be `hidden × path.channels()`, `hidden`
+    /// being its input size.
+    pub fn new(model: NeuralMlp<E, Dev>, path: Path, dev: &Dev) -> Result<Self> {
+        let spec = model.spec();
+        if spec.out_dim() != spec.dim * path.channels() {
             return Err(Error::ShapeMismatch {
                 what: "CDE model outputs (hidden × path channels)".into(),
-                expected: HID * path.channels(),
-                found: OUT,
+                expected: spec.dim * path.channels(),
+                found: spec.out_dim(),
             });
         }
         Ok(NeuralCdeTerm {
@@ -123,30 +123,30 @@ where
         self.path.channels()
     }
 
-    /// `f` viewed as `batch × HID × channels`.
-    fn matrix(
-        &self,
-        f: Tensor<(usize, Const<OUT>), E, Dev>,
-    ) -> Tensor<(usize, Const<HID>, usize), E, Dev> {
+    /// The hidden state's size per series (the network's input).
+    pub fn state_dim(&self) -> usize {
+        self.model.spec().dim
+    }
+
+    /// `f` viewed as `batch × hidden × channels`.
+    fn matrix(&self, f: Matrix<E, Dev>) -> Tensor<(usize, usize, usize), E, Dev> {
         let rows = f.shape().0;
-        f.reshape_like(&(rows, Const::<HID>, self.channels()))
+        f.reshape_like(&(rows, self.state_dim(), self.channels()))
     }
 }
 
-impl<const HID: usize, const W: usize, const OUT: usize, E, Dev> Term
-    for NeuralCdeTerm<HID, W, OUT, E, Dev>
+impl<E, Dev> Term for NeuralCdeTerm<E, Dev>
 where
     E: Dtype + Real,
     Dev: Device<E>,
-    Batch<HID, E, Dev>: State<Scalar = E>,
-    Batch<OUT, E, Dev>: State<Scalar = E>,
+    Batch<E, Dev>: State<Scalar = E>,
 {
-    type State = Batch<HID, E, Dev>;
+    type State = Batch<E, Dev>;
     type Control = NeuralCdeControl<E, Dev>;
-    /// `f = tanh(MLP(t, z))`, `batch × OUT` (each row a row-major `HID × channels` matrix).
-    type Field = Batch<OUT, E, Dev>;
-    type Cache = NeuralCdeCache<HID, W, OUT, E, Dev>;
-    type ParamGrad = NeuralCdeGrads<HID, W, OUT, E, Dev>;
+    /// `f = tanh(MLP(t, z))`, `batch × hidden·channels` (each row a row-major `hidden × channels` matrix).
+    type Field = Batch<E, Dev>;
+    type Cache = NeuralCdeCache<E, Dev>;
+    type ParamGrad = NeuralCdeGrads<E, Dev>;
     type Scratch = ();
 
     fn new_control(&self) -> Self::Control {
@@ -171,7 +171,10 @@ where
             .tensor_from_vec(dx, (self.path.batch(), self.channels()));
     }
     fn new_field(&self, like: &Self::State) -> Self::Field {
-        Batch(self.dev.zeros_like(&(like.rows(), Const::<OUT>)))
+        Batch(
+            self.dev
+                .zeros_like(&(like.rows(), self.state_dim() * self.channels())),
+        )
     }
     fn new_scratch(&self, _like: &Self::State) {}
     fn new_cache(&self, _like: &Self::State) -> Self::Cache {
@@ -187,6 +190,7 @@ where
         }
     }
     fn validate_state(&self, z: &Self::State) -> Result<()> {
+        self.model.check_input(z.cols())?;
         if z.rows() != self.path.batch() {
             return Err(Error::ShapeMismatch {
                 what: "CDE state rows (path batch)".into(),
@@ -221,17 +225,17 @@ where
         };
     }
     fn prod(&self, v: &Self::Field, c: &Self::Control, out: &mut Self::State) {
-        let shape = (v.rows(), Const::<HID>, self.channels());
+        let shape = (v.rows(), self.state_dim(), self.channels());
         let dx = c.dx.clone().broadcast_like::<_, Axis<1>>(&shape);
-        out.0 = (self.matrix(v.0.clone()) * dx).sum::<(usize, Const<HID>), Axis<2>>();
+        out.0 = (self.matrix(v.0.clone()) * dx).sum::<(usize, usize), Axis<2>>();
     }
     /// `V̄_b = (scale·cot_b) ⊗ dX_b`.
     fn prod_vjp(&self, c: &Self::Control, cot: &Self::State, scale: E, v_bar: &mut Self::Field) {
         let rows = cot.rows();
-        let shape = (rows, Const::<HID>, self.channels());
+        let shape = (rows, self.state_dim(), self.channels());
         let cot3 = (cot.0.clone() * scale).broadcast_like::<_, Axis<2>>(&shape);
         let g = cot3 * c.dx.clone().broadcast_like::<_, Axis<1>>(&shape);
-        v_bar.0 = g.reshape_like(&(rows, Const::<OUT>));
+        v_bar.0 = g.reshape_like(&(rows, self.state_dim() * self.channels()));
     }
     /// Through the tanh, then the network.
     fn vf_vjp(
@@ -262,7 +266,7 @@ where
         ws: &mut Workspace<Self>,
     ) {
         if let (true, Some(f)) = (self.data_gradient, at.cache.f.as_ref()) {
-            let shape = (cot.rows(), Const::<HID>, self.channels());
+            let shape = (cot.rows(), self.state_dim(), self.channels());
             let cot3 = (cot.0.clone() * scale).broadcast_like::<_, Axis<2>>(&shape);
             let dx_bar = (self.matrix(f.clone()) * cot3)
                 .sum::<(usize, usize), Axis<1>>()

@@ -147,16 +147,33 @@ fn dfdx_backend_equals_native_backend() {
         native.predict(&p, &path, &opts).unwrap(),
         dfdx.predict(&p, &path, &opts).unwrap()
     );
-    // Sizes outside the compiled menu are a typed error, not a panic.
-    let odd = NcdeClassifier {
+    // Any size works on dfdx (no compiled menu): odd widths, two hidden layers, same numbers
+    // as the native field.
+    let odd_native = NcdeClassifier {
         hidden: 5,
-        ..dfdx.clone()
+        width: 11,
+        depth: 2,
+        ..native.clone()
     };
-    let q = odd.init(1).unwrap();
-    assert!(matches!(
-        odd.loss_and_grad(&q, &path, &labels, &opts, GradientMethod::Reversible),
-        Err(Error::Unsupported(_))
-    ));
+    let odd_dfdx = NcdeClassifier {
+        backend: FieldBackend::Dfdx,
+        ..odd_native.clone()
+    };
+    let q = odd_native.init(1).unwrap();
+    let a = odd_native
+        .loss_and_grad(&q, &path, &labels, &opts, GradientMethod::Reversible)
+        .unwrap();
+    let b = odd_dfdx
+        .loss_and_grad(&q, &path, &labels, &opts, GradientMethod::Reversible)
+        .unwrap();
+    assert!((a.loss - b.loss).abs() <= 1e-13 * a.loss.abs());
+    let s = a.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let diff = a
+        .grad
+        .iter()
+        .zip(&b.grad)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    assert!(diff <= 1e-11 * s, "{:e}", diff / s);
 }
 
 #[test]

@@ -68,7 +68,7 @@ fn loss<V: State>(ys: &[V], cots: &mut [V]) -> f64 {
     v.iter().enumerate().map(|(i, x)| w(i) * x * x).sum()
 }
 
-type Neural = NeuralCdeTerm<HID, W, OUT, f64, Cpu>;
+type Neural = NeuralCdeTerm<f64, Cpu>;
 
 fn neural(p: &Path, params: &[f64]) -> Neural {
     let dev = Cpu::default();
@@ -97,7 +97,7 @@ fn dfdx_field_equals_native_field_and_gradients_agree() {
         )
         .unwrap();
         let scheme = Reversible::new(Rk::new(neural(&p, &params), Tableau::heun()), 0.9).unwrap();
-        let zb = Batch::<HID, f64, Cpu>::from_rows(&dev, 3, &z0).unwrap();
+        let zb = Batch::<f64, Cpu>::from_rows(&dev, 3, HID, &z0).unwrap();
         // Same solution.
         let a = solve(&ns, &z0, &times, &opts).unwrap();
         let b = solve(&scheme, &zb, &times, &opts).unwrap();
@@ -177,7 +177,7 @@ fn dfdx_field_data_gradients_equal_native() {
     let native = CdeMlp::new(HID, p.channels(), W, 2, false, 5).unwrap();
     let params = native.params().to_vec();
     let z0: Vec<f64> = (0..3 * HID).map(|i| 0.1 * (i as f64 - 4.0)).collect();
-    let zb = Batch::<HID, f64, Cpu>::from_rows(&Cpu::default(), 3, &z0).unwrap();
+    let zb = Batch::<f64, Cpu>::from_rows(&Cpu::default(), 3, HID, &z0).unwrap();
     let times = [p.domain().0, p.domain().1];
     let opts = SolveOptions::fixed(0.11);
     let ns = Reversible::new(
@@ -226,7 +226,7 @@ fn dfdx_field_shape_errors() {
         outputs: Some(5),
         ..MlpSpec::new(HID, W)
     };
-    let model: NeuralMlp<HID, W, f64, Cpu, 5> = NeuralMlp::init_uniform(&dev, s, 1).unwrap();
+    let model: NeuralMlp<f64, Cpu> = NeuralMlp::init_uniform(&dev, s, 1).unwrap();
     assert!(matches!(
         NeuralCdeTerm::new(model, p.clone(), &dev),
         Err(Error::ShapeMismatch { .. })
@@ -234,7 +234,15 @@ fn dfdx_field_shape_errors() {
     // A state whose rows are not the path's batch.
     let term = neural(&p, &spec().init_uniform(1));
     let scheme = Reversible::new(Rk::new(term, Tableau::heun()), 0.9).unwrap();
-    let z = Batch::<HID, f64, Cpu>::from_rows(&dev, 2, &[0.0; 2 * HID]).unwrap();
+    let z = Batch::<f64, Cpu>::from_rows(&dev, 2, HID, &[0.0; 2 * HID]).unwrap();
     let r = solve(&scheme, &z, &[0.0, 1.0], &SolveOptions::fixed(0.1));
     assert!(matches!(r, Err(Error::ShapeMismatch { .. })), "{r:?}");
+    // A state with the path's rows but the wrong number of columns: a typed error, not a
+    // panic inside a matmul.
+    let z = Batch::<f64, Cpu>::from_rows(&dev, 3, HID + 1, &[0.0; 3 * (HID + 1)]).unwrap();
+    let r = solve(&scheme, &z, &[0.0, 1.0], &SolveOptions::fixed(0.1));
+    assert!(
+        matches!(r, Err(Error::ShapeMismatch { expected: HID, .. })),
+        "{r:?}"
+    );
 }

@@ -32,7 +32,7 @@ fn main() -> revode_core::Result<()> {
     let cpu = Cpu::default();
     let mut results = Vec::new();
     /// L = mean(y(1)²), written for any dfdx device.
-    fn mse<Dev: Device<f32>>(ys: &[Batch<D, f32, Dev>], cots: &mut [Batch<D, f32, Dev>]) -> f64 {
+    fn mse<Dev: Device<f32>>(ys: &[Batch<f32, Dev>], cots: &mut [Batch<f32, Dev>]) -> f64 {
         let v = ys[ys.len() - 1].to_f64_vec();
         let g: Vec<f64> = v.iter().map(|x| 2.0 * x / v.len() as f64).collect();
         let last = cots.len() - 1;
@@ -41,10 +41,10 @@ fn main() -> revode_core::Result<()> {
     }
     macro_rules! run_on {
         ($dev:expr, $name:expr) => {{
-            let model = NeuralMlp::<D, H, f32, _>::from_flat(&$dev, spec.clone(), &params)?;
+            let model = NeuralMlp::<f32, _>::from_flat(&$dev, spec.clone(), &params)?;
             let scheme =
                 Reversible::new(Rk::new(NeuralOdeTerm { model }, Tableau::midpoint()), 0.999)?;
-            let y0 = Batch::<D, f32, _>::from_rows(&$dev, rows, &y)?;
+            let y0 = Batch::<f32, _>::from_rows(&$dev, rows, D, &y)?;
             for m in [GradientMethod::Direct, GradientMethod::Reversible] {
                 let _ = gradient(&scheme, &y0, &times, &opts, &m.clone().into(), mse)?; // warm-up
                 let t = Instant::now();

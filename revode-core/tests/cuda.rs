@@ -12,7 +12,7 @@ const D: usize = 4;
 const H: usize = 16;
 
 /// L = Σ y(t_k)² over the observations, on any device.
-fn loss<Dev: Device<f64>>(ys: &[Batch<D, f64, Dev>], cots: &mut [Batch<D, f64, Dev>]) -> f64 {
+fn loss<Dev: Device<f64>>(ys: &[Batch<f64, Dev>], cots: &mut [Batch<f64, Dev>]) -> f64 {
     let mut l = 0.0;
     for (y, c) in ys.iter().zip(cots.iter_mut()) {
         let v = y.to_f64_vec();
@@ -33,11 +33,11 @@ fn grad_on<Dev: Device<f64>>(dev: &Dev, method: GradientMethod) -> (f64, Vec<f64
         time_first: false,
         outputs: None,
     };
-    let model = NeuralMlp::<D, H, f64, Dev>::init_uniform(dev, spec.clone(), 3).unwrap();
+    let model = NeuralMlp::<f64, Dev>::init_uniform(dev, spec.clone(), 3).unwrap();
     let scheme = Reversible::new(Rk::new(NeuralOdeTerm { model }, Tableau::rk4()), 0.999).unwrap();
     let rows = 8;
     let y: Vec<f64> = (0..rows * D).map(|i| (i as f64 * 0.37).sin()).collect();
-    let y0 = Batch::<D, f64, Dev>::from_rows(dev, rows, &y).unwrap();
+    let y0 = Batch::<f64, Dev>::from_rows(dev, rows, D, &y).unwrap();
     let g = gradient(
         &scheme,
         &y0,

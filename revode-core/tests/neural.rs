@@ -23,7 +23,7 @@ fn spec(act: Activation, depth: usize) -> MlpSpec {
     }
 }
 
-type Neural = NeuralOdeTerm<D, H, f64, Cpu>;
+type Neural = NeuralOdeTerm<f64, Cpu>;
 
 fn neural_scheme(spec: MlpSpec, seed: u64, lambda: f64) -> Reversible<Rk<Neural>> {
     let dev = Cpu::default();
@@ -56,7 +56,7 @@ fn dfdx_model_equals_native_model() {
         let s = spec(act, 2);
         let rows = 4;
         let native: Mlp<f64> = Mlp::from_spec(s.clone(), rows).unwrap().init_uniform(9);
-        let model: NeuralMlp<D, H, f64, Cpu> = NeuralMlp::init_uniform(&dev, s.clone(), 9).unwrap();
+        let model: NeuralMlp<f64, Cpu> = NeuralMlp::init_uniform(&dev, s.clone(), 9).unwrap();
         assert_eq!(
             model.to_flat(),
             native.params().to_vec(),
@@ -65,7 +65,7 @@ fn dfdx_model_equals_native_model() {
         let y = y0_rows(rows);
         let mut out = vec![0.0; y.len()];
         native.eval(0.7, &y, &mut out);
-        let x = Batch::<D, f64, Cpu>::from_rows(&dev, rows, &y).unwrap();
+        let x = Batch::<f64, Cpu>::from_rows(&dev, rows, D, &y).unwrap();
         let got = model.forward(0.7, &x.0, None).as_vec();
         assert!(rel(&got, &out) < 1e-13, "{act:?}: {:e}", rel(&got, &out));
         // Same gradients through a whole solve.
@@ -112,7 +112,7 @@ fn dfdx_reversible_equals_direct_f64_and_finite_differences() {
     ] {
         let s = spec(act, 2);
         let scheme = neural_scheme(s.clone(), 3, 0.999);
-        let x = Batch::<D, f64, Cpu>::from_rows(&dev, 2, &y0_rows(2)).unwrap();
+        let x = Batch::<f64, Cpu>::from_rows(&dev, 2, D, &y0_rows(2)).unwrap();
         let opts = SolveOptions::fixed(0.1);
         let d = gradient(
             &scheme,
@@ -136,11 +136,11 @@ fn dfdx_reversible_equals_direct_f64_and_finite_differences() {
         if act == Activation::Relu {
             continue; // the kink makes central differences unreliable
         }
-        let base = NeuralMlp::<D, H, f64, Cpu>::init_uniform(&dev, s.clone(), 3)
+        let base = NeuralMlp::<f64, Cpu>::init_uniform(&dev, s.clone(), 3)
             .unwrap()
             .to_flat();
         let eval = |p: &[f64]| {
-            let model = NeuralMlp::<D, H, f64, Cpu>::from_flat(&dev, s.clone(), p).unwrap();
+            let model = NeuralMlp::<f64, Cpu>::from_flat(&dev, s.clone(), p).unwrap();
             let sc =
                 Reversible::new(Rk::new(NeuralOdeTerm { model }, Tableau::rk4()), 0.999).unwrap();
             let sol = solve(&sc, &x, &TIMES, &opts).unwrap();
@@ -166,11 +166,11 @@ fn dfdx_reversible_equals_direct_f64_and_finite_differences() {
 fn dfdx_reversible_equals_direct_f32() {
     let dev = Cpu::default();
     let s = spec(Activation::Tanh, 1);
-    let model = NeuralMlp::<D, H, f32, Cpu>::init_uniform(&dev, s.clone(), 5).unwrap();
+    let model = NeuralMlp::<f32, Cpu>::init_uniform(&dev, s.clone(), 5).unwrap();
     let scheme =
         Reversible::new(Rk::new(NeuralOdeTerm { model }, Tableau::midpoint()), 0.999).unwrap();
     let y: Vec<f32> = y0_rows(8).iter().map(|&v| v as f32).collect();
-    let x = Batch::<D, f32, Cpu>::from_rows(&dev, 8, &y).unwrap();
+    let x = Batch::<f32, Cpu>::from_rows(&dev, 8, D, &y).unwrap();
     let opts = SolveOptions::fixed(0.05);
     let d = gradient(
         &scheme,
@@ -203,11 +203,11 @@ fn f32_sigmoid_path_matches_f64() {
     let s = spec(Activation::Tanh, 3);
     let rows = 5;
     let y: Vec<f64> = y0_rows(rows);
-    let m64 = NeuralMlp::<D, H, f64, Cpu>::init_uniform(&dev, s.clone(), 2).unwrap();
-    let m32 = NeuralMlp::<D, H, f32, Cpu>::init_uniform(&dev, s.clone(), 2).unwrap();
-    let x64 = Batch::<D, f64, Cpu>::from_rows(&dev, rows, &y).unwrap();
+    let m64 = NeuralMlp::<f64, Cpu>::init_uniform(&dev, s.clone(), 2).unwrap();
+    let m32 = NeuralMlp::<f32, Cpu>::init_uniform(&dev, s.clone(), 2).unwrap();
+    let x64 = Batch::<f64, Cpu>::from_rows(&dev, rows, D, &y).unwrap();
     let y32: Vec<f32> = y.iter().map(|&v| v as f32).collect();
-    let x32 = Batch::<D, f32, Cpu>::from_rows(&dev, rows, &y32).unwrap();
+    let x32 = Batch::<f32, Cpu>::from_rows(&dev, rows, D, &y32).unwrap();
     let a = m64.forward(0.3, &x64.0, None).as_vec();
     let b: Vec<f64> = m32
         .forward(0.3, &x32.0, None)
@@ -275,8 +275,8 @@ fn native_batched_kernels_match_dfdx_and_rows() {
             "{act:?}: {:e}",
             rel(&out, &by_rows)
         );
-        let model = NeuralMlp::<D, H, f64, Cpu>::init_uniform(&dev, s.clone(), 6).unwrap();
-        let x = Batch::<D, f64, Cpu>::from_rows(&dev, rows, &y).unwrap();
+        let model = NeuralMlp::<f64, Cpu>::init_uniform(&dev, s.clone(), 6).unwrap();
+        let x = Batch::<f64, Cpu>::from_rows(&dev, rows, D, &y).unwrap();
         let opts = SolveOptions::fixed(0.1);
         let gd = gradient(
             &Reversible::new(Rk::new(NeuralOdeTerm { model }, Tableau::rk4()), 0.999).unwrap(),

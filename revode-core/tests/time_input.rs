@@ -81,11 +81,11 @@ fn dfdx_reads_and_writes_the_time_first_layout() {
     let native = Mlp::<f64>::from_spec(spec(true), 4)
         .unwrap()
         .init_uniform(9);
-    let net: NeuralMlp<D, H, f64, dfdx::prelude::Cpu> =
+    let net: NeuralMlp<f64, dfdx::prelude::Cpu> =
         NeuralMlp::from_flat(&dev, spec(true), native.params()).unwrap();
     assert_eq!(net.to_flat(), native.params().to_vec());
     let y: Vec<f64> = (0..D * 4).map(|i| (i as f64 * 0.29).sin()).collect();
-    let x = revode_core::neural::Batch::<D, f64, _>::from_rows(&dev, 4, &y).unwrap();
+    let x = revode_core::neural::Batch::<f64, _>::from_rows(&dev, 4, D, &y).unwrap();
     let out = net.forward(0.7, &x.0, None).as_vec();
     let mut want = vec![0.0; y.len()];
     native.eval(0.7, &y, &mut want);

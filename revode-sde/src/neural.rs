@@ -1,42 +1,42 @@
 //! A neural SDE on dfdx: `dy = μ_θ(t, y) dt + σ_θ(t, y) ∘ dW` with diagonal noise, drift and
-//! diffusion two [`NeuralMlp`]s, the state a `batch × D` tensor on the model's device.
+//! diffusion two [`NeuralMlp`]s, the state a `batch × dim` tensor on the model's device.
 //!
-//! The Brownian path stays on the host; each step's increment (`batch × D` values) is copied
+//! The Brownian path stays on the host; each step's increment (`batch × dim` values) is copied
 //! to the device once and shared by every stage evaluated on that step, so the reversible
 //! gradient regenerates it backwards exactly as for host states.
 
 use crate::{BrownianPath, Calculus};
 use dfdx::prelude::*;
-use revode_core::neural::{Batch, NeuralCache, NeuralGrads, NeuralMlp};
+use revode_core::neural::{Batch, Matrix, NeuralCache, NeuralGrads, NeuralMlp};
 use revode_core::{scalar::Real, state::Pair, Error, Result, State, Term};
 
 /// The control of one step: `dt` and `W(t_b) − W(t_a)` on the device.
 #[derive(Clone, Debug)]
-pub struct NeuralSdeControl<const D: usize, E: Dtype, Dev: Storage<E>> {
+pub struct NeuralSdeControl<E: Dtype, Dev: Storage<E>> {
     /// `t_b − t_a`.
     pub dt: f64,
     /// The Brownian increment, `batch × D`.
-    pub dw: Tensor<(usize, Const<D>), E, Dev>,
+    pub dw: Matrix<E, Dev>,
 }
 
 /// What a traced evaluation keeps: both networks' activations.
 #[derive(Clone, Debug)]
-pub struct NeuralSdeCache<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>> {
-    drift: NeuralCache<D, H, E, Dev>,
-    diffusion: NeuralCache<D, H, E, Dev>,
+pub struct NeuralSdeCache<E: Dtype, Dev: Storage<E>> {
+    drift: NeuralCache<E, Dev>,
+    diffusion: NeuralCache<E, Dev>,
 }
 
 /// Parameter cotangents of a [`NeuralSdeTerm`] (on the device).
 #[derive(Clone, Debug)]
-pub struct NeuralSdeGrads<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>> {
+pub struct NeuralSdeGrads<E: Dtype, Dev: Storage<E>> {
     /// The drift's.
-    pub drift: NeuralGrads<D, H, E, Dev>,
+    pub drift: NeuralGrads<E, Dev>,
     /// The diffusion's.
-    pub diffusion: NeuralGrads<D, H, E, Dev>,
+    pub diffusion: NeuralGrads<E, Dev>,
 }
 
-impl<const D: usize, const H: usize, E: Dtype + revode_core::scalar::Real, Dev: Device<E>>
-    revode_core::grad_buffer::GradBuffer for NeuralSdeGrads<D, H, E, Dev>
+impl<E: Dtype + revode_core::scalar::Real, Dev: Device<E>> revode_core::grad_buffer::GradBuffer
+    for NeuralSdeGrads<E, Dev>
 {
     /// Drift entries first, then diffusion entries.
     fn first_non_finite(&self) -> Option<usize> {
@@ -53,31 +53,46 @@ impl<const D: usize, const H: usize, E: Dtype + revode_core::scalar::Real, Dev: 
 
 /// `dy = μ(t, y) dt + σ(t, y) ∘ dW` for a batch, diagonal noise, networks on a dfdx device.
 #[derive(Clone, Debug)]
-pub struct NeuralSdeTerm<const D: usize, const H: usize, E: Dtype, Dev: Storage<E>> {
+pub struct NeuralSdeTerm<E: Dtype, Dev: Storage<E>> {
     /// The drift network `μ_θ(t, y)`.
-    pub drift: NeuralMlp<D, H, E, Dev>,
+    pub drift: NeuralMlp<E, Dev>,
     /// The diffusion network `σ_θ(t, y)` (one noise channel per state entry).
-    pub diffusion: NeuralMlp<D, H, E, Dev>,
+    pub diffusion: NeuralMlp<E, Dev>,
     path: BrownianPath,
     calculus: Calculus,
     dev: Dev,
 }
 
-impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralSdeTerm<D, H, E, Dev> {
-    /// Combines the networks with a Brownian path of `D` channels per sample.
+impl<E: Dtype + Real, Dev: Device<E>> NeuralSdeTerm<E, Dev> {
+    /// Combines the networks with a Brownian path: both map `dim → dim` (diagonal noise, one
+    /// channel per state entry) and the path has `dim` channels per sample.
     pub fn new(
-        drift: NeuralMlp<D, H, E, Dev>,
-        diffusion: NeuralMlp<D, H, E, Dev>,
+        drift: NeuralMlp<E, Dev>,
+        diffusion: NeuralMlp<E, Dev>,
         path: BrownianPath,
         calculus: Calculus,
         dev: &Dev,
     ) -> Result<Self> {
-        if path.channels() != D {
-            return Err(Error::ShapeMismatch {
-                what: "Brownian channels for diagonal noise (state dimension)".into(),
-                expected: D,
-                found: path.channels(),
-            });
+        let d = drift.spec().dim;
+        for (what, found) in [
+            ("drift outputs (state dimension)", drift.spec().out_dim()),
+            ("diffusion inputs (state dimension)", diffusion.spec().dim),
+            (
+                "diffusion outputs for diagonal noise (state dimension)",
+                diffusion.spec().out_dim(),
+            ),
+            (
+                "Brownian channels for diagonal noise (state dimension)",
+                path.channels(),
+            ),
+        ] {
+            if found != d {
+                return Err(Error::ShapeMismatch {
+                    what: what.into(),
+                    expected: d,
+                    found,
+                });
+            }
         }
         Ok(NeuralSdeTerm {
             drift,
@@ -87,41 +102,45 @@ impl<const D: usize, const H: usize, E: Dtype + Real, Dev: Device<E>> NeuralSdeT
             dev: dev.clone(),
         })
     }
+    /// The state's (and noise's) dimension per sample.
+    pub fn dim(&self) -> usize {
+        self.drift.spec().dim
+    }
     /// The Brownian path.
     pub fn path(&self) -> &BrownianPath {
         &self.path
     }
 }
 
-impl<const D: usize, const H: usize, E, Dev> Term for NeuralSdeTerm<D, H, E, Dev>
+impl<E, Dev> Term for NeuralSdeTerm<E, Dev>
 where
     E: Dtype + Real,
     Dev: Device<E>,
-    Batch<D, E, Dev>: State<Scalar = E>,
+    Batch<E, Dev>: State<Scalar = E>,
 {
-    type State = Batch<D, E, Dev>;
-    type Control = NeuralSdeControl<D, E, Dev>;
+    type State = Batch<E, Dev>;
+    type Control = NeuralSdeControl<E, Dev>;
     /// `Pair { y: μ(t, y), z: σ(t, y) }` on the device.
-    type Field = Pair<Batch<D, E, Dev>>;
-    type Cache = NeuralSdeCache<D, H, E, Dev>;
-    type ParamGrad = NeuralSdeGrads<D, H, E, Dev>;
+    type Field = Pair<Batch<E, Dev>>;
+    type Cache = NeuralSdeCache<E, Dev>;
+    type ParamGrad = NeuralSdeGrads<E, Dev>;
     type Scratch = ();
 
     fn new_control(&self) -> Self::Control {
         NeuralSdeControl {
             dt: 0.0,
-            dw: self.dev.zeros_like(&(self.path.batch(), Const::<D>)),
+            dw: self.dev.zeros_like(&(self.path.batch(), self.dim())),
         }
     }
     fn contr(&self, t_a: f64, t_b: f64, out: &mut Self::Control) {
         out.dt = t_b - t_a;
-        let mut dw = vec![0.0; self.path.batch() * D];
+        let mut dw = vec![0.0; self.path.batch() * self.dim()];
         // The integration loop has checked the times against `domain()`.
         self.path.increment_unchecked(t_a, t_b, &mut dw);
         let dw: Vec<E> = dw.into_iter().map(E::of).collect();
         out.dw = self
             .dev
-            .tensor_from_vec(dw, (self.path.batch(), Const::<D>));
+            .tensor_from_vec(dw, (self.path.batch(), self.dim()));
     }
     fn new_field(&self, like: &Self::State) -> Self::Field {
         Pair {
@@ -143,6 +162,7 @@ where
         }
     }
     fn validate_state(&self, y: &Self::State) -> Result<()> {
+        self.drift.check_input(y.cols())?;
         if y.rows() != self.path.batch() {
             return Err(Error::ShapeMismatch {
                 what: "SDE state rows (Brownian batch)".into(),

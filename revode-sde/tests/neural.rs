@@ -50,7 +50,7 @@ fn params() -> (Vec<f64>, Vec<f64>) {
     (mu, sigma)
 }
 
-type Neural = NeuralSdeTerm<D, H, f64, Cpu>;
+type Neural = NeuralSdeTerm<f64, Cpu>;
 
 fn neural(mu: &[f64], sigma: &[f64], calculus: Calculus) -> Neural {
     let dev = Cpu::default();
@@ -64,11 +64,11 @@ fn neural(mu: &[f64], sigma: &[f64], calculus: Calculus) -> Neural {
     .unwrap()
 }
 
-fn y0() -> (Vec<f64>, Batch<D, f64, Cpu>) {
+fn y0() -> (Vec<f64>, Batch<f64, Cpu>) {
     let v: Vec<f64> = (0..BATCH * D)
         .map(|i| 0.4 * (i as f64 * 0.7).sin())
         .collect();
-    let b = Batch::from_rows(&Cpu::default(), BATCH, &v).unwrap();
+    let b = Batch::from_rows(&Cpu::default(), BATCH, D, &v).unwrap();
     (v, b)
 }
 
@@ -132,7 +132,7 @@ fn dfdx_sde_reversible_equals_direct_and_finite_differences() {
     let (mu, sigma) = params();
     let (_, b) = y0();
     let opts = SolveOptions::fixed(1.0 / 16.0);
-    let flat = |g: &NeuralSdeGrads<D, H, f64, Cpu>| {
+    let flat = |g: &NeuralSdeGrads<f64, Cpu>| {
         let mut f = g.drift.to_flat(&spec());
         f.extend(g.diffusion.to_flat(&spec()));
         f
@@ -207,7 +207,7 @@ fn dfdx_sde_errors() {
     // Brownian channels must equal the state dimension (diagonal noise).
     let wrong = BrownianPath::new(0.0, 1.0, BATCH, D + 1, 1).unwrap();
     let r = NeuralSdeTerm::new(
-        NeuralMlp::<D, H, f64, Cpu>::from_flat(&dev, spec(), &mu).unwrap(),
+        NeuralMlp::<f64, Cpu>::from_flat(&dev, spec(), &mu).unwrap(),
         NeuralMlp::from_flat(&dev, spec(), &sigma).unwrap(),
         wrong,
         Calculus::Stratonovich,
