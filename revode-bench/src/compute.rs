@@ -20,8 +20,51 @@ struct ComputeOut {
     setting: String,
     n: usize,
     rows: Vec<Row>,
+    /// Plain dfdx matmul of the layer shapes (dfdx's own, older gemm).
     matmul_gflops: f64,
+    /// Plain product of the same shapes through the workspace's gemm (AVX-512 kernels where the
+    /// CPU has them).
+    gemm_gflops: f64,
+    /// GFLOP/s of the native reversible gradient ÷ the fastest of the two plain products.
+    reversible_of_peak: f64,
     flops_per_eval: f64,
+}
+
+/// GFLOP/s of a plain f32 product `BATCH × H` by `H × H` through the workspace's `gemm`, which
+/// picks its kernels at run time (AVX-512 where the CPU reports `avx512f`, else FMA).
+fn gemm_gflops() -> f64 {
+    let a: Vec<f32> = (0..BATCH * H).map(|i| ((i as f32) * 0.37).sin()).collect();
+    let w: Vec<f32> = (0..H * H).map(|i| ((i as f32) * 0.11).cos()).collect();
+    let mut c = vec![0.0f32; BATCH * H];
+    let (tm, _) = median_time(0.3, 1000, || {
+        // SAFETY: row-major a (BATCH × H), w (H × H) and c (BATCH × H) are exactly the sizes
+        // gemm reads and writes with these strides; c does not alias a or w.
+        unsafe {
+            gemm::gemm(
+                BATCH,
+                H,
+                H,
+                c.as_mut_ptr(),
+                1,
+                H as isize,
+                false,
+                a.as_ptr(),
+                1,
+                H as isize,
+                w.as_ptr(),
+                1,
+                H as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        }
+    });
+    std::hint::black_box(&c);
+    2.0 * (BATCH * H * H) as f64 / tm / 1e9
 }
 
 /// mean(y_N²) through the host view (once per gradient), for any state type.
@@ -154,6 +197,8 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
         let _ = a.clone().matmul(w.clone().permute());
     });
     let matmul_gflops = 2.0 * (BATCH * H * H) as f64 / tm / 1e9;
+    let gemm_gflops = gemm_gflops();
+    let peak = matmul_gflops.max(gemm_gflops);
     let flops_per_eval = 2.0 * BATCH as f64 * (D * H + H * H + H * D) as f64;
     let direct_of = |label: &str| {
         let path = label.split(':').next().unwrap_or("");
@@ -161,6 +206,10 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
             .find(|r| r.0 == format!("{path}: direct (full tape), plain midpoint"))
             .map_or(f64::NAN, |r| r.1)
     };
+    let reversible_of_peak = rows
+        .iter()
+        .find(|r| r.0 == "native: reversible, λ = 0.999")
+        .map_or(f64::NAN, |r| r.3 * flops_per_eval / r.1 / 1e9 / peak);
     let mut table = Table::new(&[
         "what",
         "time",
@@ -184,7 +233,10 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
         &format!(
             "## Compute-bound setting (dfdx, f32, one thread)\n\nState dim {D}, MLP {D} → {H} → {H} → {D} (tanh), batch {BATCH}, explicit midpoint, \
              N = {n}, loss mean(y_N²). Eval-equivalents: evaluations + 2 × pullbacks (a pullback does twice a forward's matmul work). \
-             Plain dfdx matmul {BATCH}×{H} by {H}×{H}: {matmul_gflops:.1} GFLOP/s.\n\n{}\n",
+             Plain f32 products {BATCH}×{H} by {H}×{H}: dfdx matmul {matmul_gflops:.1} GFLOP/s, the workspace's gemm \
+             {gemm_gflops:.1} GFLOP/s (AVX-512 kernels where the CPU has them, else FMA). The native reversible gradient runs at \
+             {:.0} % of the faster of the two.\n\n{}\n",
+            100.0 * reversible_of_peak,
             table.render()
         ),
     )?;
@@ -197,6 +249,8 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
             n,
             rows,
             matmul_gflops,
+            gemm_gflops,
+            reversible_of_peak,
             flops_per_eval,
         },
     )

@@ -196,10 +196,22 @@ fn forward_into<S: Real>(
                 shift[j] += S::of(t) * p[off + j * width + tc];
             }
         }
-        for (zr, ar) in zs.chunks_exact_mut(h).zip(a_blk.chunks_exact_mut(h)) {
-            for ((z, a), s) in zr.iter_mut().zip(ar.iter_mut()).zip(&shift[..h]) {
-                *z += *s;
-                *a = act(act_kind, *z);
+        // The activation is matched once per layer, not per element, so the tanh loop
+        // vectorises.
+        let shift = &shift[..h];
+        if act_kind == Activation::Tanh {
+            for (zr, ar) in zs.chunks_exact_mut(h).zip(a_blk.chunks_exact_mut(h)) {
+                for ((z, a), s) in zr.iter_mut().zip(ar.iter_mut()).zip(shift) {
+                    *z += *s;
+                    *a = z.fast_tanh();
+                }
+            }
+        } else {
+            for (zr, ar) in zs.chunks_exact_mut(h).zip(a_blk.chunks_exact_mut(h)) {
+                for ((z, a), s) in zr.iter_mut().zip(ar.iter_mut()).zip(shift) {
+                    *z += *s;
+                    *a = act(act_kind, *z);
+                }
             }
         }
     }
