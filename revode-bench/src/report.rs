@@ -31,18 +31,9 @@ impl From<&str> for BenchError {
 /// The result of a bench step.
 pub type BenchResult<T> = Result<T, BenchError>;
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then rename.
+/// Writes `bytes` to `path` atomically and durably (revode-core's [`revode_core::files::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> BenchResult<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    Ok(std::fs::rename(&tmp, path)
-        .map_err(|e| format!("cannot rename to {}: {e}", path.display()))?)
+    Ok(revode_core::files::write_atomic(path, bytes)?)
 }
 
 /// Serialises `value` as pretty JSON into `dir/name`.

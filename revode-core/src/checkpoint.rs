@@ -8,9 +8,9 @@
 //! (64-bit FNV-1a over names, shapes and bytes) and refuses a truncated, corrupted or foreign
 //! file with [`Error::Checkpoint`], naming the file(s).
 
+use crate::files::io;
 use crate::{Error, Result};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The format tag stored in every checkpoint header.
@@ -48,13 +48,6 @@ fn corrupt(file: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    }
-}
-
 /// 64-bit FNV-1a over the tensors' names, lengths and little-endian bytes, in name order.
 fn content_hash(tensors: &[(String, Vec<f64>)]) -> u64 {
     let mut sorted: Vec<&(String, Vec<f64>)> = tensors.iter().collect();
@@ -77,42 +70,7 @@ fn content_hash(tensors: &[(String, Vec<f64>)]) -> u64 {
     h
 }
 
-/// Writes `bytes` to `path` atomically and durably: a temporary file in the same directory,
-/// `fsync`, rename over `path`, then `fsync` of the directory. Stale temporary files of
-/// earlier killed writers are removed first.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    if dir.is_file() {
-        return Err(io(dir, "is a file, not a directory"));
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .ok_or_else(|| io(path, "has no file name"))?;
-    let prefix = format!(".{name}.tmp-");
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
-    let tmp = dir.join(format!("{prefix}{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| io(&tmp, e))?;
-    f.sync_all().map_err(|e| io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))?;
-    // Make the rename itself durable (best effort: not every platform can open a directory).
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
+pub use crate::files::write_atomic;
 
 /// Saves `ckpt` as one file at `file_of(base)`, atomically.
 pub fn write(ckpt: &Checkpoint, base: &Path) -> Result<()> {

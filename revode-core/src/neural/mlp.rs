@@ -182,6 +182,11 @@ impl<E: Dtype + Real, Dev: Device<E>> NeuralMlp<E, Dev> {
         &self.spec
     }
 
+    /// The device the parameters live on.
+    pub fn device(&self) -> Dev {
+        self.time_w.device().clone()
+    }
+
     /// Checks that an input of `cols` columns fits the model (`spec.dim`).
     pub fn check_input(&self, cols: usize) -> Result<()> {
         if cols != self.spec.dim {

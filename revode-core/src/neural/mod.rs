@@ -14,9 +14,9 @@
 //! baseline needs) nor input-gradient hooks.
 
 mod batch;
+mod layer;
 mod mlp;
-mod ode;
 
 pub use batch::{Batch, Matrix, Vector};
+pub use layer::NeuralOdeTerm;
 pub use mlp::{NeuralCache, NeuralGrads, NeuralMlp};
-pub use ode::NeuralOdeTerm;

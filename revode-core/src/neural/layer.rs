@@ -1,0 +1,59 @@
+//! [`NeuralMlp`] as a [`Layer`]: batches are device tensors, parameters and their cotangents
+//! stay on the device.
+
+use super::{Batch, NeuralCache, NeuralGrads, NeuralMlp};
+use crate::layer::{Layer, LayerTerm};
+use crate::{MlpSpec, Real, Result};
+use dfdx::prelude::*;
+
+/// The neural ODE term `dy = f_θ(t, y)·dt` of a dfdx MLP: [`LayerTerm`] over [`NeuralMlp`].
+pub type NeuralOdeTerm<E, Dev> = LayerTerm<NeuralMlp<E, Dev>>;
+
+impl<E: Dtype + Real, Dev: Device<E>> Layer for NeuralMlp<E, Dev> {
+    type Scalar = E;
+    type Batch = Batch<E, Dev>;
+    type Cache = NeuralCache<E, Dev>;
+    type Grad = NeuralGrads<E, Dev>;
+
+    fn spec(&self) -> &MlpSpec {
+        NeuralMlp::spec(self)
+    }
+    fn check_input(&self, x: &Batch<E, Dev>) -> Result<()> {
+        NeuralMlp::check_input(self, x.cols())
+    }
+    fn forward(
+        &self,
+        t: f64,
+        x: &Batch<E, Dev>,
+        out: &mut Batch<E, Dev>,
+        cache: Option<&mut NeuralCache<E, Dev>>,
+    ) {
+        out.0 = NeuralMlp::forward(self, t, &x.0, cache);
+    }
+    fn pullback(
+        &self,
+        t: f64,
+        cache: &NeuralCache<E, Dev>,
+        cot: &Batch<E, Dev>,
+        scale: E,
+        x_bar: &mut Batch<E, Dev>,
+        grad: &mut NeuralGrads<E, Dev>,
+    ) {
+        self.backward(t, cache, &cot.0, scale, &mut x_bar.0, grad);
+    }
+    fn zero_grad(&self) -> NeuralGrads<E, Dev> {
+        self.zero_grads()
+    }
+    fn flat_params(&self) -> Vec<f64> {
+        self.to_flat()
+    }
+    /// Rebuilt on the same device.
+    fn set_flat_params(&mut self, params: &[f64]) -> Result<()> {
+        let dev = self.device();
+        *self = NeuralMlp::from_flat(&dev, self.spec().clone(), params)?;
+        Ok(())
+    }
+    fn flat_grad(&self, grad: &NeuralGrads<E, Dev>) -> Vec<f64> {
+        grad.to_flat(NeuralMlp::spec(self))
+    }
+}
