@@ -94,13 +94,17 @@ fn exp_f32(x: f32) -> f32 {
     const SHIFT: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting rounds to an integer
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    let k = (x * std::f32::consts::LOG2_E + SHIFT) - SHIFT;
+    let shifted = x * std::f32::consts::LOG2_E + SHIFT;
+    let k = shifted - SHIFT;
     let r = (x - k * LN2_HI) - k * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    f32::from_bits(((k as i32 + 127) << 23) as u32) * p
+    // k is also the low bits of `shifted` (|k| < 2²²), read with integer arithmetic: no
+    // float-to-int conversion (Rust's saturating `as` would keep the loop scalar).
+    let k_int = shifted.to_bits().wrapping_sub(SHIFT.to_bits());
+    f32::from_bits(k_int.wrapping_add(127) << 23) * p
 }
 
 /// Branch-free f32 tanh: 1 − 2/(e^{2x} + 1) on x clamped to [−9, 9] (tanh(9) rounds to 1 in
