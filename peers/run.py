@@ -162,6 +162,11 @@ def main():
     args.work = os.path.join(HERE, ".work", "problems")
     names = [p for p in args.problems.split(",") if p]
     started = datetime.datetime.now(datetime.timezone.utc)
+    # The code's state when the run starts; results written under docs/results (by this run or
+    # an earlier one) do not make the code dirty.
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                     ":(exclude)docs/results"))
     load_before = os.getloadavg()
     subprocess.run([args.bench, "export-problems", "--out", args.work], check=True)
     problems = {}
@@ -233,8 +238,8 @@ def main():
             })
     meta = {
         "command": " ".join([os.path.relpath(sys.executable, ROOT)] + sys.argv),
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "git_commit": commit,
+        "git_dirty": dirty,
         "date_utc": started.isoformat(timespec="seconds"),
         "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cpu": cpu_model(), "logical_cpus": os.cpu_count(), "pinned_core": args.core,

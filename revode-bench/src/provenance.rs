@@ -30,7 +30,22 @@ pub struct Provenance {
 impl Provenance {
     /// Records the provenance of the current process, now.
     pub fn capture() -> Self {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        // The repository the command runs in (the documented way to run the bench is from the
+        // repository root, e.g. a worktree at the commit being recorded); the source tree the
+        // binary was built in only when the working directory is not in a repository.
+        let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let in_repo = |dir: &Path| {
+            Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(["rev-parse", "--show-toplevel"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let repo = std::env::current_dir()
+            .ok()
+            .filter(|d| in_repo(d))
+            .unwrap_or(built_in);
         let git = |args: &[&str]| {
             Command::new("git")
                 .arg("-C")
