@@ -264,6 +264,7 @@ fn forward_into<S: Real>(
         }
     }
     let off = offsets[depth];
+    let o = spec.out_dim();
     let a_last = View {
         data: &store[(2 * depth - 1) * block..2 * depth * block],
         rs: h,
@@ -271,20 +272,20 @@ fn forward_into<S: Real>(
     };
     matmul(
         b,
-        d,
+        o,
         h,
         out,
-        d,
+        o,
         false,
         a_last,
         View {
-            data: &p[off..off + d * h],
+            data: &p[off..off + o * h],
             rs: 1,
             cs: h,
         },
     );
-    let bias = &p[off + d * h..off + d * h + d];
-    for row in out.chunks_exact_mut(d) {
+    let bias = &p[off + o * h..off + o * h + o];
+    for row in out.chunks_exact_mut(o) {
         for (o, bk) in row.iter_mut().zip(bias) {
             *o += *bk;
         }
@@ -307,12 +308,13 @@ pub fn backward<S: Real>(
     p_bar: &mut [S],
 ) {
     let (h, d, depth, inputs) = (spec.hidden, spec.dim, spec.depth, spec.inputs());
+    let o = spec.out_dim();
     let block = b * h;
     let act_kind = spec.activation;
-    with_scratch(2 * block + b * d + h.max(d), |scratch: &mut [S]| {
+    with_scratch(2 * block + b * o + h.max(o), |scratch: &mut [S]| {
         let (da, rest) = scratch.split_at_mut(block);
         let (dz, rest) = rest.split_at_mut(block);
-        let (delta, colsum) = rest.split_at_mut(b * d);
+        let (delta, colsum) = rest.split_at_mut(b * o);
         for (dl, c) in delta.iter_mut().zip(cot) {
             *dl = scale * *c;
         }
@@ -325,43 +327,43 @@ pub fn backward<S: Real>(
         };
         // Bias cotangents: the batch's rows are summed first and added to the running total
         // once per pullback (adding them one by one loses ε·|total| per row in f32).
-        column_sums(delta, d, &mut colsum[..d]);
-        for (pb, v) in p_bar[off + d * h..off + d * h + d]
+        column_sums(delta, o, &mut colsum[..o]);
+        for (pb, v) in p_bar[off + o * h..off + o * h + o]
             .iter_mut()
-            .zip(&colsum[..d])
+            .zip(&colsum[..o])
         {
             *pb += *v;
         }
         let delta_t = View {
             data: &*delta,
             rs: 1,
-            cs: d,
+            cs: o,
         };
         matmul(
-            d,
+            o,
             h,
             b,
-            &mut p_bar[off..off + d * h],
+            &mut p_bar[off..off + o * h],
             h,
             true,
             delta_t,
             a_last,
         );
         let w_out = View {
-            data: &p[off..off + d * h],
+            data: &p[off..off + o * h],
             rs: h,
             cs: 1,
         };
         matmul(
             b,
             h,
-            d,
+            o,
             da,
             h,
             false,
             View {
                 data: &*delta,
-                rs: d,
+                rs: o,
                 cs: 1,
             },
             w_out,

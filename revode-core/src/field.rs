@@ -10,6 +10,11 @@ pub trait VectorField {
     type Scalar: Real;
     /// State dimension n.
     fn dim(&self) -> usize;
+    /// Length of `f(t, y)`: `dim()` for a vector field (the default); a network with other
+    /// outputs (a matrix-valued field, a readout) says so, and [`crate::OdeTerm`] refuses it.
+    fn out_len(&self) -> usize {
+        self.dim()
+    }
     /// The parameters θ as one flat slice (empty when there are none).
     fn params(&self) -> &[Self::Scalar];
     /// Mutable access to the parameters, in the same layout as [`VectorField::params`].

@@ -51,6 +51,8 @@ pub trait Layer {
         x_bar: &mut Self::Batch,
         grad: &mut Self::Grad,
     );
+    /// A zero batch shaped like this layer's output for input `x` (rows × `out_dim`).
+    fn output_like(&self, x: &Self::Batch) -> Self::Batch;
     /// A zero parameter cotangent.
     fn zero_grad(&self) -> Self::Grad;
     /// The parameters, flat, in the [`MlpSpec`] layout.
@@ -186,6 +188,9 @@ impl<S: Real> Layer for Mlp<S> {
     ) {
         self.vjp_cached(t, &cache.input, &cache.activations, cot, scale, x_bar, grad);
     }
+    fn output_like(&self, _x: &Vec<S>) -> Vec<S> {
+        vec![S::zero(); self.out_len()]
+    }
     fn zero_grad(&self) -> Vec<S> {
         vec![S::zero(); self.params().len()]
     }
@@ -201,7 +206,8 @@ impl<S: Real> Layer for Mlp<S> {
     }
 }
 
-/// `dy = f_θ(t, y)·dt` for any [`Layer`] that is a vector field (outputs = inputs).
+/// `dy = f_θ(t, y)·dt` for any [`Layer`] that is a vector field (outputs = inputs; others are
+/// refused with a typed error before a solve).
 #[derive(Clone, Debug)]
 pub struct LayerTerm<L> {
     /// The network.

@@ -39,12 +39,6 @@ impl<S: Real> Mlp<S> {
                 format!("the native MLP supports hidden ≤ {MAX_HIDDEN} and depth ≤ {MAX_DEPTH}; use the dfdx model"),
             ));
         }
-        if spec.out_dim() != spec.dim {
-            return Err(Error::config(
-                "mlp",
-                "the native MLP is a vector field (outputs = dim); use the dfdx model for other outputs",
-            ));
-        }
         if batch == 0 {
             return Err(Error::config("batch", "must be positive"));
         }
@@ -165,7 +159,7 @@ impl<S: Real> Mlp<S> {
         mut cache: Option<&mut [S]>,
         act: impl Fn(f64) -> f64,
     ) {
-        let (h, d, depth) = (self.spec.hidden, self.spec.dim, self.spec.depth);
+        let (h, depth) = (self.spec.hidden, self.spec.depth);
         let offsets = &self.offsets;
         let mut prev = [0.0f64; N];
         let mut cur = [0.0f64; N];
@@ -207,9 +201,10 @@ impl<S: Real> Mlp<S> {
             std::mem::swap(&mut prev, &mut cur);
         }
         let off = offsets[depth];
-        let w = &self.params[off..off + d * h];
-        let b = &self.params[off + d * h..off + d * h + d];
-        for k in 0..d {
+        let o = self.spec.out_dim();
+        let w = &self.params[off..off + o * h];
+        let b = &self.params[off + o * h..off + o * h + o];
+        for k in 0..o {
             let mut acc = b[k].as_f64();
             for (wj, aj) in w[k * h..(k + 1) * h].iter().zip(&prev[..h]) {
                 acc += wj.as_f64() * aj;
@@ -240,9 +235,10 @@ impl<S: Real> Mlp<S> {
         let off = offsets[depth];
         let mut delta = [0.0f64; N];
         let mut below = [0.0f64; N];
-        for k in 0..d {
+        let o = self.spec.out_dim();
+        for k in 0..o {
             let c = scale * cot[k].as_f64();
-            p_bar[off + d * h + k] += S::of(c);
+            p_bar[off + o * h + k] += S::of(c);
             for j in 0..h {
                 p_bar[off + k * h + j] += S::of(c * a_of(depth - 1, j));
                 delta[j] += self.params[off + k * h + j].as_f64() * c;
@@ -294,6 +290,9 @@ impl<S: Real> VectorField for Mlp<S> {
     fn dim(&self) -> usize {
         self.spec.dim * self.batch
     }
+    fn out_len(&self) -> usize {
+        self.spec.out_dim() * self.batch
+    }
     fn params(&self) -> &[S] {
         &self.params
     }
@@ -313,24 +312,24 @@ impl<S: Real> VectorField for Mlp<S> {
                 None,
             );
         }
-        let d = self.spec.dim;
-        for (yr, or) in y.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        let (d, o) = (self.spec.dim, self.spec.out_dim());
+        for (yr, or) in y.chunks_exact(d).zip(out.chunks_exact_mut(o)) {
             self.forward_row(t, yr, or, None);
         }
     }
     fn vjp(&self, t: f64, y: &[S], cot: &[S], scale: S, y_bar: &mut [S], p_bar: &mut [S]) {
         if self.batched() {
             let mut cache = vec![S::zero(); self.cache_len()];
-            let mut out = vec![S::zero(); y.len()];
+            let mut out = vec![S::zero(); self.batch * self.spec.out_dim()];
             self.eval_cached(t, y, &mut out, &mut cache);
             return self.vjp_cached(t, y, &cache, cot, scale, y_bar, p_bar);
         }
-        let d = self.spec.dim;
+        let (d, o) = (self.spec.dim, self.spec.out_dim());
         let mut cache = vec![S::zero(); self.row_cache()];
-        let mut tmp = vec![S::zero(); d];
+        let mut tmp = vec![S::zero(); o];
         for ((yr, cr), br) in y
             .chunks_exact(d)
-            .zip(cot.chunks_exact(d))
+            .zip(cot.chunks_exact(o))
             .zip(y_bar.chunks_exact_mut(d))
         {
             self.forward_row(t, yr, &mut tmp, Some(&mut cache));
@@ -345,10 +344,10 @@ impl<S: Real> VectorField for Mlp<S> {
             let (spec, off, p) = (&self.spec, &self.offsets, &self.params);
             return crate::batched::forward(spec, off, p, self.batch, t, y, out, Some(cache));
         }
-        let (d, c) = (self.spec.dim, self.row_cache());
+        let (d, o, c) = (self.spec.dim, self.spec.out_dim(), self.row_cache());
         for ((yr, or), cr) in y
             .chunks_exact(d)
-            .zip(out.chunks_exact_mut(d))
+            .zip(out.chunks_exact_mut(o))
             .zip(cache.chunks_exact_mut(c))
         {
             self.forward_row(t, yr, or, Some(cr));
@@ -370,11 +369,11 @@ impl<S: Real> VectorField for Mlp<S> {
                 spec, off, p, self.batch, t, y, cache, cot, scale, y_bar, p_bar,
             );
         }
-        let (d, c) = (self.spec.dim, self.row_cache());
+        let (d, o, c) = (self.spec.dim, self.spec.out_dim(), self.row_cache());
         for (((yr, cr), kr), br) in y
             .chunks_exact(d)
             .zip(cache.chunks_exact(c))
-            .zip(cot.chunks_exact(d))
+            .zip(cot.chunks_exact(o))
             .zip(y_bar.chunks_exact_mut(d))
         {
             self.backward_row(t, yr, cr, kr, scale.as_f64(), br, p_bar);

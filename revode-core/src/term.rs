@@ -254,6 +254,16 @@ impl<F: VectorField, St: Contiguous<Scalar = F::Scalar>> Term for OdeTerm<F, St>
     type Scratch = ();
 
     fn validate_state(&self, y: &Self::State) -> crate::Result<()> {
+        if self.field.out_len() != self.field.dim() {
+            return Err(crate::Error::config(
+                "ODE field",
+                format!(
+                    "an ODE field maps {} values to as many; this one gives {}",
+                    self.field.dim(),
+                    self.field.out_len()
+                ),
+            ));
+        }
         if y.len() != self.field.dim() {
             return Err(crate::Error::ShapeMismatch {
                 what: "state vs vector field dimension".into(),

@@ -1,5 +1,5 @@
 //! The two MLP backends — native CPU ([`Mlp`]) and dfdx ([`NeuralMlp`], run-time sizes) — give
-//! the same values and pullbacks to round-off for random shapes (f64).
+//! the same values and pullbacks to round-off for random shapes, outputs included (f64).
 
 mod common;
 use common::rel;
@@ -31,6 +31,7 @@ proptest! {
     #[test]
     fn native_and_dfdx_agree(
         dim in 1usize..7,
+        outputs in 1usize..7,
         hidden in 1usize..48,
         depth in 1usize..4,
         act in activation(),
@@ -39,15 +40,15 @@ proptest! {
         rows in 1usize..40,
         seed in 0u64..1000,
     ) {
-        let spec = MlpSpec { dim, hidden, depth, activation: act, time, time_first, outputs: None };
+        let spec = MlpSpec { dim, hidden, depth, activation: act, time, time_first, outputs: Some(outputs) };
         let native: Mlp<f64> = Mlp::from_spec(spec.clone(), rows).unwrap().init_uniform(seed);
         let dev = Cpu::default();
         let net = NeuralMlp::<f64, Cpu>::init_uniform(&dev, spec.clone(), seed).unwrap();
         prop_assert_eq!(net.to_flat(), native.params().to_vec());
-        let (t, y, cot) = (0.3 + seed as f64 * 1e-3, values(rows * dim, seed), values(rows * dim, seed + 7));
+        let (t, y, cot) = (0.3 + seed as f64 * 1e-3, values(rows * dim, seed), values(rows * outputs, seed + 7));
         let scale = 0.7;
         // Values.
-        let mut out = vec![0.0; y.len()];
+        let mut out = vec![0.0; rows * outputs];
         native.eval(t, &y, &mut out);
         let x = Batch::<f64, Cpu>::from_rows(&dev, rows, dim, &y).unwrap();
         let mut cache = NeuralCache::default();
@@ -56,7 +57,7 @@ proptest! {
         // Pullbacks with respect to the input and the parameters.
         let (mut y_bar, mut p_bar) = (vec![0.0; y.len()], vec![0.0; native.params().len()]);
         native.vjp(t, &y, &cot, scale, &mut y_bar, &mut p_bar);
-        let c = Batch::<f64, Cpu>::from_rows(&dev, rows, dim, &cot).unwrap();
+        let c = Batch::<f64, Cpu>::from_rows(&dev, rows, outputs, &cot).unwrap();
         let mut x_bar = x.zeros_like();
         let mut grads = net.zero_grads();
         net.backward(t, &cache, &c.0, scale, &mut x_bar.0, &mut grads);

@@ -26,7 +26,7 @@ fn rows() -> Vec<f64> {
 
 /// Written once for any layer: value, input pullback and flat parameter pullback.
 fn value_and_pullback<L: Layer<Scalar = f64>>(layer: &L, x: &L::Batch) -> [Vec<f64>; 3] {
-    let mut out = x.zeros_like();
+    let mut out = layer.output_like(x);
     let mut cache = L::Cache::default();
     layer.forward(0.4, x, &mut out, Some(&mut cache));
     let cot = out.clone();
@@ -54,6 +54,29 @@ fn one_generic_program_runs_on_both_backends() {
         assert!(rel(p, q) < 1e-12, "{:e}", rel(p, q));
     }
     assert_eq!(native().flat_params(), dfdx().flat_params());
+}
+
+#[test]
+fn networks_with_other_outputs_agree_on_both_backends() {
+    // 3 inputs → 5 outputs (a readout, or a CDE's matrix field), 8 rows (row path) and 20
+    // rows (gemm path).
+    for rows in [8, 20] {
+        let s = MlpSpec {
+            outputs: Some(5),
+            ..spec()
+        };
+        let mut native = Mlp::<f64>::from_spec(s.clone(), rows).unwrap();
+        native.init_from_seed(3).unwrap();
+        let x: Vec<f64> = (0..rows * 3).map(|i| (i as f64 * 0.23).sin()).collect();
+        let a = value_and_pullback(&native, &x);
+        assert_eq!(a[0].len(), rows * 5);
+        let net = NeuralMlp::<f64, Cpu>::init_uniform(&Cpu::default(), s, 3).unwrap();
+        let xb = Batch::from_rows(&Cpu::default(), rows, 3, &x).unwrap();
+        let b = value_and_pullback(&net, &xb);
+        for (p, q) in a.iter().zip(&b) {
+            assert!(rel(p, q) < 1e-12, "{rows} rows: {:e}", rel(p, q));
+        }
+    }
 }
 
 /// Loss Σ y(T)².
@@ -102,6 +125,27 @@ fn layer_term_refuses_a_non_vector_field_and_a_wrong_state() {
     let scheme = Plain::new(Rk::new(LayerTerm { model }, Tableau::rk4()));
     let x = Batch::from_rows(&Cpu::default(), ROWS, 3, &rows()).unwrap();
     let r = solve(&scheme, &x, &[0.0, 1.0], &SolveOptions::fixed(0.1));
+    assert!(matches!(r, Err(Error::Config { .. })), "{r:?}");
+    // The same refusal for the native network, through LayerTerm and through OdeTerm.
+    let mut wide = Mlp::<f64>::from_spec(
+        MlpSpec {
+            outputs: Some(2),
+            ..spec()
+        },
+        ROWS,
+    )
+    .unwrap();
+    wide.init_from_seed(1).unwrap();
+    let scheme = Plain::new(Rk::new(
+        LayerTerm {
+            model: wide.clone(),
+        },
+        Tableau::rk4(),
+    ));
+    let r = solve(&scheme, &rows(), &[0.0, 1.0], &SolveOptions::fixed(0.1));
+    assert!(matches!(r, Err(Error::Config { .. })), "{r:?}");
+    let scheme = Plain::new(Rk::new(OdeTerm::new(wide), Tableau::rk4()));
+    let r = solve(&scheme, &rows(), &[0.0, 1.0], &SolveOptions::fixed(0.1));
     assert!(matches!(r, Err(Error::Config { .. })), "{r:?}");
     let scheme = Plain::new(Rk::new(LayerTerm { model: native() }, Tableau::rk4()));
     let r = solve(

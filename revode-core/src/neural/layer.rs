@@ -41,6 +41,9 @@ impl<E: Dtype + Real, Dev: Device<E>> Layer for NeuralMlp<E, Dev> {
     ) {
         self.backward(t, cache, &cot.0, scale, &mut x_bar.0, grad);
     }
+    fn output_like(&self, x: &Batch<E, Dev>) -> Batch<E, Dev> {
+        Batch(self.device().zeros_like(&(x.rows(), self.spec().out_dim())))
+    }
     fn zero_grad(&self) -> NeuralGrads<E, Dev> {
         self.zero_grads()
     }
