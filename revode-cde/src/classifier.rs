@@ -5,7 +5,7 @@ use crate::{CdeField, CdeMlp, CdeTerm, NeuralCdeTerm, Path};
 use dfdx::prelude::AutoDevice;
 use revode_core::linear::Linear;
 use revode_core::loss::{argmax, cross_entropy};
-use revode_core::mlp::{Activation, MlpSpec};
+use revode_core::mlp::MlpSpec;
 use revode_core::neural::{Batch, NeuralMlp};
 use revode_core::{
     gradient, Error, GradientMethod, Result, Reversible, Rk, SolveOptions, State, Tableau,
@@ -14,7 +14,8 @@ use revode_core::{
 /// Which implementation evaluates the CDE field (same parameters, same numbers to round-off).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FieldBackend {
-    /// [`CdeMlp`]: per-series loops on the host (fast for small widths).
+    /// [`CdeMlp`]: revode-core's native [`revode_core::Mlp`], one series at a time on the host
+    /// (fast for small widths).
     #[default]
     Native,
     /// [`NeuralCdeTerm`] on dfdx's default device (CPU; CUDA with the `cuda` feature): the
@@ -32,17 +33,9 @@ pub type OutputLoss<'a> = dyn FnMut(&[f64], &mut [f64]) -> Result<f64> + 'a;
 /// The loss of the final hidden state: writes `∂L/∂z(T)` into the buffer, returns `L`.
 type FinalLoss<'a> = dyn FnMut(&[f64], &mut [f64]) -> f64 + 'a;
 
-/// The field's layout as an [`MlpSpec`] (the same flat layout as [`CdeMlp`]).
+/// The field's network, the same [`MlpSpec`] on both backends.
 fn dfdx_spec(cls: &NcdeClassifier) -> MlpSpec {
-    MlpSpec {
-        dim: cls.hidden,
-        hidden: cls.width,
-        depth: cls.depth,
-        activation: Activation::Tanh,
-        time: false,
-        time_first: false,
-        outputs: Some(cls.hidden * cls.channels),
-    }
+    CdeMlp::spec(cls.hidden, cls.channels, cls.width, cls.depth, false)
 }
 
 fn dfdx_model(

@@ -1,7 +1,7 @@
 //! The CDE term dz = f_θ(t, z) dX: a matrix-valued field times the path's increment.
 
 use crate::Path;
-use revode_core::{term::Traced, term::Workspace, Error, Result, Term};
+use revode_core::{term::Traced, term::Workspace, Error, Mlp, MlpSpec, Result, Term, VectorField};
 
 /// A matrix-valued field f_θ(t, z): `hidden` inputs → a `hidden × channels` matrix, with its
 /// pullback. Implemented natively by [`CdeMlp`].
@@ -29,19 +29,16 @@ pub trait CdeField {
     );
 }
 
-/// Widest hidden layer of [`CdeMlp`] (work arrays live on the stack).
-pub const MAX_WIDTH: usize = 256;
+/// Widest hidden layer of [`CdeMlp`] (the native MLP's limit).
+pub const MAX_WIDTH: usize = revode_core::mlp::MAX_HIDDEN;
 
-/// `z (+ t) → width (tanh, × depth) → hidden × channels`, then tanh (bounded, as in Kidger et
-/// al. 2020). Parameters per layer: weight (out × in, row-major; time column last) then bias.
+/// The CDE field `tanh(MLP_θ(t, z))` read as a `hidden × channels` matrix: revode-core's native
+/// [`Mlp`] (`hidden (+ t) → width (tanh, × depth) → hidden·channels`, the [`MlpSpec`] layout)
+/// plus the CDE's shape, an output tanh that bounds the field (Kidger et al. 2020).
 #[derive(Clone, Debug)]
 pub struct CdeMlp {
-    hidden: usize,
     channels: usize,
-    width: usize,
-    depth: usize,
-    time: bool,
-    params: Vec<f64>,
+    net: Mlp<f64>,
 }
 
 impl CdeMlp {
@@ -66,102 +63,83 @@ impl CdeMlp {
                 format!("width {width} exceeds {MAX_WIDTH}"),
             ));
         }
-        let mut layers: Vec<(usize, usize)> = vec![(width, hidden + time as usize)];
-        layers.extend((1..depth).map(|_| (width, width)));
-        layers.push((hidden * channels, width));
-        let n: usize = layers.iter().map(|(o, i)| o * i + o).sum();
-        let mut params = Vec::with_capacity(n);
+        let spec = Self::spec(hidden, channels, width, depth, time);
+        // The draw of the original implementation, kept so that seeds give the same models.
         let mut rng = revode_core::random::SplitMix64::new(seed ^ 0x5DEE_CE66_D1CE_4E5B);
-        for (o, i) in layers {
-            let bound = 1.0 / (i as f64).sqrt();
-            params.extend((0..o * i + o).map(|_| rng.symmetric(bound)));
+        let mut params = Vec::with_capacity(spec.num_params());
+        let mut fan_in = hidden + time as usize;
+        for l in 0..=depth {
+            let out = if l == depth { hidden * channels } else { width };
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            params.extend((0..out * fan_in + out).map(|_| rng.symmetric(bound)));
+            fan_in = width;
         }
-        Ok(CdeMlp {
-            hidden,
-            channels,
-            width,
-            depth,
-            time,
-            params,
-        })
+        // One row at a time: the CDE term evaluates each series on its own.
+        let net = Mlp::from_spec(spec, 1)?.with_params(&params)?;
+        Ok(CdeMlp { channels, net })
     }
-    /// Replaces the parameters.
+    /// The network's shape: `hidden (+ t) → width (× depth) → hidden·channels`, tanh.
+    pub fn spec(hidden: usize, channels: usize, width: usize, depth: usize, time: bool) -> MlpSpec {
+        MlpSpec {
+            time,
+            depth,
+            outputs: Some(hidden * channels),
+            ..MlpSpec::new(hidden, width)
+        }
+    }
+    /// Replaces the parameters (the [`MlpSpec`] layout).
     pub fn with_params(mut self, p: &[f64]) -> Result<Self> {
-        if p.len() != self.params.len() {
+        if p.len() != self.net.params().len() {
             return Err(Error::ShapeMismatch {
                 what: "CDE field parameters".into(),
-                expected: self.params.len(),
+                expected: self.net.params().len(),
                 found: p.len(),
             });
         }
-        revode_core::error::check_finite("CDE field parameters", p)?;
-        self.params.copy_from_slice(p);
+        self.net = self.net.with_params(p)?;
         Ok(self)
     }
-    fn inputs(&self) -> usize {
-        self.hidden + self.time as usize
-    }
-    /// Offset of layer l's weight.
-    fn offset(&self, l: usize) -> usize {
-        let w = self.width;
-        let first = w * self.inputs() + w;
-        if l == 0 {
-            0
-        } else {
-            first + (l - 1) * (w * w + w)
-        }
+    /// The network under the output tanh.
+    pub fn network(&self) -> &Mlp<f64> {
+        &self.net
     }
 }
 
 impl CdeField for CdeMlp {
+    // The CDE's hidden state is the network's input (its `dim`), not the network's width.
+    #[allow(clippy::misnamed_getters)]
     fn hidden(&self) -> usize {
-        self.hidden
+        self.net.spec().dim
     }
     fn channels(&self) -> usize {
         self.channels
     }
     fn params(&self) -> &[f64] {
-        &self.params
+        self.net.params()
     }
+    /// The network's activations, then the bounded output.
     fn cache_len(&self) -> usize {
-        self.width * self.depth + self.hidden * self.channels
+        self.net.cache_len() + self.net.out_len()
     }
-    fn eval(&self, t: f64, z: &[f64], out: &mut [f64], mut cache: Option<&mut [f64]>) {
-        let (w, h) = (self.width, self.hidden);
-        let (mut prev, mut cur) = ([0.0; MAX_WIDTH], [0.0; MAX_WIDTH]);
-        for l in 0..self.depth {
-            let off = self.offset(l);
-            let inputs = if l == 0 { self.inputs() } else { w };
-            for (j, slot) in cur[..w].iter_mut().enumerate() {
-                let row = &self.params[off + j * inputs..off + (j + 1) * inputs];
-                let mut acc = self.params[off + w * inputs + j];
-                if l == 0 {
-                    acc += row[..h].iter().zip(z).map(|(a, b)| a * b).sum::<f64>();
-                    if self.time {
-                        acc += row[h] * t;
-                    }
-                } else {
-                    acc += row.iter().zip(&prev[..w]).map(|(a, b)| a * b).sum::<f64>();
-                }
-                *slot = revode_core::activation::tanh(acc);
+    fn eval(&self, t: f64, z: &[f64], out: &mut [f64], cache: Option<&mut [f64]>) {
+        let n_out = self.net.out_len();
+        let out = &mut out[..n_out];
+        match cache {
+            Some(c) => {
+                let (acts, f) = c.split_at_mut(self.net.cache_len());
+                self.net.eval_cached(t, z, out, acts);
+                out.iter_mut()
+                    .for_each(|v| *v = revode_core::activation::tanh(*v));
+                f.copy_from_slice(out);
             }
-            if let Some(c) = cache.as_deref_mut() {
-                c[l * w..(l + 1) * w].copy_from_slice(&cur[..w]);
+            None => {
+                self.net.eval(t, z, out);
+                out.iter_mut()
+                    .for_each(|v| *v = revode_core::activation::tanh(*v));
             }
-            std::mem::swap(&mut prev, &mut cur);
-        }
-        let off = self.offset(self.depth);
-        let n_out = h * self.channels;
-        for (k, o) in out.iter_mut().enumerate().take(n_out) {
-            let row = &self.params[off + k * w..off + (k + 1) * w];
-            let acc = self.params[off + n_out * w + k]
-                + row.iter().zip(&prev[..w]).map(|(a, b)| a * b).sum::<f64>();
-            *o = revode_core::activation::tanh(acc);
-        }
-        if let Some(c) = cache {
-            c[self.depth * w..].copy_from_slice(&out[..n_out]);
         }
     }
+    /// Through the output tanh (`g ⊙ (1 − f²)`), then the network's pullback.
     fn vjp(
         &self,
         t: f64,
@@ -171,53 +149,23 @@ impl CdeField for CdeMlp {
         z_bar: &mut [f64],
         p_bar: &mut [f64],
     ) {
-        let (w, h, depth) = (self.width, self.hidden, self.depth);
-        let n_out = h * self.channels;
-        let f = &cache[depth * w..depth * w + n_out];
-        let a_of = |l: usize| &cache[l * w..(l + 1) * w];
-        let off = self.offset(depth);
-        let (mut da, mut dz, mut below) = ([0.0; MAX_WIDTH], [0.0; MAX_WIDTH], [0.0; MAX_WIDTH]);
-        for k in 0..n_out {
-            let d = g[k] * (1.0 - f[k] * f[k]);
-            if d == 0.0 {
-                continue;
+        let (acts, f) = cache.split_at(self.net.cache_len());
+        let through_tanh = |d: &mut [f64]| {
+            for ((d, g), f) in d.iter_mut().zip(g).zip(f) {
+                *d = g * (1.0 - f * f);
             }
-            p_bar[off + n_out * w + k] += d;
-            let a = a_of(depth - 1);
-            for j in 0..w {
-                p_bar[off + k * w + j] += d * a[j];
-                da[j] += d * self.params[off + k * w + j];
-            }
-        }
-        for l in (0..depth).rev() {
-            let a = a_of(l);
-            for j in 0..w {
-                dz[j] = da[j] * (1.0 - a[j] * a[j]);
-                below[j] = 0.0;
-            }
-            let off = self.offset(l);
-            let inputs = if l == 0 { self.inputs() } else { w };
-            for j in 0..w {
-                let d = dz[j];
-                p_bar[off + w * inputs + j] += d;
-                let row = off + j * inputs;
-                if l == 0 {
-                    for i in 0..h {
-                        p_bar[row + i] += d * z[i];
-                        z_bar[i] += d * self.params[row + i];
-                    }
-                    if self.time {
-                        p_bar[row + h] += d * t;
-                    }
-                } else {
-                    let prev = a_of(l - 1);
-                    for i in 0..w {
-                        p_bar[row + i] += d * prev[i];
-                        below[i] += d * self.params[row + i];
-                    }
-                }
-            }
-            std::mem::swap(&mut da, &mut below);
+        };
+        // On the stack for the usual sizes (this runs per series and stage).
+        const STACK: usize = 1024;
+        if f.len() <= STACK {
+            let mut d = [0.0; STACK];
+            through_tanh(&mut d[..f.len()]);
+            self.net
+                .vjp_cached(t, z, acts, &d[..f.len()], 1.0, z_bar, p_bar);
+        } else {
+            let mut d = vec![0.0; f.len()];
+            through_tanh(&mut d);
+            self.net.vjp_cached(t, z, acts, &d, 1.0, z_bar, p_bar);
         }
     }
 }
