@@ -13,18 +13,17 @@ use num_complex::Complex64;
 use revode_core::stability::Spectrum;
 use revode_core::train::{Schedule, TrainConfig, TrainState, Trainer};
 use revode_core::{
-    gradient, solve, Error, GradientMethod, GradientOptions, Result, Reversible, Rk, SolveOptions,
-    Tableau, VectorField,
+    gradient, solve, Error, GradientMethod, GradientOptions, Mlp, MlpSpec, Result, Reversible, Rk,
+    SolveOptions, Tableau, VectorField,
 };
 use serde_json::Value;
 
-/// A pointwise MLP `ℝ^k → ℝ`: one tanh hidden layer of width `w`.
-/// Parameters: `W1 (w × k, row-major) | b1 (w) | w2 (w) | b2`.
+/// A pointwise network `ℝ^k → ℝ`: revode-core's native [`Mlp`] with one tanh hidden layer of
+/// width `w` and one output, evaluated one point at a time. Parameters (the [`MlpSpec`]
+/// layout): `W1 (w × k, row-major) | b1 (w) | w2 (w) | b2`.
 #[derive(Clone, Debug)]
 pub struct PointMlp {
-    inputs: usize,
-    width: usize,
-    params: Vec<f64>,
+    net: Mlp<f64>,
 }
 
 impl PointMlp {
@@ -36,72 +35,67 @@ impl PointMlp {
                 "inputs and width must be positive",
             ));
         }
+        let spec = MlpSpec {
+            outputs: Some(1),
+            ..MlpSpec::new(inputs, width)
+        };
+        // The draw of the original implementation, kept so that seeds give the same models.
         let mut rng = revode_core::random::SplitMix64::new(seed);
-        let mut params = Vec::with_capacity(width * (inputs + 2) + 1);
+        let mut params = Vec::with_capacity(spec.num_params());
         let b1 = 1.0 / (inputs as f64).sqrt();
         params.extend((0..width * (inputs + 1)).map(|_| rng.symmetric(b1)));
         let b2 = 1.0 / (width as f64).sqrt();
         params.extend((0..=width).map(|_| rng.symmetric(b2)));
         Ok(PointMlp {
-            inputs,
-            width,
-            params,
+            net: Mlp::from_spec(spec, 1)?.with_params(&params)?,
         })
     }
     /// Number of parameters.
     pub fn num_params(&self) -> usize {
-        self.params.len()
+        self.net.params().len()
     }
-    /// `g(x)`; writes the hidden activations into `act` (length `width`).
+    /// Scalars one evaluation keeps for its pullback.
+    pub fn cache_len(&self) -> usize {
+        self.net.cache_len()
+    }
+    /// `g(x)`; writes what the pullback needs into `cache` (length [`PointMlp::cache_len`]).
     #[inline]
-    pub fn forward(&self, x: &[f64], act: &mut [f64]) -> f64 {
-        let (k, w) = (self.inputs, self.width);
-        let p = &self.params;
-        let mut out = p[w * (k + 2)];
-        for j in 0..w {
-            let row = &p[j * k..(j + 1) * k];
-            let z = p[w * k + j] + row.iter().zip(x).map(|(a, b)| a * b).sum::<f64>();
-            let a = z.tanh();
-            act[j] = a;
-            out += p[w * (k + 1) + j] * a;
-        }
-        out
+    pub fn forward(&self, x: &[f64], cache: &mut [f64]) -> f64 {
+        let mut out = [0.0];
+        self.net.eval_cached(0.0, x, &mut out, cache);
+        out[0]
     }
-    /// The output given the hidden activations of a forward pass.
+    /// The output of the forward pass that filled `cache` (from its hidden activations).
     #[inline]
-    pub fn output_from(&self, act: &[f64]) -> f64 {
-        let (k, w) = (self.inputs, self.width);
-        let p = &self.params;
-        p[w * (k + 2)]
-            + act
-                .iter()
-                .zip(&p[w * (k + 1)..w * (k + 2)])
-                .map(|(a, b)| a * b)
-                .sum::<f64>()
+    pub fn output_from(&self, cache: &[f64]) -> f64 {
+        let w = self.net.spec().hidden;
+        let p = self.net.params();
+        let (w2, b2) = (&p[p.len() - 1 - w..p.len() - 1], p[p.len() - 1]);
+        // The row cache holds (z, a) of the hidden layer; a is the second half.
+        b2 + cache[w..2 * w]
+            .iter()
+            .zip(w2)
+            .map(|(a, b)| a * b)
+            .sum::<f64>()
     }
-    /// Pullback at `x` with activations `act`: `x_bar += g_bar·∂g/∂x`, `p_bar += g_bar·∂g/∂θ`.
+    /// Pullback at `x` with `cache`: `x_bar += g_bar·∂g/∂x`, `p_bar += g_bar·∂g/∂θ`.
     #[inline]
     pub fn backward(
         &self,
         x: &[f64],
-        act: &[f64],
+        cache: &[f64],
         g_bar: f64,
         x_bar: &mut [f64],
         p_bar: &mut [f64],
     ) {
-        let (k, w) = (self.inputs, self.width);
-        let p = &self.params;
-        p_bar[w * (k + 2)] += g_bar;
-        for j in 0..w {
-            let a = act[j];
-            p_bar[w * (k + 1) + j] += g_bar * a;
-            let dz = g_bar * p[w * (k + 1) + j] * (1.0 - a * a);
-            p_bar[w * k + j] += dz;
-            for i in 0..k {
-                p_bar[j * k + i] += dz * x[i];
-                x_bar[i] += dz * p[j * k + i];
-            }
-        }
+        self.net
+            .vjp_cached(0.0, x, cache, &[1.0], g_bar, x_bar, p_bar);
+    }
+    fn params(&self) -> &[f64] {
+        self.net.params()
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        self.net.params_mut()
     }
 }
 
@@ -154,13 +148,13 @@ impl VectorField for FisherSurrogate {
         self.batch * self.grid.n()
     }
     fn params(&self) -> &[f64] {
-        &self.reaction.params
+        self.reaction.params()
     }
     fn params_mut(&mut self) -> &mut [f64] {
-        &mut self.reaction.params
+        self.reaction.params_mut()
     }
     fn eval(&self, _t: f64, y: &[f64], out: &mut [f64]) {
-        let mut act = vec![0.0; self.reaction.width];
+        let mut act = vec![0.0; self.reaction.cache_len()];
         for (o, &u) in out.iter_mut().zip(y) {
             *o = self.g(u, &mut act);
         }
@@ -170,10 +164,10 @@ impl VectorField for FisherSurrogate {
         revode_core::field::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     fn cache_len(&self) -> usize {
-        self.dim() * self.reaction.width
+        self.dim() * self.reaction.cache_len()
     }
     fn eval_cached(&self, _t: f64, y: &[f64], out: &mut [f64], cache: &mut [f64]) {
-        let w = self.reaction.width;
+        let w = self.reaction.cache_len();
         for ((o, &u), act) in out.iter_mut().zip(y).zip(cache.chunks_exact_mut(w)) {
             *o = self.g(u, act);
         }
@@ -189,7 +183,7 @@ impl VectorField for FisherSurrogate {
         yb: &mut [f64],
         pb: &mut [f64],
     ) {
-        let w = self.reaction.width;
+        let w = self.reaction.cache_len();
         for (((&u, &c), act), b) in y
             .iter()
             .zip(cot)
@@ -256,10 +250,10 @@ impl VectorField for BurgersClosure {
         self.batch * self.grid.n()
     }
     fn params(&self) -> &[f64] {
-        &self.closure.params
+        self.closure.params()
     }
     fn params_mut(&mut self) -> &mut [f64] {
-        &mut self.closure.params
+        self.closure.params_mut()
     }
     fn eval(&self, t: f64, y: &[f64], out: &mut [f64]) {
         let mut cache = vec![0.0; self.cache_len()];
@@ -269,13 +263,13 @@ impl VectorField for BurgersClosure {
         revode_core::field::vjp_through_cache(self, t, y, cot, s, yb, pb);
     }
     fn cache_len(&self) -> usize {
-        self.batch * self.faces() * self.closure.width
+        self.batch * self.faces() * self.closure.cache_len()
     }
     fn eval_cached(&self, _t: f64, y: &[f64], out: &mut [f64], cache: &mut [f64]) {
         out.fill(0.0);
         ops::divergence(&self.grid, &Rusanov, -1.0, y, out);
         ops::laplacian(&self.grid, self.nu, y, out);
-        let (n, w, nf) = (self.grid.n(), self.closure.width, self.faces());
+        let (n, w, nf) = (self.grid.n(), self.closure.cache_len(), self.faces());
         let inv = 1.0 / self.grid.dx();
         for b in 0..self.batch {
             let (u, o) = (&y[b * n..(b + 1) * n], &mut out[b * n..(b + 1) * n]);
@@ -303,7 +297,7 @@ impl VectorField for BurgersClosure {
     ) {
         ops::divergence_vjp(&self.grid, &Rusanov, -s, y, cot, yb);
         ops::laplacian_vjp(&self.grid.homogeneous(), s * self.nu, cot, yb);
-        let (n, w, nf) = (self.grid.n(), self.closure.width, self.faces());
+        let (n, w, nf) = (self.grid.n(), self.closure.cache_len(), self.faces());
         let inv = 1.0 / self.grid.dx();
         for b in 0..self.batch {
             let u = &y[b * n..(b + 1) * n];
