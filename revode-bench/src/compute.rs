@@ -27,6 +27,8 @@ struct ComputeOut {
     gemm_gflops: f64,
     /// GFLOP/s of the native reversible gradient ÷ the fastest of the two plain products.
     reversible_of_peak: f64,
+    /// Per row: (label, GFLOP/s of its matmul work, time ÷ its path's direct gradient).
+    rates: Vec<(String, f64, f64)>,
     flops_per_eval: f64,
 }
 
@@ -214,6 +216,16 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
         .iter()
         .find(|r| r.0 == "native: reversible, λ = 0.999")
         .map_or(f64::NAN, |r| r.3 * flops_per_eval / r.1 / 1e9 / peak);
+    let rates: Vec<(String, f64, f64)> = rows
+        .iter()
+        .map(|(label, t, _, work)| {
+            (
+                label.clone(),
+                work * flops_per_eval / t / 1e9,
+                t / direct_of(label),
+            )
+        })
+        .collect();
     let mut table = Table::new(&[
         "what",
         "time",
@@ -255,6 +267,7 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
             matmul_gflops,
             gemm_gflops,
             reversible_of_peak,
+            rates,
             flops_per_eval,
         },
     )
