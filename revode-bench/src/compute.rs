@@ -27,8 +27,9 @@ struct ComputeOut {
     gemm_gflops: f64,
     /// GFLOP/s of the native reversible gradient ÷ the fastest of the two plain products.
     reversible_of_peak: f64,
-    /// Per row: (label, GFLOP/s of its matmul work, time ÷ its path's direct gradient).
-    rates: Vec<(String, f64, f64)>,
+    /// Per row: (id without spaces, e.g. `native-reversible`, for the docs' figure markers;
+    /// time in seconds; GFLOP/s of its matmul work; time ÷ its path's direct gradient).
+    rates: Vec<(String, f64, f64, f64)>,
     flops_per_eval: f64,
 }
 
@@ -216,11 +217,15 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
         .iter()
         .find(|r| r.0 == "native: reversible, λ = 0.999")
         .map_or(f64::NAN, |r| r.3 * flops_per_eval / r.1 / 1e9 / peak);
-    let rates: Vec<(String, f64, f64)> = rows
+    let rates: Vec<(String, f64, f64, f64)> = rows
         .iter()
         .map(|(label, t, _, work)| {
+            // "native: reversible, λ = 0.999" → "native-reversible".
+            let (path, what) = label.split_once(": ").unwrap_or((label, ""));
+            let first = what.split([' ', ',']).next().unwrap_or("");
             (
-                label.clone(),
+                format!("{path}-{first}"),
+                *t,
                 work * flops_per_eval / t / 1e9,
                 t / direct_of(label),
             )
