@@ -150,23 +150,39 @@ impl CdeField for CdeMlp {
         p_bar: &mut [f64],
     ) {
         let (acts, f) = cache.split_at(self.net.cache_len());
-        let through_tanh = |d: &mut [f64]| {
-            for ((d, g), f) in d.iter_mut().zip(g).zip(f) {
-                *d = g * (1.0 - f * f);
+        // On the stack for the usual sizes (this runs per series and stage), sized so that
+        // the buffer zeroed per call stays close to the field's size.
+        match f.len() {
+            0..=64 => self.vjp_through_tanh::<64>(t, z, acts, f, g, z_bar, p_bar),
+            65..=1024 => self.vjp_through_tanh::<1024>(t, z, acts, f, g, z_bar, p_bar),
+            _ => {
+                let d: Vec<f64> = g.iter().zip(f).map(|(g, f)| g * (1.0 - f * f)).collect();
+                self.net.vjp_cached(t, z, acts, &d, 1.0, z_bar, p_bar);
             }
-        };
-        // On the stack for the usual sizes (this runs per series and stage).
-        const STACK: usize = 1024;
-        if f.len() <= STACK {
-            let mut d = [0.0; STACK];
-            through_tanh(&mut d[..f.len()]);
-            self.net
-                .vjp_cached(t, z, acts, &d[..f.len()], 1.0, z_bar, p_bar);
-        } else {
-            let mut d = vec![0.0; f.len()];
-            through_tanh(&mut d);
-            self.net.vjp_cached(t, z, acts, &d, 1.0, z_bar, p_bar);
         }
+    }
+}
+
+impl CdeMlp {
+    /// `g ⊙ (1 − f²)` in an `N`-entry stack buffer, then the network's pullback.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn vjp_through_tanh<const N: usize>(
+        &self,
+        t: f64,
+        z: &[f64],
+        acts: &[f64],
+        f: &[f64],
+        g: &[f64],
+        z_bar: &mut [f64],
+        p_bar: &mut [f64],
+    ) {
+        let mut d = [0.0; N];
+        for ((d, g), f) in d.iter_mut().zip(g).zip(f) {
+            *d = g * (1.0 - f * f);
+        }
+        self.net
+            .vjp_cached(t, z, acts, &d[..f.len()], 1.0, z_bar, p_bar);
     }
 }
 
