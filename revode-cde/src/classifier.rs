@@ -197,7 +197,7 @@ impl NcdeClassifier {
         Ok(p)
     }
 
-    fn split<'a>(&self, p: &'a [f64]) -> Result<(&'a [f64], &'a [f64], &'a [f64])> {
+    pub(crate) fn split<'a>(&self, p: &'a [f64]) -> Result<(&'a [f64], &'a [f64], &'a [f64])> {
         let n = self.num_params()?;
         if p.len() != n {
             return Err(Error::ShapeMismatch {
@@ -227,11 +227,11 @@ impl NcdeClassifier {
     }
 
     /// The initial-condition encoder ζ: channels → hidden.
-    fn encoder(&self) -> Result<Linear> {
+    pub(crate) fn encoder(&self) -> Result<Linear> {
         Linear::new(self.channels, self.hidden)
     }
     /// The linear readout: hidden → classes.
-    fn readout(&self) -> Result<Linear> {
+    pub(crate) fn readout(&self) -> Result<Linear> {
         Linear::new(self.hidden, self.classes)
     }
 
@@ -251,7 +251,7 @@ impl NcdeClassifier {
     }
 
     /// Observation times: the path's knots (steps stop on them).
-    fn times(path: &Path) -> Vec<f64> {
+    pub(crate) fn times(path: &Path) -> Vec<f64> {
         path.knots().to_vec()
     }
 

@@ -10,6 +10,7 @@ pub mod dataset;
 pub mod datasets;
 pub mod neural;
 pub mod path;
+pub mod tangent;
 pub mod term;
 pub mod ts;
 
@@ -18,6 +19,7 @@ pub use dataset::{Standardiser, TimeSeries};
 pub use neural::{NeuralCdeControl, NeuralCdeGrads, NeuralCdeTerm};
 pub use path::{AllMissing, Interpolation, Path, PathData, PathOptions};
 pub use revode_core;
+pub use tangent::{TangentCdeMlp, TangentGradient};
 pub use term::{CdeControl, CdeField, CdeMlp, CdeTerm};
 pub use ts::{read_ts, TsDataset};
 

@@ -59,13 +59,48 @@ impl Linear {
 
     /// Y = X Wᵀ + b for the rows of `x` into `y`.
     pub fn forward(&self, p: &[f64], x: &[f64], y: &mut [f64]) -> Result<()> {
+        self.apply(p, x, y, true)
+    }
+
+    /// The tangent Ẏ = Ẋ Wᵀ of the rows of `x_dot` (forward-mode: no bias).
+    pub fn tangent(&self, p: &[f64], x_dot: &[f64], y_dot: &mut [f64]) -> Result<()> {
+        self.apply(p, x_dot, y_dot, false)
+    }
+
+    /// Adds W̄ = Ȳᵀ X and b̄ = Σ Ȳ into `p_bar` and, when given, X̄ = Ȳ W into `x_bar`.
+    pub fn pullback(
+        &self,
+        p: &[f64],
+        x: &[f64],
+        y_bar: &[f64],
+        x_bar: Option<&mut [f64]>,
+        p_bar: &mut [f64],
+    ) -> Result<()> {
+        self.pull(p, x, y_bar, x_bar, p_bar, true)
+    }
+
+    /// The pullback of [`Linear::tangent`]: adds W̄ = Ẏ̄ᵀ Ẋ into `p_bar` (no b̄) and, when
+    /// given, Ẋ̄ = Ẏ̄ W into `x_dot_bar`.
+    pub fn tangent_pullback(
+        &self,
+        p: &[f64],
+        x_dot: &[f64],
+        y_dot_bar: &[f64],
+        x_dot_bar: Option<&mut [f64]>,
+        p_bar: &mut [f64],
+    ) -> Result<()> {
+        self.pull(p, x_dot, y_dot_bar, x_dot_bar, p_bar, false)
+    }
+
+    fn apply(&self, p: &[f64], x: &[f64], y: &mut [f64], bias: bool) -> Result<()> {
         let rows = self.check(p, x, y)?;
         let (n, m) = (self.inputs, self.outputs);
         let (w, b) = p.split_at(m * n);
         for r in 0..rows {
             let xr = &x[r * n..(r + 1) * n];
             for j in 0..m {
-                y[r * m + j] = b[j]
+                let b0 = if bias { b[j] } else { 0.0 };
+                y[r * m + j] = b0
                     + w[j * n..(j + 1) * n]
                         .iter()
                         .zip(xr)
@@ -76,14 +111,14 @@ impl Linear {
         Ok(())
     }
 
-    /// Adds W̄ = Ȳᵀ X and b̄ = Σ Ȳ into `p_bar` and, when given, X̄ = Ȳ W into `x_bar`.
-    pub fn pullback(
+    fn pull(
         &self,
         p: &[f64],
         x: &[f64],
         y_bar: &[f64],
         mut x_bar: Option<&mut [f64]>,
         p_bar: &mut [f64],
+        bias: bool,
     ) -> Result<()> {
         let rows = self.check(p, x, y_bar)?;
         if p_bar.len() != p.len() || x_bar.as_ref().is_some_and(|xb| xb.len() != x.len()) {
@@ -98,7 +133,9 @@ impl Linear {
         for r in 0..rows {
             for j in 0..m {
                 let d = y_bar[r * m + j];
-                p_bar[m * n + j] += d;
+                if bias {
+                    p_bar[m * n + j] += d;
+                }
                 for i in 0..n {
                     p_bar[j * n + i] += d * x[r * n + i];
                     if let Some(xb) = x_bar.as_deref_mut() {
@@ -147,5 +184,27 @@ mod tests {
         assert!(l.forward(&p[1..], &x, &mut [0.0; 8]).is_err());
         assert!(l.forward(&p, &x[1..], &mut [0.0; 8]).is_err());
         assert!(Linear::new(0, 2).is_err());
+    }
+
+    #[test]
+    fn tangent_is_the_linear_part() {
+        let l = Linear::new(3, 2).unwrap();
+        let p = l.init(&mut crate::random::SplitMix64::new(9));
+        let x: Vec<f64> = (0..6).map(|i| (i as f64 * 0.3).cos()).collect();
+        let ybar = [0.4, -1.1, 0.7, 0.2];
+        let (mut y, mut yd) = (vec![0.0; 4], vec![0.0; 4]);
+        l.forward(&p, &x, &mut y).unwrap();
+        l.tangent(&p, &x, &mut yd).unwrap();
+        for (r, (a, b)) in y.iter().zip(&yd).enumerate() {
+            assert!((a - p[6 + r % 2] - b).abs() < 1e-15);
+        }
+        let (mut pb, mut xb) = (vec![0.0; p.len()], vec![0.0; 6]);
+        let (mut tb, mut xtb) = (vec![0.0; p.len()], vec![0.0; 6]);
+        l.pullback(&p, &x, &ybar, Some(&mut xb), &mut pb).unwrap();
+        l.tangent_pullback(&p, &x, &ybar, Some(&mut xtb), &mut tb)
+            .unwrap();
+        assert_eq!(xb, xtb);
+        assert_eq!(pb[..6], tb[..6]);
+        assert_eq!(tb[6..], [0.0, 0.0]);
     }
 }

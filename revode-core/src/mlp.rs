@@ -8,6 +8,8 @@ use crate::{activation, Error, Real, Result, VectorField};
 
 pub use crate::mlp_spec::{Activation, MlpSpec, LIPSWISH_SCALE, MAX_DEPTH, MAX_HIDDEN};
 
+mod tangent;
+
 /// The native CPU MLP field over `batch × dim` states, with a hand-written pullback that reuses
 /// the activations cached by the traced evaluation.
 #[derive(Clone, Debug)]
