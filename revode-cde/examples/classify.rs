@@ -79,10 +79,8 @@ impl Args {
 }
 
 fn run(a: Args) -> revode_core::Result<()> {
-    let (mut train, mut test) = (
-        TimeSeries::read_ts(a.train.as_ref())?,
-        TimeSeries::read_ts(a.test.as_ref())?,
-    );
+    // One time grid for both files (their longest series may differ).
+    let (mut train, mut test) = TimeSeries::read_ts_pair(a.train.as_ref(), a.test.as_ref())?;
     let (fit, val) = train.stratified_split(a.validation, a.seed)?;
     let st = train.fit_standardiser(&fit)?;
     train.standardise(&st)?;

@@ -132,9 +132,24 @@ impl TimeSeries {
     }
 
     /// A `.ts` data set on the grid t_k = k / (K − 1), K the longest series; shorter series
-    /// are padded with NaN (a path holds their last value).
+    /// are padded with NaN (a path holds their last value). Two files of one task (train and
+    /// test) need one grid: use [`TimeSeries::read_ts_pair`] or [`TimeSeries::from_ts_padded`],
+    /// or the same sample index means different times in each.
     pub fn from_ts(d: &TsDataset) -> Result<Self> {
-        let (n, k, c) = (d.series.len(), d.max_len(), d.dimensions);
+        Self::from_ts_padded(d, d.max_len())
+    }
+
+    /// A `.ts` data set on the grid t_k = k / (`len` − 1), `len` ≥ its longest series, padded
+    /// with NaN.
+    pub fn from_ts_padded(d: &TsDataset, len: usize) -> Result<Self> {
+        let (n, c) = (d.series.len(), d.dimensions);
+        if len < d.max_len() {
+            return Err(invalid(format!(
+                "grid of {len} times is shorter than the longest series ({})",
+                d.max_len()
+            )));
+        }
+        let k = len;
         let mut values = Array3::from_elem((n, k, c), f64::NAN);
         for (i, case) in d.series.iter().enumerate() {
             for (ch, v) in case.iter().enumerate() {
@@ -150,6 +165,24 @@ impl TimeSeries {
     /// Reads a `.ts` file ([`crate::read_ts`]) into a data set ([`TimeSeries::from_ts`]).
     pub fn read_ts(path: &std::path::Path) -> Result<Self> {
         Self::from_ts(&crate::read_ts(path)?)
+    }
+
+    /// Reads the training and test `.ts` files of one task onto one grid t_k = k / (K − 1),
+    /// K the longest series of either (e.g. JapaneseVowels: 26 in training, 29 in test), so
+    /// that a time means the same in both. Their dimensions and class names must agree.
+    pub fn read_ts_pair(train: &std::path::Path, test: &std::path::Path) -> Result<(Self, Self)> {
+        let (a, b) = (crate::read_ts(train)?, crate::read_ts(test)?);
+        if a.dimensions != b.dimensions || a.class_names != b.class_names {
+            return Err(invalid(format!(
+                "training and test files differ: {} vs {} dimensions, classes {:?} vs {:?}",
+                a.dimensions, b.dimensions, a.class_names, b.class_names
+            )));
+        }
+        let len = a.max_len().max(b.max_len());
+        Ok((
+            Self::from_ts_padded(&a, len)?,
+            Self::from_ts_padded(&b, len)?,
+        ))
     }
 
     /// Long CSV: a header `series,time,<channel>…[,label]`, one row per (series, time);

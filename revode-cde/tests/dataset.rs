@@ -157,3 +157,42 @@ fn paths_from_series_with_their_own_times_and_row_selection() {
     }
     assert!(full.select(&[6]).is_err());
 }
+
+#[test]
+fn train_and_test_files_share_one_grid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/uea");
+    let (train, test) = TimeSeries::read_ts_pair(
+        &dir.join("JapaneseVowels_TRAIN.ts"),
+        &dir.join("JapaneseVowels_TEST.ts"),
+    )
+    .unwrap();
+    // Alone, each file's grid is k / (K − 1) with its own K (26 and 29): one index, two times.
+    let alone = TimeSeries::read_ts(&dir.join("JapaneseVowels_TRAIN.ts")).unwrap();
+    assert_eq!((alone.time_len(), test.time_len()), (26, 29));
+    assert_eq!(train.time_len(), 29);
+    assert_eq!(train.times.row(0), test.times.row(0));
+    assert_eq!(train.times[[0, 28]], 1.0);
+    // The padding is missing values; the observed ones are unchanged.
+    assert!(train.values[[0, 28, 0]].is_nan());
+    assert_eq!(
+        train
+            .values
+            .slice(ndarray::s![.., ..26, ..])
+            .iter()
+            .filter(|v| v.is_finite())
+            .count(),
+        alone.values.iter().filter(|v| v.is_finite()).count()
+    );
+    let ts = revode_cde::read_ts(&dir.join("JapaneseVowels_TRAIN.ts")).unwrap();
+    assert!(matches!(
+        TimeSeries::from_ts_padded(&ts, 25),
+        Err(Error::Config { .. })
+    ));
+    assert!(matches!(
+        TimeSeries::read_ts_pair(
+            &dir.join("JapaneseVowels_TRAIN.ts"),
+            &dir.join("BasicMotions_TEST.ts")
+        ),
+        Err(Error::Config { .. })
+    ));
+}
