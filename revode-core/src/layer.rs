@@ -53,6 +53,9 @@ pub trait Layer {
     );
     /// A zero batch shaped like this layer's output for input `x` (rows × `out_dim`).
     fn output_like(&self, x: &Self::Batch) -> Self::Batch;
+    /// A batch of `rows` rows (`values.len() / rows` columns, row-major) on this layer's
+    /// device, e.g. a Brownian increment to multiply a diffusion's output by.
+    fn batch_from_f64(&self, rows: usize, values: &[f64]) -> Result<Self::Batch>;
     /// A zero parameter cotangent.
     fn zero_grad(&self) -> Self::Grad;
     /// The parameters, flat, in the [`MlpSpec`] layout.
@@ -187,6 +190,16 @@ impl<S: Real> Layer for Mlp<S> {
         grad: &mut Vec<S>,
     ) {
         self.vjp_cached(t, &cache.input, &cache.activations, cot, scale, x_bar, grad);
+    }
+    fn batch_from_f64(&self, rows: usize, values: &[f64]) -> Result<Vec<S>> {
+        if rows == 0 || !values.len().is_multiple_of(rows) {
+            return Err(crate::Error::ShapeMismatch {
+                what: "batch values (rows × columns)".into(),
+                expected: rows.max(1) * (values.len() / rows.max(1)),
+                found: values.len(),
+            });
+        }
+        Ok(values.iter().map(|&v| S::of(v)).collect())
     }
     fn output_like(&self, _x: &Vec<S>) -> Vec<S> {
         vec![S::zero(); self.out_len()]

@@ -50,6 +50,14 @@ pub trait State: Clone {
     /// Overwrites the entries from `f64` values in the order of [`State::to_f64_vec`].
     /// Returns false (and leaves the state unchanged) when the length differs.
     fn set_from_f64(&mut self, values: &[f64]) -> bool;
+    /// `self ← self ⊙ x`, entry by entry (same shape): diagonal noise `σ ⊙ dW`. The default
+    /// goes through [`State::to_f64_vec`]; the crate's states override it in place (on the
+    /// device for dfdx batches).
+    fn mul_elementwise(&mut self, x: &Self) {
+        let a = self.to_f64_vec();
+        let prod: Vec<f64> = a.iter().zip(x.to_f64_vec()).map(|(a, b)| a * b).collect();
+        self.set_from_f64(&prod);
+    }
 }
 
 impl<S: Real> State for Vec<S> {
@@ -140,6 +148,9 @@ impl<S: Real> State for Vec<S> {
         }
         true
     }
+    fn mul_elementwise(&mut self, x: &Self) {
+        self.iter_mut().zip(x).for_each(|(a, &b)| *a = *a * b);
+    }
 }
 
 /// Two states carried together: the reversible coupling's `(y, z)`.
@@ -223,6 +234,10 @@ impl<V: State> State for Pair<V> {
         }
         let (a, b) = values.split_at(self.y.len());
         self.y.set_from_f64(a) && self.z.set_from_f64(b)
+    }
+    fn mul_elementwise(&mut self, x: &Self) {
+        self.y.mul_elementwise(&x.y);
+        self.z.mul_elementwise(&x.z);
     }
 }
 

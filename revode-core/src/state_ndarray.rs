@@ -30,6 +30,9 @@ impl<S: Real, D: Dimension> State for Array<S, D> {
     fn scale(&mut self, a: S) {
         self.map_inplace(|v| *v = *v * a);
     }
+    fn mul_elementwise(&mut self, x: &Self) {
+        Zip::from(self).and(x).for_each(|s, &x| *s = *s * x);
+    }
     fn scale_add(&mut self, a: S, b: S, x: &Self) {
         Zip::from(self).and(x).for_each(|s, &x| *s = a * *s + b * x);
     }

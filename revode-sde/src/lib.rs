@@ -21,7 +21,10 @@ pub mod stats;
 mod term;
 
 pub use brownian::{BrownianPath, DEFAULT_LEVELS, MAX_LEVELS};
-pub use neural::{NeuralSdeControl, NeuralSdeGrads, NeuralSdeTerm};
+pub use neural::{
+    LayerSdeCache, LayerSdeControl, LayerSdeGrads, LayerSdeTerm, NeuralSdeControl, NeuralSdeGrads,
+    NeuralSdeTerm,
+};
 pub use revode_core;
 pub use solver::{reversible_heun, step_map, SdeMap, SdeSolver};
 pub use term::{Additive, Calculus, Diagonal, Diffusion, Noise, SdeControl, SdeTerm};

@@ -1,43 +1,67 @@
-//! A neural SDE on dfdx: `dy = μ_θ(t, y) dt + σ_θ(t, y) ∘ dW` with diagonal noise, drift and
-//! diffusion two [`NeuralMlp`]s, the state a `batch × dim` tensor on the model's device.
+//! A neural SDE over any [`Layer`]: `dy = μ_θ(t, y) dt + σ_θ(t, y) ∘ dW` with diagonal noise,
+//! drift and diffusion two layers of one backend, the state a batch of that backend (a `Vec`
+//! for the native [`revode_core::Mlp`], a device tensor for dfdx's [`NeuralMlp`]).
 //!
 //! The Brownian path stays on the host; each step's increment (`batch × dim` values) is copied
-//! to the device once and shared by every stage evaluated on that step, so the reversible
-//! gradient regenerates it backwards exactly as for host states.
+//! to the layer's device once and shared by every stage evaluated on that step, so the
+//! reversible gradient regenerates it backwards exactly as for host states.
 
 use crate::{BrownianPath, Calculus};
-use dfdx::prelude::*;
-use revode_core::neural::{Batch, Matrix, NeuralCache, NeuralGrads, NeuralMlp};
+use revode_core::grad_buffer::GradBuffer;
+use revode_core::layer::Layer;
+use revode_core::neural::NeuralMlp;
 use revode_core::{scalar::Real, state::Pair, Error, Result, State, Term};
 
-/// The control of one step: `dt` and `W(t_b) − W(t_a)` on the device.
-#[derive(Clone, Debug)]
-pub struct NeuralSdeControl<E: Dtype, Dev: Storage<E>> {
+/// The control of one step: `dt` and `W(t_b) − W(t_a)` on the layer's device.
+pub struct LayerSdeControl<L: Layer> {
     /// `t_b − t_a`.
     pub dt: f64,
-    /// The Brownian increment, `batch × D`.
-    pub dw: Matrix<E, Dev>,
+    /// The Brownian increment, `batch × dim`.
+    pub dw: L::Batch,
 }
 
-/// What a traced evaluation keeps: both networks' activations.
-#[derive(Clone, Debug)]
-pub struct NeuralSdeCache<E: Dtype, Dev: Storage<E>> {
-    drift: NeuralCache<E, Dev>,
-    diffusion: NeuralCache<E, Dev>,
+impl<L: Layer> Clone for LayerSdeControl<L> {
+    fn clone(&self) -> Self {
+        LayerSdeControl {
+            dt: self.dt,
+            dw: self.dw.clone(),
+        }
+    }
 }
 
-/// Parameter cotangents of a [`NeuralSdeTerm`] (on the device).
-#[derive(Clone, Debug)]
-pub struct NeuralSdeGrads<E: Dtype, Dev: Storage<E>> {
+/// What a traced evaluation keeps: both layers' caches.
+pub struct LayerSdeCache<L: Layer> {
+    drift: L::Cache,
+    diffusion: L::Cache,
+}
+
+impl<L: Layer> Clone for LayerSdeCache<L> {
+    fn clone(&self) -> Self {
+        LayerSdeCache {
+            drift: self.drift.clone(),
+            diffusion: self.diffusion.clone(),
+        }
+    }
+}
+
+impl<L: Layer> Default for LayerSdeCache<L> {
+    fn default() -> Self {
+        LayerSdeCache {
+            drift: L::Cache::default(),
+            diffusion: L::Cache::default(),
+        }
+    }
+}
+
+/// Parameter cotangents of a [`LayerSdeTerm`].
+pub struct LayerSdeGrads<L: Layer> {
     /// The drift's.
-    pub drift: NeuralGrads<E, Dev>,
+    pub drift: L::Grad,
     /// The diffusion's.
-    pub diffusion: NeuralGrads<E, Dev>,
+    pub diffusion: L::Grad,
 }
 
-impl<E: Dtype + revode_core::scalar::Real, Dev: Device<E>> revode_core::grad_buffer::GradBuffer
-    for NeuralSdeGrads<E, Dev>
-{
+impl<L: Layer> GradBuffer for LayerSdeGrads<L> {
     /// Drift entries first, then diffusion entries.
     fn first_non_finite(&self) -> Option<usize> {
         self.drift.first_non_finite().or_else(|| {
@@ -51,28 +75,30 @@ impl<E: Dtype + revode_core::scalar::Real, Dev: Device<E>> revode_core::grad_buf
     }
 }
 
-/// `dy = μ(t, y) dt + σ(t, y) ∘ dW` for a batch, diagonal noise, networks on a dfdx device.
-#[derive(Clone, Debug)]
-pub struct NeuralSdeTerm<E: Dtype, Dev: Storage<E>> {
+/// `dy = μ(t, y) dt + σ(t, y) ∘ dW` for a batch, diagonal noise, over two layers.
+#[derive(Clone)]
+pub struct LayerSdeTerm<L: Layer> {
     /// The drift network `μ_θ(t, y)`.
-    pub drift: NeuralMlp<E, Dev>,
+    pub drift: L,
     /// The diffusion network `σ_θ(t, y)` (one noise channel per state entry).
-    pub diffusion: NeuralMlp<E, Dev>,
+    pub diffusion: L,
     path: BrownianPath,
     calculus: Calculus,
-    dev: Dev,
+    /// A zero increment on the layers' device (what a new control starts from).
+    dw_zero: L::Batch,
 }
 
-impl<E: Dtype + Real, Dev: Device<E>> NeuralSdeTerm<E, Dev> {
-    /// Combines the networks with a Brownian path: both map `dim → dim` (diagonal noise, one
+/// The dfdx neural SDE (any device): drift and diffusion [`NeuralMlp`]s.
+pub type NeuralSdeTerm<E, Dev> = LayerSdeTerm<NeuralMlp<E, Dev>>;
+/// The control of a [`NeuralSdeTerm`].
+pub type NeuralSdeControl<E, Dev> = LayerSdeControl<NeuralMlp<E, Dev>>;
+/// The parameter cotangents of a [`NeuralSdeTerm`].
+pub type NeuralSdeGrads<E, Dev> = LayerSdeGrads<NeuralMlp<E, Dev>>;
+
+impl<L: Layer> LayerSdeTerm<L> {
+    /// Combines the layers with a Brownian path: both map `dim → dim` (diagonal noise, one
     /// channel per state entry) and the path has `dim` channels per sample.
-    pub fn new(
-        drift: NeuralMlp<E, Dev>,
-        diffusion: NeuralMlp<E, Dev>,
-        path: BrownianPath,
-        calculus: Calculus,
-        dev: &Dev,
-    ) -> Result<Self> {
+    pub fn new(drift: L, diffusion: L, path: BrownianPath, calculus: Calculus) -> Result<Self> {
         let d = drift.spec().dim;
         for (what, found) in [
             ("drift outputs (state dimension)", drift.spec().out_dim()),
@@ -94,12 +120,13 @@ impl<E: Dtype + Real, Dev: Device<E>> NeuralSdeTerm<E, Dev> {
                 });
             }
         }
-        Ok(NeuralSdeTerm {
+        let dw_zero = drift.batch_from_f64(path.batch(), &vec![0.0; path.batch() * d])?;
+        Ok(LayerSdeTerm {
             drift,
             diffusion,
             path,
             calculus,
-            dev: dev.clone(),
+            dw_zero,
         })
     }
     /// The state's (and noise's) dimension per sample.
@@ -112,24 +139,19 @@ impl<E: Dtype + Real, Dev: Device<E>> NeuralSdeTerm<E, Dev> {
     }
 }
 
-impl<E, Dev> Term for NeuralSdeTerm<E, Dev>
-where
-    E: Dtype + Real,
-    Dev: Device<E>,
-    Batch<E, Dev>: State<Scalar = E>,
-{
-    type State = Batch<E, Dev>;
-    type Control = NeuralSdeControl<E, Dev>;
-    /// `Pair { y: μ(t, y), z: σ(t, y) }` on the device.
-    type Field = Pair<Batch<E, Dev>>;
-    type Cache = NeuralSdeCache<E, Dev>;
-    type ParamGrad = NeuralSdeGrads<E, Dev>;
+impl<L: Layer> Term for LayerSdeTerm<L> {
+    type State = L::Batch;
+    type Control = LayerSdeControl<L>;
+    /// `Pair { y: μ(t, y), z: σ(t, y) }` on the layers' device.
+    type Field = Pair<L::Batch>;
+    type Cache = LayerSdeCache<L>;
+    type ParamGrad = LayerSdeGrads<L>;
     type Scratch = ();
 
     fn new_control(&self) -> Self::Control {
-        NeuralSdeControl {
+        LayerSdeControl {
             dt: 0.0,
-            dw: self.dev.zeros_like(&(self.path.batch(), self.dim())),
+            dw: self.dw_zero.clone(),
         }
     }
     fn contr(&self, t_a: f64, t_b: f64, out: &mut Self::Control) {
@@ -137,37 +159,33 @@ where
         let mut dw = vec![0.0; self.path.batch() * self.dim()];
         // The integration loop has checked the times against `domain()`.
         self.path.increment_unchecked(t_a, t_b, &mut dw);
-        let dw: Vec<E> = dw.into_iter().map(E::of).collect();
-        out.dw = self
-            .dev
-            .tensor_from_vec(dw, (self.path.batch(), self.dim()));
+        // The shape is the term's own (`dw_zero`'s), so the copy cannot fail.
+        out.dw.set_from_f64(&dw);
     }
     fn new_field(&self, like: &Self::State) -> Self::Field {
         Pair {
-            y: like.zeros_like(),
-            z: like.zeros_like(),
+            y: self.drift.output_like(like),
+            z: self.diffusion.output_like(like),
         }
     }
     fn new_scratch(&self, _like: &Self::State) {}
     fn new_cache(&self, _like: &Self::State) -> Self::Cache {
-        NeuralSdeCache {
-            drift: NeuralCache::default(),
-            diffusion: NeuralCache::default(),
-        }
+        LayerSdeCache::default()
     }
     fn new_param_grad(&self) -> Self::ParamGrad {
-        NeuralSdeGrads {
-            drift: self.drift.zero_grads(),
-            diffusion: self.diffusion.zero_grads(),
+        LayerSdeGrads {
+            drift: self.drift.zero_grad(),
+            diffusion: self.diffusion.zero_grad(),
         }
     }
     fn validate_state(&self, y: &Self::State) -> Result<()> {
-        self.drift.check_input(y.cols())?;
-        if y.rows() != self.path.batch() {
+        self.drift.check_input(y)?;
+        let expected = self.path.batch() * self.dim();
+        if y.len() != expected {
             return Err(Error::ShapeMismatch {
-                what: "SDE state rows (Brownian batch)".into(),
-                expected: self.path.batch(),
-                found: y.rows(),
+                what: "SDE state (Brownian batch × dim)".into(),
+                expected,
+                found: y.len(),
             });
         }
         Ok(())
@@ -195,21 +213,35 @@ where
     ) {
         match cache {
             Some(cache) => {
-                v.y.0 = self.drift.forward(t, &y.0, Some(&mut cache.drift));
-                v.z.0 = self.diffusion.forward(t, &y.0, Some(&mut cache.diffusion));
+                self.drift.forward(t, y, &mut v.y, Some(&mut cache.drift));
+                self.diffusion
+                    .forward(t, y, &mut v.z, Some(&mut cache.diffusion));
             }
             None => {
-                v.y.0 = self.drift.forward(t, &y.0, None);
-                v.z.0 = self.diffusion.forward(t, &y.0, None);
+                self.drift.forward(t, y, &mut v.y, None);
+                self.diffusion.forward(t, y, &mut v.z, None);
             }
         }
     }
+    /// `μ·dt + σ ⊙ dW`.
     fn prod(&self, v: &Self::Field, c: &Self::Control, out: &mut Self::State) {
-        out.0 = v.y.0.clone() * E::of(c.dt) + v.z.0.clone() * c.dw.clone();
+        let mut noise = v.z.clone();
+        noise.mul_elementwise(&c.dw);
+        out.lin_comb(L::Scalar::of(c.dt), &v.y, L::Scalar::of(1.0), &noise);
     }
-    fn prod_vjp(&self, c: &Self::Control, cot: &Self::State, scale: E, v_bar: &mut Self::Field) {
-        v_bar.y.0 = cot.0.clone() * (scale * E::of(c.dt));
-        v_bar.z.0 = cot.0.clone() * c.dw.clone() * scale;
+    /// `μ̄ = scale·dt·cot`, `σ̄ = scale·cot ⊙ dW`.
+    fn prod_vjp(
+        &self,
+        c: &Self::Control,
+        cot: &Self::State,
+        scale: L::Scalar,
+        v_bar: &mut Self::Field,
+    ) {
+        v_bar.y.copy_from(cot);
+        v_bar.y.scale(scale * L::Scalar::of(c.dt));
+        v_bar.z.copy_from(cot);
+        v_bar.z.mul_elementwise(&c.dw);
+        v_bar.z.scale(scale);
     }
     fn vf_vjp(
         &self,
@@ -220,21 +252,15 @@ where
         p_bar: &mut Self::ParamGrad,
         _: &mut (),
     ) {
-        let one = E::of(1.0);
-        self.drift.backward(
-            t,
-            &cache.drift,
-            &v_bar.y.0,
-            one,
-            &mut y_bar.0,
-            &mut p_bar.drift,
-        );
-        self.diffusion.backward(
+        let one = L::Scalar::of(1.0);
+        self.drift
+            .pullback(t, &cache.drift, &v_bar.y, one, y_bar, &mut p_bar.drift);
+        self.diffusion.pullback(
             t,
             &cache.diffusion,
-            &v_bar.z.0,
+            &v_bar.z,
             one,
-            &mut y_bar.0,
+            y_bar,
             &mut p_bar.diffusion,
         );
     }

@@ -1,5 +1,6 @@
-//! The dfdx neural SDE: the same numbers as the native term with the same parameters, exact
-//! reversible gradients on a fixed Brownian path, and Itô refused for reversible gradients.
+//! The neural SDE over any layer: on dfdx and on the native MLP, the same numbers as the native
+//! term with the same parameters; exact reversible gradients on a fixed Brownian path; Itô
+//! refused for reversible gradients.
 
 use dfdx::prelude::Cpu;
 use revode_core::mlp::{Mlp, MlpSpec};
@@ -59,7 +60,6 @@ fn neural(mu: &[f64], sigma: &[f64], calculus: Calculus) -> Neural {
         NeuralMlp::from_flat(&dev, spec(), sigma).unwrap(),
         path(),
         calculus,
-        &dev,
     )
     .unwrap()
 }
@@ -211,7 +211,6 @@ fn dfdx_sde_errors() {
         NeuralMlp::from_flat(&dev, spec(), &sigma).unwrap(),
         wrong,
         Calculus::Stratonovich,
-        &dev,
     );
     assert!(matches!(r, Err(Error::ShapeMismatch { .. })));
     // Itô noise cannot run a reversible scheme.
@@ -222,4 +221,50 @@ fn dfdx_sde_errors() {
         0.9,
     );
     assert!(ito.is_err());
+}
+
+/// The same generic term over the native MLP (a `Vec` state) = the native `SdeTerm` with
+/// diagonal noise: solution and reversible gradient.
+#[test]
+fn layer_sde_on_the_native_mlp_equals_native_sde() {
+    let (mu, sigma) = params();
+    let mlp = |p: &[f64]| {
+        Mlp::from_spec(spec(), BATCH)
+            .unwrap()
+            .with_params(p)
+            .unwrap()
+    };
+    let native = SdeTerm::new(
+        mlp(&mu),
+        Diagonal(mlp(&sigma)),
+        path(),
+        Calculus::Stratonovich,
+    )
+    .unwrap();
+    let layered = LayerSdeTerm::new(mlp(&mu), mlp(&sigma), path(), Calculus::Stratonovich).unwrap();
+    let (v, _) = y0();
+    let opts = SolveOptions::fixed(1.0 / 32.0);
+    let ns = reversible_heun(native).unwrap();
+    let ls = ReversibleHeun::new(layered).unwrap();
+    let a = solve(&ns, &v, &TIMES, &opts).unwrap();
+    let c = solve(&ls, &v, &TIMES, &opts).unwrap();
+    for (x, y) in a.ys.iter().zip(&c.ys) {
+        assert!(rel(y, x) <= 1e-14, "{:e}", rel(y, x));
+    }
+    let method = GradientMethod::Reversible.into();
+    let gn = gradient(&ns, &v, &TIMES, &opts, &method, loss).unwrap();
+    let gl = gradient(&ls, &v, &TIMES, &opts, &method, loss).unwrap();
+    assert!(rel(&gl.y0, &gn.y0) <= 1e-12, "{:e}", rel(&gl.y0, &gn.y0));
+    let flat: Vec<f64> = gl
+        .params
+        .drift
+        .iter()
+        .chain(&gl.params.diffusion)
+        .copied()
+        .collect();
+    assert!(
+        rel(&flat, &gn.params) <= 1e-12,
+        "{:e}",
+        rel(&flat, &gn.params)
+    );
 }

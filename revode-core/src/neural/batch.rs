@@ -63,6 +63,9 @@ impl<E: Dtype + Real, Dev: Device<E>> State for Batch<E, Dev> {
     fn scale(&mut self, a: E) {
         self.0 = self.0.clone() * a;
     }
+    fn mul_elementwise(&mut self, x: &Self) {
+        self.0 = self.0.clone() * x.0.clone();
+    }
     fn scale_add(&mut self, a: E, b: E, x: &Self) {
         self.0 = self.0.clone() * a + x.0.clone() * b;
     }

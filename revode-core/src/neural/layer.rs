@@ -41,6 +41,11 @@ impl<E: Dtype + Real, Dev: Device<E>> Layer for NeuralMlp<E, Dev> {
     ) {
         self.backward(t, cache, &cot.0, scale, &mut x_bar.0, grad);
     }
+    fn batch_from_f64(&self, rows: usize, values: &[f64]) -> Result<Batch<E, Dev>> {
+        let cols = values.len().checked_div(rows).unwrap_or(0);
+        let v: Vec<E> = values.iter().map(|&x| E::of(x)).collect();
+        Batch::from_rows(&self.device(), rows, cols, &v)
+    }
     fn output_like(&self, x: &Batch<E, Dev>) -> Batch<E, Dev> {
         Batch(self.device().zeros_like(&(x.rows(), self.spec().out_dim())))
     }
