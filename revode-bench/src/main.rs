@@ -137,7 +137,7 @@ enum Command {
     /// SDE-GAN on a time-dependent Ornstein–Uhlenbeck process (one channel, or two correlated).
     SdeGan {
         /// Optimiser steps per seed.
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = 4000)]
         steps: usize,
         /// Paths per training batch.
         #[arg(long, default_value_t = 128)]
