@@ -302,10 +302,11 @@ fn run(ctx: &Ctx) -> BenchResult<()> {
         shapes_before.0.min(shapes_after.0),
         shapes_before.1.min(shapes_after.1),
     );
+    let reversible = "native: reversible, λ = 0.999";
     let (same_shapes_gflops, reversible_of_same_shapes) = counts
         .iter()
-        .zip(&rows)
-        .find(|(c, _)| c.0 == "native: reversible, λ = 0.999")
+        .find(|c| c.0 == reversible)
+        .zip(rows.iter().find(|r| r.0 == reversible))
         .map_or((f64::NAN, f64::NAN), |((_, e, p), r)| {
             let (e, p) = (*e as f64, *p as f64);
             let plain = e * t_eval + p * t_pull;

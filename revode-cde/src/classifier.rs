@@ -337,6 +337,9 @@ impl NcdeClassifier {
             method,
             data_gradient,
             &mut |z, cot| {
+                // Some methods call the loss more than once (the automatic interval's retries):
+                // the readout's gradient is this call's alone.
+                readout_grad.iter_mut().for_each(|v| *v = 0.0);
                 let mut head_loss = || -> Result<f64> {
                     let out = self.logits(readout, z)?;
                     let mut d_out = vec![0.0; out.len()];

@@ -160,6 +160,13 @@ impl NcdeClassifier {
                 "tangent gradients on the dfdx CDE backend; use the native backend".into(),
             ));
         }
+        if matches!(opts.step, revode_core::prelude::StepControl::Adaptive(_)) {
+            // The controller would size steps on the (z, ż) error: other steps than the
+            // outputs' own solve, so ȯ would not be their derivative.
+            return Err(Error::Unsupported(
+                "tangent gradients with adaptive steps (use fixed steps)".into(),
+            ));
+        }
         if options.count_channels {
             return Err(Error::Unsupported(
                 "tangent gradients of paths with count channels".into(),
@@ -221,6 +228,9 @@ impl NcdeClassifier {
             opts,
             &method.into(),
             |ys, cots| {
+                // Some methods call the loss more than once (the automatic interval's retries):
+                // the readout's gradient is this call's alone.
+                readout_grad.iter_mut().for_each(|v| *v = 0.0);
                 let last = ys.len() - 1;
                 let z_dot: Vec<f64> = ys[last]
                     .chunks_exact(2 * h)
@@ -275,6 +285,11 @@ impl NcdeClassifier {
 
 /// The path of `(v, u)`: the data's channels, then the direction's.
 fn tangent_path(data: &PathData, tangent: &[f64], options: &PathOptions) -> Result<Path> {
+    if data.channels == 0 {
+        return Err(Error::Empty {
+            what: "path channels".into(),
+        });
+    }
     if tangent.len() != data.values.len() {
         return Err(Error::ShapeMismatch {
             what: "tangent (shaped like the path data)".into(),

@@ -6,6 +6,15 @@ use revode_cde::{FieldBackend, Interpolation, NcdeClassifier, Path, PathData, Pa
 use revode_core::{Error, GradientMethod, SolveOptions, Tableau};
 
 fn problem() -> (NcdeClassifier, PathData, Vec<f64>, PathOptions, Vec<f64>) {
+    problem_with(true, Interpolation::Linear, false)
+}
+
+/// `time`: time as channel 0 (not perturbed); `missing`: a few values NaN in data and direction.
+fn problem_with(
+    time: bool,
+    interpolation: Interpolation,
+    missing: bool,
+) -> (NcdeClassifier, PathData, Vec<f64>, PathOptions, Vec<f64>) {
     let (batch, k, c) = (3, 6, 2);
     let times = vec![0.0, 0.3, 0.5, 0.9, 1.2, 1.6];
     let values: Vec<f64> = (0..batch * k * c)
@@ -14,14 +23,21 @@ fn problem() -> (NcdeClassifier, PathData, Vec<f64>, PathOptions, Vec<f64>) {
     let tangent: Vec<f64> = (0..batch * k * c)
         .map(|i| (0.37 * i as f64 + 0.5).cos())
         .collect();
+    let (mut values, mut tangent) = (values, tangent);
+    if missing {
+        for i in [5, 6, 15, 26] {
+            values[i] = f64::NAN;
+            tangent[i] = f64::NAN;
+        }
+    }
     let options = PathOptions {
-        interpolation: Interpolation::Linear,
-        time_channel: true,
+        interpolation,
+        time_channel: time,
         ..PathOptions::default()
     };
     let model = NcdeClassifier {
         hidden: 3,
-        channels: c + 1,
+        channels: c + time as usize,
         classes: 2,
         width: 5,
         depth: 2,
@@ -60,7 +76,19 @@ fn opts() -> SolveOptions {
 
 #[test]
 fn tangent_equals_the_data_gradient_along_the_direction() {
-    let (model, data, u, options, w) = problem();
+    for (time, interpolation, missing) in [
+        (true, Interpolation::Linear, false),
+        (false, Interpolation::Linear, false),
+        (true, Interpolation::HermiteCubic, true),
+        (false, Interpolation::HermiteCubic, false),
+    ] {
+        tangent_along_direction(problem_with(time, interpolation, missing));
+    }
+}
+
+fn tangent_along_direction(
+    (model, data, u, options, w): (NcdeClassifier, PathData, Vec<f64>, PathOptions, Vec<f64>),
+) {
     let p = params(&model);
     let tg = model
         .tangent_gradient(&p, &data, &u, &options, &opts(), GradientMethod::Direct, &w)
@@ -80,16 +108,21 @@ fn tangent_equals_the_data_gradient_along_the_direction() {
             },
         )
         .unwrap();
-    let along: f64 = g.data.unwrap().iter().zip(&u).map(|(a, b)| a * b).sum();
     let sum: f64 = tg.outputs_dot.iter().zip(&w).map(|(a, b)| a * b).sum();
-    assert!(
-        (sum - along).abs() < 1e-12 * (1.0 + along.abs()),
-        "{sum} vs {along}"
-    );
+    // The data gradient is taken with respect to the filled knots, so with missing values it
+    // is not the derivative along the observed ones; the central difference below is.
+    if u.iter().all(|v| v.is_finite()) {
+        let along: f64 = g.data.unwrap().iter().zip(&u).map(|(a, b)| a * b).sum();
+        assert!(
+            (sum - along).abs() < 1e-12 * (1.0 + along.abs()),
+            "{sum} vs {along}"
+        );
+    }
     assert!((tg.loss - sum).abs() < 1e-14 * (1.0 + sum.abs()));
     // Each output's derivative against a central difference of the outputs.
     let eps = 1e-5;
     let shifted = |s: f64| {
+        // NaN + NaN stays NaN: missing values stay missing.
         let values = data.values.iter().zip(&u).map(|(v, d)| v + s * eps * d);
         let d = PathData {
             values: values.collect(),
@@ -134,6 +167,9 @@ fn parameter_gradient_matches_central_differences_and_every_method() {
     for method in [
         GradientMethod::Reversible,
         GradientMethod::Checkpointed { snapshots: Some(3) },
+        // A tolerance the first (unchecked) reconstruction misses: the automatic interval
+        // retries, and the loss (with the readout's gradient) runs more than once.
+        GradientMethod::CheckpointedReversibleAuto { tolerance: 5e-16 },
     ] {
         let other = run(&p, method.clone());
         let diff = g
@@ -182,6 +218,28 @@ fn bad_inputs_are_typed_errors() {
         call(&model, &data, &u, &no_time, &w),
         Err(Error::ShapeMismatch { .. })
     ));
+    let adaptive = SolveOptions::adaptive(revode_core::Adaptive::new(1e-6, 1e-6));
+    assert!(matches!(
+        model.tangent_gradient(
+            &p,
+            &data,
+            &u,
+            &options,
+            &adaptive,
+            GradientMethod::Direct,
+            &w
+        ),
+        Err(Error::Unsupported(_))
+    ));
+    let empty = PathData {
+        channels: 0,
+        values: Vec::new(),
+        ..data.clone()
+    };
+    assert!(matches!(
+        call(&model, &empty, &[], &options, &w),
+        Err(Error::Empty { .. })
+    ));
     let dfdx = NcdeClassifier {
         backend: FieldBackend::Dfdx,
         ..model.clone()
@@ -190,4 +248,29 @@ fn bad_inputs_are_typed_errors() {
         call(&dfdx, &data, &u, &options, &w),
         Err(Error::Unsupported(_))
     ));
+}
+
+/// The automatic checkpoint interval retries (and so runs the head's loss more than once) when
+/// the first reconstruction misses its tolerance: the readout's gradient is still counted once.
+#[test]
+fn head_gradient_through_the_automatic_interval_equals_the_tape() {
+    let (model, data, _, options, w) = problem();
+    let p = params(&model);
+    let path = Path::new(&data, &options).unwrap();
+    let run = |method: GradientMethod| {
+        model
+            .head_gradient(&p, &path, &opts(), method, false, &mut |o, ob| {
+                ob.copy_from_slice(&w);
+                Ok(o.iter().zip(&w).map(|(a, b)| a * b).sum())
+            })
+            .unwrap()
+    };
+    let tape = run(GradientMethod::Direct);
+    let auto = run(GradientMethod::CheckpointedReversibleAuto { tolerance: 5e-16 });
+    let diff = tape
+        .grad
+        .iter()
+        .zip(&auto.grad)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(diff < 1e-11, "{diff:e}");
 }

@@ -54,8 +54,14 @@ pub trait Layer {
     /// A zero batch shaped like this layer's output for input `x` (rows × `out_dim`).
     fn output_like(&self, x: &Self::Batch) -> Self::Batch;
     /// A batch of `rows` rows (`values.len() / rows` columns, row-major) on this layer's
-    /// device, e.g. a Brownian increment to multiply a diffusion's output by.
-    fn batch_from_f64(&self, rows: usize, values: &[f64]) -> Result<Self::Batch>;
+    /// device, e.g. a Brownian increment to multiply a diffusion's output by. The default
+    /// refuses (`Error::Unsupported`); both MLP backends implement it.
+    fn batch_from_f64(&self, rows: usize, values: &[f64]) -> Result<Self::Batch> {
+        let _ = (rows, values);
+        Err(crate::Error::Unsupported(
+            "building a batch from host values for this layer".into(),
+        ))
+    }
     /// A zero parameter cotangent.
     fn zero_grad(&self) -> Self::Grad;
     /// The parameters, flat, in the [`MlpSpec`] layout.
@@ -193,11 +199,10 @@ impl<S: Real> Layer for Mlp<S> {
     }
     fn batch_from_f64(&self, rows: usize, values: &[f64]) -> Result<Vec<S>> {
         if rows == 0 || !values.len().is_multiple_of(rows) {
-            return Err(crate::Error::ShapeMismatch {
-                what: "batch values (rows × columns)".into(),
-                expected: rows.max(1) * (values.len() / rows.max(1)),
-                found: values.len(),
-            });
+            return Err(crate::Error::config(
+                "batch values",
+                format!("{} values do not fill {rows} rows", values.len()),
+            ));
         }
         Ok(values.iter().map(|&v| S::of(v)).collect())
     }

@@ -20,6 +20,18 @@ pub struct LayerSdeControl<L: Layer> {
     pub dw: L::Batch,
 }
 
+impl<L: Layer> std::fmt::Debug for LayerSdeControl<L>
+where
+    L::Batch: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerSdeControl")
+            .field("dt", &self.dt)
+            .field("dw", &self.dw)
+            .finish()
+    }
+}
+
 impl<L: Layer> Clone for LayerSdeControl<L> {
     fn clone(&self) -> Self {
         LayerSdeControl {
@@ -88,6 +100,17 @@ pub struct LayerSdeTerm<L: Layer> {
     dw_zero: L::Batch,
 }
 
+impl<L: Layer + std::fmt::Debug> std::fmt::Debug for LayerSdeTerm<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerSdeTerm")
+            .field("drift", &self.drift)
+            .field("diffusion", &self.diffusion)
+            .field("path", &self.path)
+            .field("calculus", &self.calculus)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The dfdx neural SDE (any device): drift and diffusion [`NeuralMlp`]s.
 pub type NeuralSdeTerm<E, Dev> = LayerSdeTerm<NeuralMlp<E, Dev>>;
 /// The control of a [`NeuralSdeTerm`].
@@ -121,6 +144,9 @@ impl<L: Layer> LayerSdeTerm<L> {
             }
         }
         let dw_zero = drift.batch_from_f64(path.batch(), &vec![0.0; path.batch() * d])?;
+        // Both layers must take the path's batch (a native layer is built for a row count).
+        drift.check_input(&dw_zero)?;
+        diffusion.check_input(&dw_zero)?;
         Ok(LayerSdeTerm {
             drift,
             diffusion,

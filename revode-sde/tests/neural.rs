@@ -268,3 +268,25 @@ fn layer_sde_on_the_native_mlp_equals_native_sde() {
         rel(&flat, &gn.params)
     );
 }
+
+/// A native layer built for another batch than the Brownian path's is refused up front (it
+/// would otherwise leave rows of the state untouched).
+#[test]
+fn layer_sde_refuses_a_layer_of_another_batch() {
+    let (mu, sigma) = params();
+    let mlp = |p: &[f64], rows: usize| {
+        Mlp::<f64>::from_spec(spec(), rows)
+            .unwrap()
+            .with_params(p)
+            .unwrap()
+    };
+    for (drift_rows, diffusion_rows) in [(BATCH, BATCH - 1), (BATCH + 1, BATCH)] {
+        let r = LayerSdeTerm::new(
+            mlp(&mu, drift_rows),
+            mlp(&sigma, diffusion_rows),
+            path(),
+            Calculus::Stratonovich,
+        );
+        assert!(matches!(r, Err(Error::ShapeMismatch { .. })), "{r:?}");
+    }
+}

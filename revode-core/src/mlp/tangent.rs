@@ -52,7 +52,9 @@ impl<S: Real> Mlp<S> {
     }
 
     /// `out ← f(t, y)` and `out_dot ← J_y f(t, y)·y_dot` for every row, caching what
-    /// [`Mlp::vjp_tangent`] needs ([`Mlp::tangent_cache_len`] scalars).
+    /// [`Mlp::vjp_tangent`] needs. Lengths (the [`VectorField`](crate::VectorField)
+    /// contract): `y`, `y_dot` batch × dim; `out`, `out_dot` batch × out_dim; `cache`
+    /// [`Mlp::tangent_cache_len`].
     pub fn eval_tangent(
         &self,
         t: f64,
@@ -105,7 +107,8 @@ impl<S: Real> Mlp<S> {
     }
 
     /// The pullback of `(f, ḟ)` at the point [`Mlp::eval_tangent`] cached, with cotangents
-    /// `cot` on `f` and `cot_dot` on `ḟ`: `y_bar`, `y_dot_bar` and `p_bar` are accumulated.
+    /// `cot` on `f` and `cot_dot` on `ḟ` (batch × out_dim each): `y_bar`, `y_dot_bar`
+    /// (batch × dim) and `p_bar` (the parameters' length) are accumulated.
     #[allow(clippy::too_many_arguments)]
     pub fn vjp_tangent(
         &self,
