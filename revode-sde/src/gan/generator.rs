@@ -307,6 +307,8 @@ impl SdeGan {
             &self.opts(),
             &GradientMethod::Reversible.into(),
             |xs, cots| {
+                // The readout's gradient is this loss call's alone (a method may call it twice).
+                read_grad.iter_mut().for_each(|v| *v = 0.0);
                 let mut pull = || -> Result<f64> {
                     self.read_paths(gen, xs, &mut paths)?;
                     let mut y_bar = vec![0.0; paths.len()];
