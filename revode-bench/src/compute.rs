@@ -45,38 +45,7 @@ struct ComputeOut {
 /// GFLOP/s of a plain f32 product `BATCH × H` by `H × H` through the workspace's `gemm`, which
 /// picks its kernels at run time (AVX-512 where the CPU reports `avx512f`, else FMA).
 fn gemm_gflops() -> f64 {
-    let a: Vec<f32> = (0..BATCH * H).map(|i| ((i as f32) * 0.37).sin()).collect();
-    let w: Vec<f32> = (0..H * H).map(|i| ((i as f32) * 0.11).cos()).collect();
-    let mut c = vec![0.0f32; BATCH * H];
-    let (tm, _) = median_time(0.3, 1000, || {
-        // SAFETY: row-major a (BATCH × H), w (H × H) and c (BATCH × H) are exactly the sizes
-        // gemm reads and writes with these strides; c does not alias a or w.
-        unsafe {
-            gemm::gemm(
-                BATCH,
-                H,
-                H,
-                c.as_mut_ptr(),
-                1,
-                H as isize,
-                false,
-                a.as_ptr(),
-                1,
-                H as isize,
-                w.as_ptr(),
-                1,
-                H as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            )
-        }
-    });
-    std::hint::black_box(&c);
-    2.0 * (BATCH * H * H) as f64 / tm / 1e9
+    2.0 * (BATCH * H * H) as f64 / gemm_set_time(&[(BATCH, H, H)]) / 1e9
 }
 
 /// Seconds for the plain contiguous row-major f32 products `m × k` by `k × n` of `shapes`, one

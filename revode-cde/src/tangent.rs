@@ -182,6 +182,7 @@ impl NcdeClassifier {
                 found: weights.len(),
             });
         }
+        revode_core::error::check_finite("tangent-gradient weights", weights)?;
         let fixed = options.time_channel as usize;
         if path.channels() != 2 * c - fixed {
             return Err(Error::ShapeMismatch {
@@ -275,6 +276,13 @@ impl NcdeClassifier {
         enc.tangent_pullback(zeta, &x0_dot, &z0_dot_bar, None, &mut grad)?;
         grad.extend(&g.params);
         grad.extend(&readout_grad);
+        // The encoder's and readout's parts are computed here, outside the solver's checks.
+        if let Some(i) = grad.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteGradient {
+                what: format!("tangent gradient entry {i}"),
+                step: None,
+            });
+        }
         Ok(TangentGradient {
             outputs_dot,
             loss: g.loss,

@@ -196,6 +196,12 @@ fn bad_inputs_are_typed_errors() {
         call(&model, &data, &u, &options, &w[1..]),
         Err(Error::ShapeMismatch { .. })
     ));
+    let mut bad_w = w.clone();
+    bad_w[2] = f64::INFINITY;
+    assert!(matches!(
+        call(&model, &data, &u, &options, &bad_w),
+        Err(Error::NonFinite { .. })
+    ));
     let mut nan = u.clone();
     nan[4] = f64::NAN;
     assert!(matches!(
