@@ -204,74 +204,23 @@ pub fn spirals_experiment(ctx: &Ctx, field: FieldBackend) -> BenchResult<()> {
     )
 }
 
-/// Per-channel mean and standard deviation over every value of the given cases.
-fn channel_stats(d: &TsDataset, cases: &[usize]) -> Vec<(f64, f64)> {
-    (0..d.dimensions)
-        .map(|c| {
-            let vals: Vec<f64> = cases
-                .iter()
-                .flat_map(|&i| d.series[i][c].iter().copied())
-                .filter(|v| v.is_finite())
-                .collect();
-            let n = vals.len().max(1) as f64;
-            let mean = vals.iter().sum::<f64>() / n;
-            let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-            (mean, var.sqrt().max(1e-12))
-        })
-        .collect()
-}
-
-/// The cases `cases` of `d`, standardised by `stats`, padded to `len` by NaN (forward-filled by
-/// the path), with `drop` of the observations after the first dropped at random (seeded) as NaN.
-fn to_path_data(
-    d: &TsDataset,
+/// The series `cases` of `d` standardised by `st`, with each series' observations after its
+/// first dropped at rate `drop` (seeded), as a path and their labels.
+fn jv_path(
+    d: &TimeSeries,
     cases: &[usize],
-    stats: &[(f64, f64)],
-    len: usize,
+    st: &Standardiser,
     drop: f64,
     seed: u64,
-) -> PathData {
-    let c = d.dimensions;
-    let mut rng = revode_core::random::SplitMix64::new(seed ^ 0x2545_F491_4F6C_DD1D);
-    let mut uniform = || rng.uniform();
-    let mut values = Vec::with_capacity(cases.len() * len * c);
-    for &i in cases {
-        let case = &d.series[i];
-        let n = case[0].len();
-        for k in 0..len {
-            let dropped = k > 0 && k < n && uniform() < drop;
-            for (ch, (mean, std)) in case.iter().zip(stats) {
-                values.push(if k < n && !dropped {
-                    (ch[k] - mean) / std
-                } else {
-                    f64::NAN
-                });
-            }
-        }
+    po: &PathOptions,
+) -> BenchResult<(Path, Vec<usize>)> {
+    let mut sub = d.select(cases)?;
+    sub.standardise(st)?;
+    if drop > 0.0 {
+        sub.drop_points(drop, seed)?;
     }
-    // Time runs over [0, 1] so that the time channel is on the scale of the data.
-    let times = (0..len).map(|k| k as f64 / (len - 1) as f64).collect();
-    PathData {
-        times,
-        batch: cases.len(),
-        channels: c,
-        values,
-    }
-}
-
-/// A seeded shuffle of 0..n split into (train, validation) with `frac` of the cases in validation.
-fn split(n: usize, frac: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let mut idx: Vec<usize> = (0..n).collect();
-    let mut rng = revode_core::random::SplitMix64::new(seed);
-    for i in (1..n).rev() {
-        let j = (rng.uniform() * (i + 1) as f64) as usize;
-        idx.swap(i, j.min(i));
-    }
-    let nv = (frac * n as f64).round() as usize;
-    let val = idx[..nv].to_vec();
-    let mut train = idx[nv..].to_vec();
-    train.sort_unstable();
-    (train, val)
+    let rows: Vec<usize> = (0..sub.len()).collect();
+    Ok(sub.path(&rows, po)?)
 }
 
 #[derive(Serialize)]
@@ -286,17 +235,19 @@ struct Selection {
 /// on a validation split of the training set, then every seed trained on the whole training set.
 pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> BenchResult<()> {
     let dir = crate::data::data_dir().join("uea");
-    let train = read_ts(&dir.join("JapaneseVowels_TRAIN.ts"))?;
-    let test = read_ts(&dir.join("JapaneseVowels_TEST.ts"))?;
+    // One time grid for both sets (sample k at t = k/(K − 1)), padded to the longest series.
+    let (train, test) = TimeSeries::read_ts_pair(
+        &dir.join("JapaneseVowels_TRAIN.ts"),
+        &dir.join("JapaneseVowels_TEST.ts"),
+    )?;
     let steps = if ctx.full { 500 } else { 150 };
     let seeds = ctx.seeds(if ctx.full { 3 } else { 1 });
     let drops = [0.0, 0.3, 0.5, 0.7];
     let wds = [1e-5, 1e-3];
     let (hidden, width) = (32, 32);
-    let all: Vec<usize> = (0..train.series.len()).collect();
-    let test_cases: Vec<usize> = (0..test.series.len()).collect();
-    // One time grid for both sets (sample k at t = k/(pad − 1)), padded to the longest series.
-    let pad = train.max_len().max(test.max_len());
+    let all: Vec<usize> = (0..train.len()).collect();
+    let test_cases: Vec<usize> = (0..test.len()).collect();
+    let pad = train.time_len();
     let jv_model = |channels: usize| NcdeClassifier {
         hidden,
         channels,
@@ -308,11 +259,11 @@ pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> Ben
         backend: field,
     };
     for &drop in &drops {
-        let channels = 1 + train.dimensions * (1 + (drop > 0.0) as usize);
+        let channels = 1 + train.channels() * (1 + (drop > 0.0) as usize);
         jv_model(channels).validate()?;
     }
     let opts = SolveOptions::fixed(1.0 / (pad - 1) as f64);
-    let (fit_idx, val_idx) = split(all.len(), 0.2, 99);
+    let (fit_idx, val_idx) = train.random_split(0.2, 99)?;
     let mut runs = Vec::new();
     let mut chosen = Vec::new();
     let total = drops.len() * (wds.len() + seeds.len());
@@ -323,17 +274,14 @@ pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> Ben
             count_channels: drop > 0.0,
             ..Default::default()
         };
-        let path = |d: &TsDataset, cases: &[usize], stats: &[(f64, f64)], seed: u64| {
-            Path::new(&to_path_data(d, cases, stats, pad, drop, seed), &po)
-                .map_err(|e| e.to_string())
+        let path = |d: &TimeSeries, cases: &[usize], st: &Standardiser, seed: u64| {
+            jv_path(d, cases, st, drop, seed, &po)
         };
         let task = format!("{:.0} % dropped", 100.0 * drop);
         // Model selection: train on 80 % of the training set, score on the other 20 %.
-        let stats = channel_stats(&train, &fit_idx);
-        let fit_path = path(&train, &fit_idx, &stats, 10)?;
-        let val_path = path(&train, &val_idx, &stats, 11)?;
-        let fit_labels: Vec<usize> = fit_idx.iter().map(|&i| train.labels[i]).collect();
-        let val_labels: Vec<usize> = val_idx.iter().map(|&i| train.labels[i]).collect();
+        let st = train.fit_standardiser(&fit_idx)?;
+        let (fit_path, fit_labels) = path(&train, &fit_idx, &st, 10)?;
+        let (val_path, val_labels) = path(&train, &val_idx, &st, 11)?;
         let model = jv_model(fit_path.channels());
         let mut best = (f64::NEG_INFINITY, wds[0]);
         for &wd in &wds {
@@ -364,18 +312,18 @@ pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> Ben
             validation_cases: val_idx.len(),
         });
         // Final runs: the whole training set, the chosen weight decay, scored on the test set.
-        let stats = channel_stats(&train, &all);
-        let train_path = path(&train, &all, &stats, 10)?;
-        let test_path = path(&test, &test_cases, &stats, 20)?;
+        let st = train.fit_standardiser(&all)?;
+        let (train_path, train_labels) = path(&train, &all, &st, 10)?;
+        let (test_path, test_labels) = path(&test, &test_cases, &st, 20)?;
         for &seed in &seeds {
             let run = fit(
                 seed,
                 &task,
                 &model,
                 &train_path,
-                &train.labels,
+                &train_labels,
                 &test_path,
-                &test.labels,
+                &test_labels,
                 &opts,
                 GradientMethod::Reversible,
                 steps,
@@ -424,24 +372,8 @@ pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> Ben
         time_channel: true,
         ..Default::default()
     };
-    let stats = channel_stats(&train, &all);
-    let path = Path::new(&to_path_data(&train, &all, &stats, pad, 0.0, 10), &po)?;
+    let st = train.fit_standardiser(&all)?;
+    let (path, labels) = jv_path(&train, &all, &st, 0.0, 10, &po)?;
     let model = jv_model(path.channels());
-    solver_steps_probe(ctx, &model, &path, &train.labels, pad)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split;
-
-    #[test]
-    fn validation_split_is_a_seeded_partition_of_the_training_set() {
-        let (train, val) = split(270, 0.2, 99);
-        assert_eq!((train.len(), val.len()), (216, 54));
-        let mut all: Vec<usize> = train.iter().chain(&val).copied().collect();
-        all.sort_unstable();
-        assert_eq!(all, (0..270).collect::<Vec<_>>());
-        assert_eq!(split(270, 0.2, 99), (train, val));
-        assert_ne!(split(270, 0.2, 98).1, split(270, 0.2, 99).1);
-    }
+    solver_steps_probe(ctx, &model, &path, &labels, pad)
 }

@@ -59,6 +59,23 @@ fn permutation(n: usize, rng: &mut SplitMix64) -> Vec<usize> {
     idx
 }
 
+/// Splits each group by one seeded shuffle stream: round(`fraction` × its size) of it, in
+/// shuffled order, go to validation. Both parts are returned sorted.
+fn split_groups(groups: Vec<Vec<usize>>, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut rng = SplitMix64::new(seed);
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for members in groups {
+        let perm = permutation(members.len(), &mut rng);
+        let nv = (fraction * members.len() as f64).round() as usize;
+        for (pos, &p) in perm.iter().enumerate() {
+            if pos < nv { &mut val } else { &mut train }.push(members[p]);
+        }
+    }
+    train.sort_unstable();
+    val.sort_unstable();
+    (train, val)
+}
+
 impl TimeSeries {
     /// Checks and wraps arrays. `times` is series × time, or 1 × time for one grid shared by
     /// every series. Errors: empty data, mismatched shapes, non-finite or non-increasing times,
@@ -444,33 +461,45 @@ impl TimeSeries {
         }
         let one_class = vec![0; self.len()];
         let labels = self.labels.as_deref().unwrap_or(&one_class);
-        let mut rng = SplitMix64::new(seed);
-        let (mut train, mut val) = (Vec::new(), Vec::new());
-        for class in 0..self.class_names.len().max(1) {
-            let members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
-            let perm = permutation(members.len(), &mut rng);
-            let nv = (fraction * members.len() as f64).round() as usize;
-            for (pos, &p) in perm.iter().enumerate() {
-                if pos < nv { &mut val } else { &mut train }.push(members[p]);
-            }
+        let classes = (0..self.class_names.len().max(1))
+            .map(|class| (0..labels.len()).filter(|&i| labels[i] == class).collect())
+            .collect();
+        Ok(split_groups(classes, fraction, seed))
+    }
+
+    /// A split of the series into (train, validation) ignoring labels: round(`fraction` × n)
+    /// series chosen by a seeded shuffle. Class proportions hold only on average; prefer
+    /// [`TimeSeries::stratified_split`] for classification.
+    pub fn random_split(&self, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
+        if !(0.0..1.0).contains(&fraction) {
+            return Err(invalid(format!(
+                "validation fraction {fraction} is outside [0, 1)"
+            )));
         }
-        train.sort_unstable();
-        val.sort_unstable();
-        Ok((train, val))
+        Ok(split_groups(
+            vec![(0..self.len()).collect()],
+            fraction,
+            seed,
+        ))
     }
 
     /// Drops each observation time of each series but its first (all channels at once) with
-    /// probability `rate`, seeded: the values become NaN.
+    /// probability `rate`, seeded: the values become NaN. An observation time is one where
+    /// some channel is observed; padding and times a series never observed draw nothing, so
+    /// the rate is of the points that exist.
     pub fn drop_points(&mut self, rate: f64, seed: u64) -> Result<()> {
         if !(0.0..1.0).contains(&rate) {
             return Err(invalid(format!("drop rate {rate} is outside [0, 1)")));
         }
         let mut rng = SplitMix64::new(seed ^ 0x2545_F491_4F6C_DD1D);
-        let k = self.time_len();
         for mut series in self.values.outer_iter_mut() {
-            for t in 1..k {
+            let mut observed = series
+                .outer_iter_mut()
+                .filter(|row| row.iter().any(|v| !v.is_nan()));
+            observed.next(); // the first observation is kept
+            for mut row in observed {
                 if rng.uniform() < rate {
-                    series.slice_mut(s![t, ..]).fill(f64::NAN);
+                    row.fill(f64::NAN);
                 }
             }
         }

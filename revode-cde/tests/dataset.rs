@@ -122,6 +122,38 @@ fn standardise_split_drop_and_minibatches() {
         .slice(ndarray::s![.., 0, 0])
         .iter()
         .all(|v| *v == 1.0));
+    // Padding and unobserved times draw nothing: a series padded with NaN after time 3 keeps
+    // its first observation and drops only among times 1–3; the others' draws are unchanged.
+    let mut padded = big.clone();
+    padded
+        .values
+        .slice_mut(ndarray::s![0, 4.., ..])
+        .fill(f64::NAN);
+    let mut plain = big.clone();
+    plain.drop_points(0.3, 5).unwrap();
+    padded.drop_points(0.3, 5).unwrap();
+    assert_eq!(padded.values[[0, 0, 0]], 1.0);
+    assert!(padded
+        .values
+        .slice(ndarray::s![0, 4.., ..])
+        .iter()
+        .all(|v| v.is_nan()));
+    let nan_rows = |d: &TimeSeries, i: usize| -> Vec<bool> {
+        (0..40).map(|t| d.values[[i, t, 0]].is_nan()).collect()
+    };
+    // Series 0's first three draws are the same; it then uses 3 draws instead of 39, so
+    // series 1 sees the stream shifted.
+    assert_eq!(nan_rows(&padded, 0)[..4], nan_rows(&plain, 0)[..4]);
+    assert_ne!(nan_rows(&padded, 1), nan_rows(&plain, 1));
+    assert!(big.clone().drop_points(1.0, 0).is_err());
+    // The random split ignores labels: a seeded partition of every series.
+    let (rt, rv) = d.random_split(0.5, 3).unwrap();
+    assert_eq!(rt.len() + rv.len(), d.len());
+    let mut both: Vec<usize> = rt.iter().chain(&rv).copied().collect();
+    both.sort_unstable();
+    assert_eq!(both, (0..d.len()).collect::<Vec<_>>());
+    assert_eq!(d.random_split(0.5, 3).unwrap(), (rt, rv));
+    assert!(d.random_split(1.0, 3).is_err());
     let rows: Vec<usize> = (0..10).collect();
     let b0 = big.minibatches(&rows, 4, 3, 0).unwrap();
     let mut all: Vec<usize> = b0.concat();
