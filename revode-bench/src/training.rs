@@ -343,7 +343,9 @@ pub fn convergence(ctx: &Ctx) -> BenchResult<()> {
                 .copied()
                 .filter(|(_, e)| *e > 1e-11 && *e < 1e-2)
                 .collect();
-            let slope = fit_slope(&window);
+            let (hs, errs): (Vec<f64>, Vec<f64>) = window.iter().copied().unzip();
+            // Fewer than two points in the window: no order to report (shown as NaN).
+            let slope = revode_core::tableau::observed_order(&hs, &errs).unwrap_or(f64::NAN);
             fits.push(serde_json::json!({
                 "method": name, "scheme": id, "order": slope, "theory": order,
             }));
@@ -381,17 +383,4 @@ pub fn convergence(ctx: &Ctx) -> BenchResult<()> {
         &serde_json::json!({ "points": rows, "fits": fits }),
     )
     .map(|_| ())
-}
-
-fn fit_slope(pts: &[(f64, f64)]) -> f64 {
-    if pts.len() < 2 {
-        return f64::NAN;
-    }
-    let n = pts.len() as f64;
-    let (mx, my) = pts.iter().fold((0.0, 0.0), |(a, b), (x, y)| {
-        (a + x.ln() / n, b + y.ln() / n)
-    });
-    let sxy: f64 = pts.iter().map(|(x, y)| (x.ln() - mx) * (y.ln() - my)).sum();
-    let sxx: f64 = pts.iter().map(|(x, _)| (x.ln() - mx).powi(2)).sum();
-    sxy / sxx
 }

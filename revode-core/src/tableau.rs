@@ -416,6 +416,44 @@ impl Tableau {
     }
 }
 
+/// The convergence order observed in data: the least-squares slope p of log(err) against
+/// log(h), for errors err ≈ C·hᵖ. For grid sizes n (h ∝ 1/n) pass h = 1/n. Errors: lengths
+/// differ, fewer than two points, a step or error that is not finite and positive, or steps
+/// that are all equal.
+pub fn observed_order(hs: &[f64], errs: &[f64]) -> Result<f64> {
+    if hs.len() != errs.len() {
+        return Err(Error::ShapeMismatch {
+            what: "observed_order: errors for the steps".into(),
+            expected: hs.len(),
+            found: errs.len(),
+        });
+    }
+    if hs.len() < 2 {
+        return Err(Error::config(
+            "observed_order",
+            format!("needs at least two (h, error) points, got {}", hs.len()),
+        ));
+    }
+    for (what, v) in [("step", hs), ("error", errs)] {
+        if let Some(i) = v.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
+            return Err(Error::config(
+                "observed_order",
+                format!("{what} {i} is {}, not finite and positive", v[i]),
+            ));
+        }
+    }
+    let n = hs.len() as f64;
+    let xs: Vec<f64> = hs.iter().map(|h| h.ln()).collect();
+    let ys: Vec<f64> = errs.iter().map(|e| e.ln()).collect();
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    if sxx == 0.0 {
+        return Err(Error::config("observed_order", "every step is the same"));
+    }
+    let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    Ok(sxy / sxx)
+}
+
 /// The largest p ≤ 5 such that the weights `b` satisfy every order condition up to order p
 /// (Butcher trees; assumes the row-sum condition c = a·1).
 pub fn satisfied_order(a: &[Vec<f64>], b: &[f64], c: &[f64]) -> u32 {

@@ -109,7 +109,7 @@ fn check<F: VectorField<Scalar = f64> + Clone>(
                 .iter()
                 .map(|&h| error_at(&field, &t, lambda, y0, t1, h, exact))
                 .collect();
-            let fitted = slope(&hs, &errs);
+            let fitted = revode_core::tableau::observed_order(&hs, &errs).unwrap();
             let label = format!(
                 "{what}: {} {}",
                 lambda.map_or("plain".into(), |l| format!("reversible λ={l}")),
@@ -152,4 +152,18 @@ fn linear_system_orders() {
     let y0 = [1.0, 0.5];
     let exact = [d * (c * y0[0] - s * y0[1]), d * (s * y0[0] + c * y0[1])];
     check(a, &y0, t1, &exact, Problem::Rotation, "y'=Ay");
+}
+
+/// The observed order recovers an exact power law and refuses data it cannot fit.
+#[test]
+fn observed_order_of_a_power_law_and_its_errors() {
+    use revode_core::tableau::observed_order;
+    let hs = [0.1, 0.05, 0.025, 0.0125];
+    let errs: Vec<f64> = hs.iter().map(|h: &f64| 3.0 * h.powf(2.5)).collect();
+    assert!((observed_order(&hs, &errs).unwrap() - 2.5).abs() < 1e-12);
+    assert!(observed_order(&hs, &errs[..3]).is_err());
+    assert!(observed_order(&hs[..1], &errs[..1]).is_err());
+    assert!(observed_order(&[0.1, 0.1], &[1.0, 2.0]).is_err());
+    assert!(observed_order(&[0.1, 0.0], &[1.0, 2.0]).is_err());
+    assert!(observed_order(&[0.1, 0.05], &[1.0, f64::NAN]).is_err());
 }

@@ -213,7 +213,7 @@ fn backsolve_error_shrinks_with_h() {
         assert!(w[1] < w[0], "backsolve error must shrink with h: {errs:?}");
     }
     // Both are O(h²)-accurate approximations of the exact gradient for midpoint.
-    let p = slope(&hs, &errs);
+    let p = revode_core::tableau::observed_order(&hs, &errs).unwrap();
     assert!(p > 1.5, "fitted order {p} of backsolve error, {errs:?}");
     assert!(
         errs[0] > 1e-6,

@@ -5,14 +5,10 @@ use revode_pde::ops::{self, Central, Rusanov, Upwind};
 use revode_pde::{Boundary, Grid1d, Grid2d};
 use std::f64::consts::PI;
 
+/// Order p in err ~ Δx^p ~ n^{-p}.
 fn slope(ns: &[usize], errs: &[f64]) -> f64 {
-    // Order p in err ~ Δx^p ~ n^{-p}.
-    let xs: Vec<f64> = ns.iter().map(|&n| -(n as f64).ln()).collect();
-    let ys: Vec<f64> = errs.iter().map(|e| e.ln()).collect();
-    let m = xs.len() as f64;
-    let (mx, my) = (xs.iter().sum::<f64>() / m, ys.iter().sum::<f64>() / m);
-    let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
-    sxy / xs.iter().map(|x| (x - mx).powi(2)).sum::<f64>()
+    let hs: Vec<f64> = ns.iter().map(|&n| 1.0 / n as f64).collect();
+    revode_core::tableau::observed_order(&hs, errs).unwrap()
 }
 
 fn max_err(a: &[f64], b: &[f64]) -> f64 {
