@@ -167,16 +167,12 @@ fn measure_map<M: StepMap + Clone>(
         ),
     ] {
         let go: GradientOptions = m.into();
-        let run = || -> std::result::Result<(u64, u64), String> {
+        let run = || -> revode_core::Result<(u64, u64)> {
             let work = |g: &Stats| (g.evaluations, g.pullbacks);
             if reversible {
-                gradient(&rev, y0, &times, &opts, &go, mean_square)
-                    .map(|g| work(&g.stats))
-                    .map_err(|e| e.to_string())
+                gradient(&rev, y0, &times, &opts, &go, mean_square).map(|g| work(&g.stats))
             } else {
-                gradient(&plain, y0, &times, &opts, &go, mean_square)
-                    .map(|g| work(&g.stats))
-                    .map_err(|e| e.to_string())
+                gradient(&plain, y0, &times, &opts, &go, mean_square).map(|g| work(&g.stats))
             }
         };
         let (work, peak, _) = crate::alloc::measure(run);
@@ -195,10 +191,7 @@ fn measure_map<M: StepMap + Clone>(
 
 /// Times one gradient per method on one thread; reports GFLOP/s against a plain dfdx matmul.
 pub fn compute(ctx: &Ctx) -> BenchResult<()> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     pool.install(|| run(ctx))
 }
 

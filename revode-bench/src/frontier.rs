@@ -176,7 +176,7 @@ fn once<S, L>(
     opts: &SolveOptions,
     m: &GradientMethod,
     loss: L,
-) -> Result<(Vec<f64>, Stats), String>
+) -> revode_core::Result<(Vec<f64>, Stats)>
 where
     S: Scheme,
     <S::Map as StepMap>::ParamGrad: Flat,
@@ -186,9 +186,7 @@ where
         drift: DriftCheck::Off,
         ..m.clone().into()
     };
-    gradient(s, y0, times, opts, &go, loss)
-        .map(|g| (flat_grad::<S>(&g), g.stats))
-        .map_err(|e| e.to_string())
+    gradient(s, y0, times, opts, &go, loss).map(|g| (flat_grad::<S>(&g), g.stats))
 }
 
 /// A method to run at one N: on the reversible scheme or the plain one, and its cost estimate

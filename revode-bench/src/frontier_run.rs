@@ -4,16 +4,12 @@
 use crate::frontier::{
     crossovers, run_problem, Collected, PanelCrossover, Point, Settings, Skip, Spec, TOL32, TOL64,
 };
-use crate::report::{self, fmt_bytes, fmt_time, BenchResult, Table};
+use crate::report::{self, fmt_bytes, fmt_time, BenchError, BenchResult, Table};
 use crate::Ctx;
 use plotters::prelude::*;
 use revode_core::mlp::{Activation, MlpSpec};
 use revode_core::prelude::*;
 use serde::Serialize;
-
-fn e(e: revode_core::Error) -> String {
-    e.to_string()
-}
 
 /// Σ y_N² / len over the last output, for any state type (the compute-bound loss).
 fn mean_square<V: State>(ys: &[V], cots: &mut [V]) -> f64 {
@@ -34,12 +30,12 @@ fn ode_grid(h: f64) -> impl Fn(usize) -> BenchResult<(usize, Vec<f64>, SolveOpti
 /// the stability analysis along the longest solve (as in the complexity sweep).
 fn complexity(ctx: &Ctx, set: &Settings, out: &mut Collected) -> BenchResult<()> {
     let h = 0.01;
-    let field = Mlp::new(1, 10, false).map_err(e)?.init_uniform(0);
+    let field = Mlp::new(1, 10, false)?.init_uniform(0);
     let map = Rk::new(OdeTerm::new(field), Tableau::midpoint());
     let y0 = vec![1.0];
     let t_max = set.ns.iter().copied().max().unwrap_or(1000) as f64 * h;
     let lambda = crate::ode::advise_lambda(&map, &y0, t_max, h, 0.999)?.lambda;
-    let rev = Reversible::new(map.clone(), lambda).map_err(e)?;
+    let rev = Reversible::new(map.clone(), lambda)?;
     let spec = Spec {
         family: "ODE",
         problem: "complexity",
@@ -77,12 +73,10 @@ fn compute(ctx: &Ctx, set: &Settings, out: &mut Collected) -> BenchResult<()> {
         time_first: false,
         outputs: None,
     };
-    let native = Mlp::<f32>::from_spec(spec, batch)
-        .map_err(e)?
-        .init_uniform(0);
+    let native = Mlp::<f32>::from_spec(spec, batch)?.init_uniform(0);
     let map = Rk::new(OdeTerm::new(native), Tableau::midpoint());
     let y0: Vec<f32> = (0..batch * d).map(|i| ((i as f32) * 0.61).sin()).collect();
-    let rev = Reversible::new(map.clone(), 0.999).map_err(e)?;
+    let rev = Reversible::new(map.clone(), 0.999)?;
     let spec = Spec {
         family: "ODE",
         problem: "compute",
@@ -110,17 +104,14 @@ fn cde(ctx: &Ctx, set: &Settings, out: &mut Collected) -> BenchResult<()> {
         time_channel: true,
         ..Default::default()
     };
-    let path = Path::new(&data, &opts).map_err(e)?;
-    let field = CdeMlp::new(8, path.channels(), 16, 1, false, 3).map_err(e)?;
-    let map = Rk::new(
-        CdeTerm::new(field, path.clone()).map_err(e)?,
-        Tableau::midpoint(),
-    );
+    let path = Path::new(&data, &opts)?;
+    let field = CdeMlp::new(8, path.channels(), 16, 1, false, 3)?;
+    let map = Rk::new(CdeTerm::new(field, path.clone())?, Tableau::midpoint());
     let z0: Vec<f64> = (0..64 * 8)
         .map(|i| 0.1 * ((i as f64) * 0.37).sin())
         .collect();
     let knots = path.knots().to_vec();
-    let rev = Reversible::new(map.clone(), 0.999).map_err(e)?;
+    let rev = Reversible::new(map.clone(), 0.999)?;
     let spec = Spec {
         family: "CDE",
         problem: "cde",
@@ -147,9 +138,11 @@ fn cde(ctx: &Ctx, set: &Settings, out: &mut Collected) -> BenchResult<()> {
 /// Stratonovich on [0, 1]; reversible Heun against Heun.
 fn sde(ctx: &Ctx, set: &Settings, out: &mut Collected) -> BenchResult<()> {
     use crate::sde::{neural_sde, BATCH, DIM};
-    let rev = revode_sde::reversible_heun(neural_sde(5)?).map_err(e)?;
-    let plain =
-        Plain::new(revode_sde::step_map(neural_sde(5)?, revode_sde::SdeSolver::Heun).map_err(e)?);
+    let rev = revode_sde::reversible_heun(neural_sde(5)?)?;
+    let plain = Plain::new(revode_sde::step_map(
+        neural_sde(5)?,
+        revode_sde::SdeSolver::Heun,
+    )?);
     let y0: Vec<f64> = (0..BATCH * DIM)
         .map(|i| 0.3 * ((i as f64) * 0.61).sin())
         .collect();
@@ -178,24 +171,24 @@ fn pde(ctx: &Ctx, set: &Settings, out: &mut Collected) -> BenchResult<()> {
     use revode_pde::datasets::random_bumps;
     use revode_pde::surrogate::{FisherSurrogate, PointMlp};
     use revode_pde::{step_options, Boundary, Grid1d, PdeTerm};
-    let grid1 = Grid1d::new(64, 0.0, 1.0, Boundary::Neumann).map_err(e)?;
+    let grid1 = Grid1d::new(64, 0.0, 1.0, Boundary::Neumann)?;
     let field = FisherSurrogate {
         grid: grid1,
         batch: 8,
         nu: 0.002,
         reaction_bound: 10.0,
         through_origin: false,
-        reaction: PointMlp::new(1, 16, 3).map_err(e)?,
+        reaction: PointMlp::new(1, 16, 3)?,
     };
     let u0 = random_bumps(&grid1, 8, 1);
     let (tableau, lambda) = (Tableau::heun(), 0.5);
-    let opts = step_options(&field, &tableau, Some(lambda), None).map_err(e)?;
+    let opts = step_options(&field, &tableau, Some(lambda), None)?;
     let h = match opts.step {
         StepControl::Fixed { h } => h,
-        StepControl::Adaptive(_) => return Err("PDE step options are adaptive".into()),
+        StepControl::Adaptive(_) => return Err(BenchError::AdaptiveStep { problem: "pde" }),
     };
     let map = Rk::new(PdeTerm::new(field), tableau);
-    let rev = Reversible::new(map.clone(), lambda).map_err(e)?;
+    let rev = Reversible::new(map.clone(), lambda)?;
     let spec = Spec {
         family: "PDE",
         problem: "pde",
@@ -263,10 +256,7 @@ fn affinity() -> String {
 
 /// Runs the frontier on one thread and writes frontier.json, frontier.svg and the report.
 pub fn frontier(ctx: &Ctx, set: &Settings) -> BenchResult<()> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     pool.install(|| run(ctx, set))
 }
 
@@ -279,7 +269,13 @@ fn run(ctx: &Ctx, set: &Settings) -> BenchResult<()> {
             "cde" => cde(ctx, set, &mut out)?,
             "sde" => sde(ctx, set, &mut out)?,
             "pde" => pde(ctx, set, &mut out)?,
-            other => return Err(format!("unknown frontier problem '{other}'").into()),
+            other => {
+                return Err(BenchError::UnknownName {
+                    what: "frontier problem",
+                    name: other.to_string(),
+                    known: PROBLEMS.iter().map(|p| p.0).collect(),
+                })
+            }
         }
     }
     let cross = crossovers(&out.points);
@@ -394,11 +390,12 @@ fn plot(path: &std::path::Path, points: &[Point], problems: &[String]) -> BenchR
         .collect();
     let cols = keys.len().clamp(1, 3);
     let rows = keys.len().div_ceil(cols).max(1);
+    let failed = report::plot_error(path);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (520 * cols as u32, 440 * rows as u32))
             .into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(failed)?;
         let panels = root.split_evenly((rows, cols));
         for (panel, key) in panels.iter().zip(&keys) {
             let pts: Vec<&Point> = points
@@ -428,7 +425,7 @@ fn plot(path: &std::path::Path, points: &[Point], problems: &[String]) -> BenchR
                     (t0 / 1.5..t1 * 2.5).log_scale(),
                     (m0 / 1.5..m1 * 1.5).log_scale(),
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(failed)?;
             chart
                 .configure_mesh()
                 .x_desc("time per gradient (s)")
@@ -436,7 +433,7 @@ fn plot(path: &std::path::Path, points: &[Point], problems: &[String]) -> BenchR
                 .x_label_formatter(&|v| format!("{v:.0e}"))
                 .y_label_formatter(&|v| format!("{v:.0e}"))
                 .draw()
-                .map_err(|e| e.to_string())?;
+                .map_err(failed)?;
             let mut ns: Vec<usize> = pts.iter().map(|p| p.n).collect();
             ns.sort_unstable();
             ns.dedup();
@@ -459,7 +456,7 @@ fn plot(path: &std::path::Path, points: &[Point], problems: &[String]) -> BenchR
                 }
                 chart
                     .draw_series(LineSeries::new(front, color.stroke_width(1)))
-                    .map_err(|e| e.to_string())?
+                    .map_err(failed)?
                     .label(format!("N = {n}"))
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
@@ -473,15 +470,15 @@ fn plot(path: &std::path::Path, points: &[Point], problems: &[String]) -> BenchR
                                 6,
                                 color.filled(),
                             )))
-                            .map_err(|e| e.to_string())?;
+                            .map_err(failed)?;
                     } else if p.exact {
                         chart
                             .draw_series(std::iter::once(Circle::new(xy, 3, color.filled())))
-                            .map_err(|e| e.to_string())?;
+                            .map_err(failed)?;
                     } else {
                         chart
                             .draw_series(std::iter::once(Cross::new(xy, 4, color.stroke_width(2))))
-                            .map_err(|e| e.to_string())?;
+                            .map_err(failed)?;
                     }
                     chart
                         .draw_series(std::iter::once(Text::new(
@@ -489,7 +486,7 @@ fn plot(path: &std::path::Path, points: &[Point], problems: &[String]) -> BenchR
                             (xy.0 * 1.08, xy.1),
                             ("sans-serif", 10).into_font().color(&BLACK),
                         )))
-                        .map_err(|e| e.to_string())?;
+                        .map_err(failed)?;
                 }
             }
             chart
@@ -498,9 +495,9 @@ fn plot(path: &std::path::Path, points: &[Point], problems: &[String]) -> BenchR
                 .border_style(BLACK)
                 .position(SeriesLabelPosition::UpperRight)
                 .draw()
-                .map_err(|e| e.to_string())?;
+                .map_err(failed)?;
         }
-        root.present().map_err(|e| e.to_string())?;
+        root.present().map_err(failed)?;
     }
     report::write_atomic(path, svg.as_bytes())
 }

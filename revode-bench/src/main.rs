@@ -30,7 +30,7 @@ mod training;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use measure::Row;
-use report::{fmt_bytes, fmt_time, plot_loglog, BenchResult, Series, Table};
+use report::{fmt_bytes, fmt_time, plot_loglog, BenchError, BenchResult, Series, Table};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -373,11 +373,11 @@ fn cross_family(ctx: &Ctx) -> BenchResult<()> {
 /// that they reach these messages instead of "unexpected argument").
 fn validate(cli: &Cli) -> BenchResult<()> {
     if !(cli.min_time.is_finite() && cli.min_time >= 0.0 && cli.min_time <= 600.0) {
-        return Err(format!(
-            "--min-time must be between 0 and 600 seconds, not {}",
-            cli.min_time
-        )
-        .into());
+        return Err(BenchError::OutOfRange {
+            flag: "--min-time",
+            rule: "be between 0 and 600 seconds",
+            value: cli.min_time.to_string(),
+        });
     }
     if let Some(Command::Frontier {
         max_point_s,
@@ -386,28 +386,45 @@ fn validate(cli: &Cli) -> BenchResult<()> {
         ..
     }) = &cli.command
     {
-        if max_point_s.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
-            return Err("--max-point-s must be positive".into());
+        if let Some(s) = max_point_s.filter(|s| !(*s > 0.0 && s.is_finite())) {
+            return Err(BenchError::OutOfRange {
+                flag: "--max-point-s",
+                rule: "be positive",
+                value: s.to_string(),
+            });
         }
         if !(*max_gib > 0.0 && max_gib.is_finite()) {
-            return Err(format!("--max-gib must be positive, not {max_gib}").into());
+            return Err(BenchError::OutOfRange {
+                flag: "--max-gib",
+                rule: "be positive",
+                value: max_gib.to_string(),
+            });
         }
         if *rounds == 0 || *rounds > 100 {
-            return Err(format!("--rounds must be in 1..=100, not {rounds}").into());
+            return Err(BenchError::OutOfRange {
+                flag: "--rounds",
+                rule: "be in 1..=100",
+                value: rounds.to_string(),
+            });
         }
     }
-    if cli.seeds == Some(0) || cli.seeds.is_some_and(|n| n > 100) {
-        return Err("--seeds must be between 1 and 100".into());
+    if let Some(n) = cli.seeds.filter(|&n| n == 0 || n > 100) {
+        return Err(BenchError::OutOfRange {
+            flag: "--seeds",
+            rule: "be between 1 and 100",
+            value: n.to_string(),
+        });
     }
     if let Some(Command::Pendulum {
         lr, lr_final, clip, ..
     }) = &cli.command
     {
         if !(*lr > 0.0 && lr.is_finite() && *lr_final > 0.0 && *lr_final <= 1.0 && *clip >= 0.0) {
-            return Err(format!(
-                "need --lr > 0, --lr-final in (0, 1] and --clip ≥ 0 (got {lr}, {lr_final}, {clip})"
-            )
-            .into());
+            return Err(BenchError::Schedule {
+                lr: *lr,
+                lr_final: *lr_final,
+                clip: *clip,
+            });
         }
     }
     if let Some(Command::SdeGan {
@@ -419,13 +436,25 @@ fn validate(cli: &Cli) -> BenchResult<()> {
     }) = &cli.command
     {
         if *steps == 0 || *batch == 0 {
-            return Err("--steps and --batch must be at least 1".into());
+            return Err(BenchError::OutOfRange {
+                flag: "--steps and --batch",
+                rule: "be at least 1",
+                value: format!("{steps} and {batch}"),
+            });
         }
         if rho.is_nan() || rho.abs() >= 1.0 {
-            return Err(format!("--rho must lie in (−1, 1), not {rho}").into());
+            return Err(BenchError::OutOfRange {
+                flag: "--rho",
+                rule: "lie in (−1, 1)",
+                value: rho.to_string(),
+            });
         }
         if !(*horizon > 0.0 && horizon.is_finite()) {
-            return Err(format!("--horizon must be positive and finite, not {horizon}").into());
+            return Err(BenchError::OutOfRange {
+                flag: "--horizon",
+                rule: "be positive and finite",
+                value: horizon.to_string(),
+            });
         }
     }
     Ok(())
@@ -434,16 +463,22 @@ fn validate(cli: &Cli) -> BenchResult<()> {
 /// Creates the output directory and proves it writable (a probe file written and removed),
 /// so that a bad `--out` fails at once instead of after the whole run.
 fn prepare_out(out: &std::path::Path) -> BenchResult<()> {
-    let shown = out.display();
     if out.exists() && !out.is_dir() {
-        return Err(format!("--out {shown} is a file, not a directory").into());
+        return Err(BenchError::OutIsFile {
+            path: out.to_path_buf(),
+        });
     }
-    std::fs::create_dir_all(out)
-        .map_err(|e| format!("cannot create output directory {shown}: {e}"))?;
+    std::fs::create_dir_all(out).map_err(|source| BenchError::OutNotCreated {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let probe = out.join(format!(".revode-bench-probe-{}", std::process::id()));
-    Ok(std::fs::write(&probe, b"probe")
+    std::fs::write(&probe, b"probe")
         .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|e| format!("output directory {shown} is not writable: {e}"))?)
+        .map_err(|source| BenchError::OutNotWritable {
+            path: out.to_path_buf(),
+            source,
+        })
 }
 
 /// Runs one command line; `command` is what its report records as the command.
@@ -588,7 +623,10 @@ fn run_all(cli: &Cli, command: &str) -> BenchResult<()> {
     for (folder, args) in all::plan(&cli.out, cli.full, cli.quiet) {
         let equivalent = format!("revode-bench {}", args.join(" "));
         let argv = std::iter::once("revode-bench".to_string()).chain(args);
-        let sub = Cli::try_parse_from(argv).map_err(|e| format!("all: {folder}: {e}"))?;
+        let sub = Cli::try_parse_from(argv).map_err(|source| BenchError::AllPlan {
+            folder: folder.clone(),
+            source,
+        })?;
         let t = std::time::Instant::now();
         run(sub, format!("{equivalent} (part of: {command})"))?;
         index.row(vec![

@@ -121,7 +121,7 @@ pub fn tape_reference<S, L>(
     times: &[f64],
     opts: &SolveOptions,
     loss: L,
-) -> Result<Vec<f64>, String>
+) -> revode_core::Result<Vec<f64>>
 where
     S: Scheme,
     <S::Map as StepMap>::ParamGrad: Flat,
@@ -134,8 +134,7 @@ where
         opts,
         &GradientMethod::Direct.into(),
         loss,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok(flat_grad::<S>(&g))
 }
 
@@ -278,7 +277,7 @@ pub fn family_rows<R, P, L>(
     opts: &SolveOptions,
     reversible_methods: &[GradientMethod],
     loss: L,
-) -> Result<Vec<Row>, String>
+) -> revode_core::Result<Vec<Row>>
 where
     R: Scheme,
     P: Scheme<Map = R::Map>,

@@ -3,7 +3,9 @@
 
 use crate::alloc;
 use crate::measure::{Family, Row};
-use crate::report::{self, fmt_bytes, fmt_time, plot_loglog, BenchResult, Series, Table};
+use crate::report::{
+    self, fmt_bytes, fmt_time, plot_loglog, BenchError, BenchResult, Series, Table,
+};
 use crate::Ctx;
 use revode_core::{
     gradient, gradient::DriftCheck, solve::StepControl, GradientMethod, GradientOptions, Plain,
@@ -14,10 +16,6 @@ use revode_pde::surrogate::{FisherSurrogate, PointMlp};
 use revode_pde::{step_options, Boundary, FisherKpp, Grid1d, Heat, PdeTerm};
 use serde::Serialize;
 use std::time::Instant;
-
-pub(crate) fn e(e: revode_core::Error) -> String {
-    e.to_string()
-}
 
 fn step_of(opts: &SolveOptions) -> f64 {
     match opts.step {
@@ -37,26 +35,26 @@ pub fn family_rows(ctx: &Ctx) -> BenchResult<Vec<Row>> {
     } else {
         vec![32, 128, 512]
     };
-    let grid = Grid1d::new(64, 0.0, 1.0, Boundary::Neumann).map_err(e)?;
+    let grid = Grid1d::new(64, 0.0, 1.0, Boundary::Neumann)?;
     let field = FisherSurrogate {
         grid,
         batch: 8,
         nu: 0.002,
         reaction_bound: 10.0,
         through_origin: false,
-        reaction: PointMlp::new(1, 16, 3).map_err(e)?,
+        reaction: PointMlp::new(1, 16, 3)?,
     };
     let u0 = random_bumps(&grid, 8, 1);
     let tableau = Tableau::heun();
     let lambda = 0.5;
-    let opts = step_options(&field, &tableau, Some(lambda), None).map_err(e)?;
+    let opts = step_options(&field, &tableau, Some(lambda), None)?;
     let h = step_of(&opts);
     let bar = ctx.bar(ns.len() as u64, "PDE");
     let mut rows = Vec::new();
     for &n in &ns {
         let times = [0.0, n as f64 * h];
         let map = Rk::new(PdeTerm::new(field.clone()), tableau.clone());
-        let rev = Reversible::new(map.clone(), lambda).map_err(e)?;
+        let rev = Reversible::new(map.clone(), lambda)?;
         let family = Family {
             family: "PDE",
             problem: "Fisher-KPP neural reaction, 64 × 8",
@@ -99,19 +97,18 @@ struct DriftRow {
 /// Reconstruction drift over 10 000 steps of heat (periodic, 64 points, batch 4), plain and
 /// with the automatically chosen checkpoint interval, for λ ∈ {0.5, 0.9, 0.999}.
 pub fn drift(ctx: &Ctx) -> BenchResult<()> {
-    let grid = Grid1d::new(64, 0.0, 1.0, Boundary::Periodic).map_err(e)?;
-    let heat = Heat::new(grid, 4, 0.05).map_err(e)?;
+    let grid = Grid1d::new(64, 0.0, 1.0, Boundary::Periodic)?;
+    let heat = Heat::new(grid, 4, 0.05)?;
     let u0 = random_bumps(&grid, 4, 5);
     let steps = 10_000;
     let tableau = Tableau::rk4();
     let mut rows = Vec::new();
     let bar = ctx.bar(3, "drift");
     for lambda in [0.5, 0.9, 0.999] {
-        let opts = step_options(&heat, &tableau, Some(lambda), None).map_err(e)?;
+        let opts = step_options(&heat, &tableau, Some(lambda), None)?;
         let h = step_of(&opts);
         let times = [0.0, steps as f64 * h];
-        let s = Reversible::new(Rk::new(PdeTerm::new(heat.clone()), tableau.clone()), lambda)
-            .map_err(e)?;
+        let s = Reversible::new(Rk::new(PdeTerm::new(heat.clone()), tableau.clone()), lambda)?;
         // Plain reconstruction is run unchecked on purpose: its drift is what is measured.
         let g = |m: GradientMethod| {
             let go = GradientOptions {
@@ -124,7 +121,7 @@ pub fn drift(ctx: &Ctx) -> BenchResult<()> {
             Ok(r) => (r.stats.reconstruction_error, String::new()),
             Err(err) => (None, format!("{err}")),
         };
-        let auto = g(GradientMethod::CheckpointedReversibleAuto { tolerance: DRIFT }).map_err(e)?;
+        let auto = g(GradientMethod::CheckpointedReversibleAuto { tolerance: DRIFT })?;
         rows.push(DriftRow {
             lambda,
             h,
@@ -220,17 +217,16 @@ pub fn memory(ctx: &Ctx) -> BenchResult<()> {
     let mut rows = Vec::new();
     let bar = ctx.bar((points.len() * steps.len()) as u64, "memory");
     for &n in &points {
-        let grid = Grid1d::new(n, 0.0, 1.0, Boundary::Neumann).map_err(e)?;
+        let grid = Grid1d::new(n, 0.0, 1.0, Boundary::Neumann)?;
         // ν scaled with the grid so the diffusion number (and h) stays comparable.
-        let field = FisherKpp::new(grid, batch, 0.5 / (n * n) as f64, 2.0).map_err(e)?;
+        let field = FisherKpp::new(grid, batch, 0.5 / (n * n) as f64, 2.0)?;
         let u0 = random_bumps(&grid, batch, 9);
-        let opts = step_options(&field, &tableau, Some(lambda), None).map_err(e)?;
+        let opts = step_options(&field, &tableau, Some(lambda), None)?;
         let h = step_of(&opts);
         let s = Reversible::new(
             Rk::new(PdeTerm::new(field.clone()), tableau.clone()),
             lambda,
-        )
-        .map_err(e)?;
+        )?;
         let mut per_step: Option<f64> = None;
         for &m in &steps {
             let times = [0.0, m as f64 * h];
@@ -245,7 +241,7 @@ pub fn memory(ctx: &Ctx) -> BenchResult<()> {
                     crate::ode::final_square,
                 )
             });
-            let rev = rev.map_err(e)?;
+            let rev = rev?;
             let rev_s = start.elapsed().as_secs_f64();
             // Training reuses the interval the first gradient found: its memory per gradient.
             let k = rev.stats.checkpoint_interval.unwrap_or(m);
@@ -259,17 +255,18 @@ pub fn memory(ctx: &Ctx) -> BenchResult<()> {
                     crate::ode::final_square,
                 )
             });
-            let again = again.map_err(e)?;
+            let again = again?;
             if again
                 .stats
                 .reconstruction_error
                 .is_none_or(|d| d.is_nan() || d > DRIFT)
             {
-                return Err(format!(
-                    "drift {:?} at the chosen interval {k}",
-                    again.stats.reconstruction_error
-                )
-                .into());
+                return Err(BenchError::Drift {
+                    what: format!("PDE memory, grid {n} × batch {batch}, {m} steps"),
+                    interval: k,
+                    drift: again.stats.reconstruction_error,
+                    tolerance: DRIFT,
+                });
             }
             let predicted = per_step.map(|b| b * m as f64);
             let (direct_bytes, measured) = if predicted.is_none_or(|p| p < budget as f64) {
@@ -283,7 +280,7 @@ pub fn memory(ctx: &Ctx) -> BenchResult<()> {
                         crate::ode::final_square,
                     )
                 });
-                r.map_err(e)?;
+                r?;
                 per_step = Some(bytes as f64 / m as f64);
                 (bytes, true)
             } else {

@@ -2,7 +2,7 @@
 //! and a conservative closure for viscous Burgers on a coarse grid.
 
 use crate::fits::pm;
-use crate::pde::{e, DRIFT};
+use crate::pde::DRIFT;
 use crate::report::{self, fmt_time, plot_loglog, BenchResult, Series, Table};
 use crate::Ctx;
 use revode_core::gradient::DriftCheck;
@@ -102,22 +102,20 @@ pub fn surrogate(ctx: &Ctx, problem: &str) -> BenchResult<()> {
 
 /// Learns Fisher–KPP's reaction from trajectories; held-out rollouts.
 fn fisher_surrogate(ctx: &Ctx) -> BenchResult<()> {
-    let grid = Grid1d::new(64, 0.0, 1.0, Boundary::Neumann).map_err(e)?;
+    let grid = Grid1d::new(64, 0.0, 1.0, Boundary::Neumann)?;
     let (nu, rho) = (0.002, 5.0);
     let times: Vec<f64> = (0..=10).map(|k| 0.1 * k as f64).collect();
     let (nt, ntest) = (8, 8);
     let train = reference(
-        &FisherKpp::new(grid, nt, nu, rho).map_err(e)?,
+        &FisherKpp::new(grid, nt, nu, rho)?,
         &random_bumps(&grid, nt, 1),
         &times,
-    )
-    .map_err(e)?;
+    )?;
     let test = reference(
-        &FisherKpp::new(grid, ntest, nu, rho).map_err(e)?,
+        &FisherKpp::new(grid, ntest, nu, rho)?,
         &random_bumps(&grid, ntest, 2),
         &times,
-    )
-    .map_err(e)?;
+    )?;
     let iterations = if ctx.full { 4000 } else { 1500 };
     let seeds = ctx.seeds(if ctx.full { 3 } else { 1 });
     let methods = [
@@ -136,7 +134,7 @@ fn fisher_surrogate(ctx: &Ctx) -> BenchResult<()> {
                 reaction_bound: 2.0 * rho,
                 through_origin: true,
                 // Seed 0 is the MLP seed 3 of the single-seed runs before.
-                reaction: PointMlp::new(1, 16, 3 + seed).map_err(e)?,
+                reaction: PointMlp::new(1, 16, 3 + seed)?,
             };
             let start = Instant::now();
             let opts = FitOptions {
@@ -150,14 +148,14 @@ fn fisher_surrogate(ctx: &Ctx) -> BenchResult<()> {
                 // relative level are harmless for training; a blow-up past 1e-4 still stops it.
                 drift: DriftCheck::Tolerance(1e-4),
             };
-            let report = fit(&mut model, &train, &opts).map_err(e)?;
+            let report = fit(&mut model, &train, &opts)?;
             let seconds = start.elapsed().as_secs_f64();
             let tester = FisherSurrogate {
                 batch: ntest,
                 ..model
             };
-            let ropts = step_options(&tester, &Tableau::rk4(), None, None).map_err(e)?;
-            let pred = rollout(&tester, &test, &ropts).map_err(e)?;
+            let ropts = step_options(&tester, &Tableau::rk4(), None, None)?;
+            let pred = rollout(&tester, &test, &ropts)?;
             curves.push(Series {
                 label: format!("{} s{seed}", method.label()),
                 points: report
@@ -239,14 +237,14 @@ fn burgers_closure(ctx: &Ctx) -> BenchResult<()> {
     use revode_pde::surrogate::{BurgersClosure, Trajectories};
     use revode_pde::Burgers;
     let (n_fine, n_coarse, nu) = (256, 32, 0.01);
-    let fine = Grid1d::new(n_fine, 0.0, 1.0, Boundary::Periodic).map_err(e)?;
-    let coarse = Grid1d::new(n_coarse, 0.0, 1.0, Boundary::Periodic).map_err(e)?;
+    let fine = Grid1d::new(n_fine, 0.0, 1.0, Boundary::Periodic)?;
+    let coarse = Grid1d::new(n_coarse, 0.0, 1.0, Boundary::Periodic)?;
     let times: Vec<f64> = (0..=10).map(|k| 0.05 * k as f64).collect();
     let data = |batch: usize, seed: u64| -> BenchResult<Trajectories> {
         let u0 = fourier_fields(&fine, batch, seed);
         let speed = u0.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let truth = Burgers::new(fine, batch, nu, speed).map_err(e)?;
-        let r = reference(&truth, &u0, &times).map_err(e)?;
+        let truth = Burgers::new(fine, batch, nu, speed)?;
+        let r = reference(&truth, &u0, &times)?;
         Ok(Trajectories {
             times: r.times,
             states: r
@@ -271,7 +269,7 @@ fn burgers_closure(ctx: &Ctx) -> BenchResult<()> {
             batch,
             nu,
             max_speed: speed,
-            closure: PointMlp::new(2, width, seed).map_err(e)?,
+            closure: PointMlp::new(2, width, seed)?,
         })
     };
     // No closure: the coarse model with the closure's output layer zeroed.
@@ -279,8 +277,8 @@ fn burgers_closure(ctx: &Ctx) -> BenchResult<()> {
     bare.params_mut()[3 * width..]
         .iter_mut()
         .for_each(|p| *p = 0.0);
-    let ropts = step_options(&bare, &Tableau::rk4(), None, None).map_err(e)?;
-    let baseline = metrics(&rollout(&bare, &test, &ropts).map_err(e)?, &test.states);
+    let ropts = step_options(&bare, &Tableau::rk4(), None, None)?;
+    let baseline = metrics(&rollout(&bare, &test, &ropts)?, &test.states);
     let iterations = if ctx.full { 1000 } else { 200 };
     let seeds = ctx.seeds(if ctx.full { 3 } else { 1 });
     // Plain reversible reconstruction over this many steps overflows: record what it says.
@@ -315,9 +313,9 @@ fn burgers_closure(ctx: &Ctx) -> BenchResult<()> {
             lr: 0.01,
             drift: DriftCheck::Default,
         };
-        let report = fit(&mut m, &train, &opts).map_err(e)?;
+        let report = fit(&mut m, &train, &opts)?;
         let tester = BurgersClosure { batch: ntest, ..m };
-        let pred = rollout(&tester, &test, &ropts).map_err(e)?;
+        let pred = rollout(&tester, &test, &ropts)?;
         rows.push(SurrogateRow::new(
             &method,
             seed,

@@ -14,7 +14,7 @@
 //! `revode-bench peer-time --problem NAME --method M --reps K` prints one JSON line with the
 //! wall time of each of K repetitions after one warm-up run, on one thread.
 
-use crate::report::{self, BenchResult};
+use crate::report::{self, BenchError, BenchResult};
 use revode_core::mlp::{Activation, MlpSpec};
 use revode_core::{
     gradient, GradientMethod, Mlp, OdeTerm, Plain, Reversible, Rk, SolveOptions, Tableau,
@@ -139,10 +139,6 @@ struct BrownianProblem {
 
 const WEIGHT_ORDER: &str = "per layer: weight (out x in, row-major), then bias";
 
-fn e<E: std::fmt::Display>(x: E) -> String {
-    x.to_string()
-}
-
 /// Loss Σ y_N² of the last output (f64 states).
 fn final_square(ys: &[Vec<f64>], cots: &mut [Vec<f64>]) -> f64 {
     crate::ode::final_square(ys, cots)
@@ -206,17 +202,12 @@ fn sde_y0() -> Vec<f64> {
 type OdeMap<S> = Rk<OdeTerm<Mlp<S>>>;
 
 fn complexity_map() -> BenchResult<OdeMap<f64>> {
-    let field = Mlp::from_spec(complexity_spec(), 1)
-        .map_err(e)?
-        .init_uniform(0);
+    let field = Mlp::from_spec(complexity_spec(), 1)?.init_uniform(0);
     Ok(Rk::new(OdeTerm::new(field), Tableau::midpoint()))
 }
 
 fn compute_map() -> BenchResult<(OdeMap<f32>, SolveOptions)> {
-    let field = Mlp::<f32>::from_spec(compute_spec(), CB_BATCH)
-        .map_err(e)?
-        .with_params(&compute_params())
-        .map_err(e)?;
+    let field = Mlp::<f32>::from_spec(compute_spec(), CB_BATCH)?.with_params(&compute_params())?;
     let mut opts = SolveOptions::fixed(CB_STEP);
     opts.stability_check_dim = 0;
     Ok((Rk::new(OdeTerm::new(field), Tableau::midpoint()), opts))
@@ -226,14 +217,15 @@ type NeuralSde = SdeTerm<Mlp<f64>, Diagonal<Mlp<f64>>>;
 
 /// The neural SDE of the cross-family benchmark (seed 5), on its own Brownian path.
 fn sde_term() -> BenchResult<NeuralSde> {
-    let drift = Mlp::from_spec(sde_spec(), SDE_BATCH)
-        .map_err(e)?
-        .init_uniform(SDE_SEED);
-    let diff = Mlp::from_spec(sde_spec(), SDE_BATCH)
-        .map_err(e)?
-        .init_uniform(SDE_SEED + 1);
-    let path = BrownianPath::new(0.0, 1.0, SDE_BATCH, SDE_DIM, SDE_SEED + 2).map_err(e)?;
-    Ok(SdeTerm::new(drift, Diagonal(diff), path, Calculus::Stratonovich).map_err(e)?)
+    let drift = Mlp::from_spec(sde_spec(), SDE_BATCH)?.init_uniform(SDE_SEED);
+    let diff = Mlp::from_spec(sde_spec(), SDE_BATCH)?.init_uniform(SDE_SEED + 1);
+    let path = BrownianPath::new(0.0, 1.0, SDE_BATCH, SDE_DIM, SDE_SEED + 2)?;
+    Ok(SdeTerm::new(
+        drift,
+        Diagonal(diff),
+        path,
+        Calculus::Stratonovich,
+    )?)
 }
 
 /// Parses a method name of `peer-time`.
@@ -242,7 +234,11 @@ fn method(name: &str) -> BenchResult<GradientMethod> {
         "reversible" => Ok(GradientMethod::Reversible),
         "direct" => Ok(GradientMethod::Direct),
         "checkpointed" => Ok(GradientMethod::Checkpointed { snapshots: None }),
-        other => Err(format!("unknown method '{other}' (reversible, direct, checkpointed)").into()),
+        other => Err(BenchError::UnknownName {
+            what: "method",
+            name: other.to_string(),
+            known: vec!["reversible", "direct", "checkpointed"],
+        }),
     }
 }
 
@@ -274,12 +270,11 @@ fn run_once(problem: &str, m: &GradientMethod) -> BenchResult<GradOut> {
             let opts = SolveOptions::fixed(CX_H);
             let y0 = vec![1.0];
             let g = if reversible {
-                let rev = Reversible::new(map, LAMBDA).map_err(e)?;
+                let rev = Reversible::new(map, LAMBDA)?;
                 gradient(&rev, &y0, &times, &opts, &go, final_square)
             } else {
                 gradient(&Plain::new(map), &y0, &times, &opts, &go, final_square)
-            }
-            .map_err(e)?;
+            }?;
             Ok(grad_out(&label, g.loss, &g.y0, &g.params, g.steps))
         }
         "compute" => {
@@ -287,23 +282,25 @@ fn run_once(problem: &str, m: &GradientMethod) -> BenchResult<GradOut> {
             let times = [0.0, CB_N as f64 * CB_STEP];
             let y0 = compute_y0();
             let g = if reversible {
-                let rev = Reversible::new(map, LAMBDA).map_err(e)?;
+                let rev = Reversible::new(map, LAMBDA)?;
                 gradient(&rev, &y0, &times, &opts, &go, mean_square_f32)
             } else {
                 gradient(&Plain::new(map), &y0, &times, &opts, &go, mean_square_f32)
-            }
-            .map_err(e)?;
+            }?;
             Ok(grad_out(&label, g.loss, &g.y0, &g.params, g.steps))
         }
         "sde" => {
             // Reversible Heun for every method: the full tape of the same scheme is the check.
-            let scheme = reversible_heun(sde_term()?).map_err(e)?;
+            let scheme = reversible_heun(sde_term()?)?;
             let opts = SolveOptions::fixed(1.0 / SDE_N as f64);
-            let g =
-                gradient(&scheme, &sde_y0(), &[0.0, 1.0], &opts, &go, final_square).map_err(e)?;
+            let g = gradient(&scheme, &sde_y0(), &[0.0, 1.0], &opts, &go, final_square)?;
             Ok(grad_out(&label, g.loss, &g.y0, &g.params, g.steps))
         }
-        other => Err(format!("no gradient for problem '{other}'").into()),
+        other => Err(BenchError::UnknownName {
+            what: "gradient problem",
+            name: other.to_string(),
+            known: vec!["complexity", "compute", "sde"],
+        }),
     }
 }
 
@@ -357,13 +354,12 @@ fn ode_problem(name: &'static str) -> BenchResult<OdeProblem> {
 
 fn sde_problem() -> BenchResult<SdeProblem> {
     let term = sde_term()?;
-    let path = BrownianPath::new(0.0, 1.0, SDE_BATCH, SDE_DIM, SDE_SEED + 2).map_err(e)?;
+    let path = BrownianPath::new(0.0, 1.0, SDE_BATCH, SDE_DIM, SDE_SEED + 2)?;
     let h = 1.0 / SDE_N as f64;
     let mut increments = Vec::with_capacity(SDE_N);
     for k in 0..SDE_N {
         let mut dw = vec![0.0f64; SDE_BATCH * SDE_DIM];
-        path.increment(k as f64 * h, (k + 1) as f64 * h, &mut dw)
-            .map_err(e)?;
+        path.increment(k as f64 * h, (k + 1) as f64 * h, &mut dw)?;
         increments.push(dw);
     }
     let nd = sde_spec().num_params();
@@ -454,7 +450,11 @@ fn time_brownian(order: &str, reps: usize) -> BenchResult<(Vec<f64>, f64)> {
             }
             "random" => (random[i] as f64 * h, (random[i] + 1) as f64 * h),
             other => {
-                return Err(format!("unknown order '{other}' (forward, reversed, random)").into())
+                return Err(BenchError::UnknownName {
+                    what: "order",
+                    name: other.to_string(),
+                    known: vec!["forward", "reversed", "random"],
+                })
             }
         })
     };
@@ -463,11 +463,11 @@ fn time_brownian(order: &str, reps: usize) -> BenchResult<(Vec<f64>, f64)> {
     let (mut sum, mut sq, mut count) = (0.0, 0.0, 0usize);
     // One warm-up sweep (not timed) on its own path, then a fresh path per timed sweep.
     for rep in 0..=reps {
-        let path = BrownianPath::new(0.0, 1.0, BM_BATCH, BM_CHANNELS, 1 + rep as u64).map_err(e)?;
+        let path = BrownianPath::new(0.0, 1.0, BM_BATCH, BM_CHANNELS, 1 + rep as u64)?;
         let start = Instant::now();
         for i in 0..n {
             let (a, b) = step(i)?;
-            path.increment(a, b, &mut out).map_err(e)?;
+            path.increment(a, b, &mut out)?;
             if rep == 0 {
                 for &v in &out {
                     sum += v;
@@ -487,10 +487,7 @@ fn time_brownian(order: &str, reps: usize) -> BenchResult<(Vec<f64>, f64)> {
 
 /// Times `reps` gradients (after one warm-up) of a problem on one thread; prints JSON.
 pub fn peer_time(problem: &str, method_name: &str, reps: usize) -> BenchResult<()> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .map_err(e)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     pool.install(|| {
         let reps = reps.max(1);
         let mut loss = None;
@@ -531,7 +528,11 @@ pub fn peer_time(problem: &str, method_name: &str, reps: usize) -> BenchResult<(
             loss,
             variance_over_h: variance,
         };
-        println!("{}", serde_json::to_string(&out).map_err(e)?);
+        let line = serde_json::to_string(&out).map_err(|source| BenchError::Json {
+            what: format!("the peer-time result of {problem} {method_name}"),
+            source,
+        })?;
+        println!("{line}");
         Ok(())
     })
 }

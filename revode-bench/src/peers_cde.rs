@@ -33,7 +33,6 @@ pub struct Cde {
 
 /// The spirals training setting of `revode-bench spirals` (native field), parameters seed 0.
 pub fn setup() -> BenchResult<Cde> {
-    let e = |e: revode_core::Error| e.to_string();
     let (data, labels) = spirals(SERIES, LEN, 0.05, 1);
     let path = Path::new(
         &data,
@@ -41,8 +40,7 @@ pub fn setup() -> BenchResult<Cde> {
             time_channel: true,
             ..Default::default()
         },
-    )
-    .map_err(e)?;
+    )?;
     let model = NcdeClassifier {
         hidden: 8,
         channels: path.channels(),
@@ -53,7 +51,7 @@ pub fn setup() -> BenchResult<Cde> {
         lambda: 0.999,
         backend: FieldBackend::Native,
     };
-    let params = model.init(0).map_err(e)?;
+    let params = model.init(0)?;
     let opts = SolveOptions::fixed(1.0 / (LEN - 1) as f64);
     Ok(Cde {
         model,
@@ -67,12 +65,10 @@ pub fn setup() -> BenchResult<Cde> {
 /// (loss, flat gradient, steps) of one training step: `reversible` is revode's classifier
 /// (reversible midpoint); `direct` and `checkpointed` solve the same model with plain midpoint.
 pub fn loss_and_grad(c: &Cde, method: &GradientMethod) -> BenchResult<(f64, Vec<f64>, usize)> {
-    let e = |e: revode_core::Error| e.to_string();
     if matches!(method, GradientMethod::Reversible) {
         let r = c
             .model
-            .loss_and_grad(&c.params, &c.path, &c.labels, &c.opts, method.clone())
-            .map_err(e)?;
+            .loss_and_grad(&c.params, &c.path, &c.labels, &c.opts, method.clone())?;
         return Ok((r.loss, r.grad, r.steps));
     }
     let m = &c.model;
@@ -84,7 +80,7 @@ pub fn loss_and_grad(c: &Cde, method: &GradientMethod) -> BenchResult<(f64, Vec<
     let (field, readout) = rest.split_at(field_len);
     // z0 = ζ(x(t0)).
     let mut x0 = vec![0.0; batch * ch];
-    c.path.evaluate(c.path.domain().0, &mut x0).map_err(e)?;
+    c.path.evaluate(c.path.domain().0, &mut x0)?;
     let mut z0 = vec![0.0; batch * h];
     for b in 0..batch {
         for i in 0..h {
@@ -94,12 +90,9 @@ pub fn loss_and_grad(c: &Cde, method: &GradientMethod) -> BenchResult<(f64, Vec<
                     .sum::<f64>();
         }
     }
-    let f = CdeMlp::new(h, ch, m.width, m.depth, false, 0)
-        .map_err(e)?
-        .with_params(field)
-        .map_err(e)?;
+    let f = CdeMlp::new(h, ch, m.width, m.depth, false, 0)?.with_params(field)?;
     let scheme = Plain::new(Rk::new(
-        CdeTerm::new(f, c.path.clone()).map_err(e)?,
+        CdeTerm::new(f, c.path.clone())?,
         Tableau::midpoint(),
     ));
     let mut readout_grad = vec![0.0; readout.len()];
@@ -130,8 +123,7 @@ pub fn loss_and_grad(c: &Cde, method: &GradientMethod) -> BenchResult<(f64, Vec<
             }
         }
         loss
-    })
-    .map_err(e)?;
+    })?;
     let mut grad = vec![0.0; nz];
     for b in 0..batch {
         for i in 0..h {

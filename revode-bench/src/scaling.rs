@@ -4,7 +4,7 @@
 //! threads, the collectives' time against buffer size, and a cost model of larger clusters.
 //! The MPI runs use revode-core's `mpi_train` example (built with `--features mpi`).
 
-use crate::report::{self, plot_lines, BenchResult, Series, Table};
+use crate::report::{self, plot_lines, BenchError, BenchResult, Series, Table};
 use crate::Ctx;
 use revode_cde::datasets::spirals;
 use revode_cde::{FieldBackend, NcdeClassifier, Path, PathOptions};
@@ -85,21 +85,37 @@ fn run_example(np: usize, extra: &[&str], out: &std::path::Path) -> BenchResult<
         .env("OMPI_MCA_btl", "self,vader")
         .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
         .output()
-        .map_err(|e| format!("mpirun: {e} (install Open MPI)"))?;
+        .map_err(|source| BenchError::Launch {
+            program: "mpirun",
+            hint: "install Open MPI",
+            source,
+        })?;
     if !status.status.success() {
-        return Err(format!(
-            "mpirun -np {np} {EXAMPLE} failed: {}",
-            String::from_utf8_lossy(&status.stderr)
-        )
-        .into());
+        return Err(BenchError::External {
+            command: format!("mpirun -np {np} {EXAMPLE} {}", extra.join(" ")),
+            stderr: String::from_utf8_lossy(&status.stderr).into_owned(),
+        });
     }
-    let text = std::fs::read_to_string(out).map_err(|e| e.to_string())?;
+    let text = read_output(out)?;
     let head = text.lines().next().unwrap_or("");
     let seconds = head
         .split(", ")
         .find_map(|f| f.strip_suffix(" s/step"))
         .and_then(|v| v.parse::<f64>().ok());
-    Ok(seconds.ok_or_else(|| format!("no s/step in '{head}'"))?)
+    seconds.ok_or_else(|| BenchError::BadOutput {
+        path: out.to_path_buf(),
+        what: "s/step",
+        line: head.to_string(),
+    })
+}
+
+/// The text of `path`, an output file of `mpi_train`.
+fn read_output(path: &std::path::Path) -> BenchResult<String> {
+    std::fs::read_to_string(path).map_err(|source| BenchError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// CDE training on spirals: `shards` shards of 128 series, on `threads` threads; s/step.
@@ -161,10 +177,17 @@ fn round_efficiency(base: &[f64], t: &[f64], workers: f64) -> (f64, (f64, f64)) 
 /// The `scaling` subcommand.
 pub fn scaling(ctx: &Ctx) -> BenchResult<()> {
     if !std::path::Path::new(EXAMPLE).exists() {
-        return Err(format!("{EXAMPLE} not found: build it first with `{BUILD}`").into());
+        return Err(BenchError::NotBuilt {
+            path: EXAMPLE.into(),
+            build: BUILD,
+        });
     }
     let tmp = ctx.out.join(".scaling-tmp");
-    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&tmp).map_err(|source| BenchError::Io {
+        action: "create directory",
+        path: tmp.clone(),
+        source,
+    })?;
     let rounds = if ctx.full { 5 } else { 3 };
     let steps = "10";
     let runs: [(&str, usize, &[&str]); 3] = [
@@ -229,8 +252,7 @@ pub fn scaling(ctx: &Ctx) -> BenchResult<()> {
     // Collectives on 2 ranks.
     let comm_file = tmp.join("comm.txt");
     run_example(2, &["--comm-bench"], &comm_file).ok();
-    let comm: Vec<(String, usize, f64)> = std::fs::read_to_string(&comm_file)
-        .map_err(|e| e.to_string())?
+    let comm: Vec<(String, usize, f64)> = read_output(&comm_file)?
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {

@@ -26,15 +26,15 @@ pub(crate) fn neural_sde(seed: u64) -> BenchResult<NeuralSde> {
         time_first: false,
         outputs: None,
     };
-    let e = |e: revode_core::Error| e.to_string();
-    let drift = Mlp::from_spec(spec.clone(), BATCH)
-        .map_err(e)?
-        .init_uniform(seed);
-    let diff = Mlp::from_spec(spec, BATCH)
-        .map_err(e)?
-        .init_uniform(seed + 1);
-    let path = BrownianPath::new(0.0, 1.0, BATCH, DIM, seed + 2).map_err(e)?;
-    Ok(SdeTerm::new(drift, Diagonal(diff), path, Calculus::Stratonovich).map_err(e)?)
+    let drift = Mlp::from_spec(spec.clone(), BATCH)?.init_uniform(seed);
+    let diff = Mlp::from_spec(spec, BATCH)?.init_uniform(seed + 1);
+    let path = BrownianPath::new(0.0, 1.0, BATCH, DIM, seed + 2)?;
+    Ok(SdeTerm::new(
+        drift,
+        Diagonal(diff),
+        path,
+        Calculus::Stratonovich,
+    )?)
 }
 
 /// Neural SDE (drift and diagonal diffusion MLPs 4-16-4, batch 32) × every gradient method:

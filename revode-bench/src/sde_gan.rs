@@ -3,49 +3,25 @@
 //! several network seeds, trained by the one trainer for a budget of optimiser steps.
 
 use crate::fits::{mean_sd, pm};
-use crate::report::{self, BenchResult, Series, Table};
+use crate::report::{self, BenchError, BenchResult, Series, Table};
 use crate::Ctx;
 use revode_cde::TimeSeries;
 use revode_core::train::{TrainConfig, Trainer};
 use revode_sde::datasets::OuProcess;
 use revode_sde::gan::{GanConfig, SdeGan};
-use revode_sde::stats::{ks_two_sample, mean_var};
+use revode_sde::stats::{compare_marginals, correlation, Marginal};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::time::Instant;
 
-/// One channel's marginal at one time, generated against real.
-#[derive(Serialize, Clone)]
-struct Marginal {
-    time: f64,
-    channel: usize,
-    ks: f64,
-    mean_real: f64,
-    mean_generated: f64,
-    var_real: f64,
-    var_generated: f64,
+/// The worst of KS, |mean error| and |variance error| of a marginal, each over its 0.1 limit.
+fn marginal_score(m: &Marginal) -> f64 {
+    m.ks.max(m.mean_error().abs()).max(m.var_error().abs()) / 0.1
 }
 
-impl Marginal {
-    /// Generated minus real mean, relative to max(|mean|, sd) of the real marginal.
-    fn mean_error(&self) -> f64 {
-        (self.mean_generated - self.mean_real) / self.var_real.sqrt().max(self.mean_real.abs())
-    }
-    /// Relative variance error.
-    fn var_error(&self) -> f64 {
-        (self.var_generated - self.var_real) / self.var_real
-    }
-    /// The worst of KS, |mean error| and |variance error|, each over its 0.1 limit.
-    fn score(&self) -> f64 {
-        self.ks
-            .max(self.mean_error().abs())
-            .max(self.var_error().abs())
-            / 0.1
-    }
-    /// KS ≤ 0.1, mean and variance within 10 %.
-    fn accepted(&self) -> bool {
-        self.score() <= 1.0
-    }
+/// KS ≤ 0.1, mean and variance within 10 %.
+fn marginal_accepted(m: &Marginal) -> bool {
+    marginal_score(m) <= 1.0
 }
 
 /// The correlation of channels 0 and 1 at one time, generated against real.
@@ -73,58 +49,25 @@ fn checkpoints(n: usize) -> [usize; 4] {
     [0, last / 3, 2 * last / 3, last]
 }
 
-fn column(d: &TimeSeries, k: usize, c: usize) -> Vec<f64> {
-    (0..d.len()).map(|i| d.values[[i, k, c]]).collect()
-}
-
 /// Marginal statistics of generated against real paths at the four times, every channel.
-fn marginals(real: &TimeSeries, fake: &TimeSeries) -> Vec<Marginal> {
-    let (_, n, channels) = real.values.dim();
-    let mut out = Vec::new();
-    for k in checkpoints(n) {
-        for c in 0..channels {
-            let (r, f) = (column(real, k, c), column(fake, k, c));
-            let ((mr, vr), (mf, vf)) = (mean_var(&r), mean_var(&f));
-            out.push(Marginal {
-                time: real.times[[0, k]],
-                channel: c,
-                ks: ks_two_sample(&r, &f).statistic,
-                mean_real: mr,
-                mean_generated: mf,
-                var_real: vr,
-                var_generated: vf,
-            });
-        }
-    }
-    out
-}
-
-fn correlation(d: &TimeSeries, k: usize) -> f64 {
-    let (a, b) = (column(d, k, 0), column(d, k, 1));
-    let ((ma, va), (mb, vb)) = (mean_var(&a), mean_var(&b));
-    let cov = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - ma) * (y - mb))
-        .sum::<f64>()
-        / a.len() as f64;
-    cov / (va * vb).sqrt()
+fn marginals(real: &TimeSeries, fake: &TimeSeries) -> revode_core::Result<Vec<Marginal>> {
+    compare_marginals(real, fake, &checkpoints(real.time_len()))
 }
 
 /// Channel 0–1 correlations at the four times (none for one channel).
-fn correlations(real: &TimeSeries, fake: &TimeSeries) -> Vec<Correlation> {
-    let (_, n, channels) = real.values.dim();
-    if channels < 2 {
-        return Vec::new();
+fn correlations(real: &TimeSeries, fake: &TimeSeries) -> revode_core::Result<Vec<Correlation>> {
+    if real.channels() < 2 {
+        return Ok(Vec::new());
     }
-    checkpoints(n)
-        .iter()
-        .map(|&k| Correlation {
+    let mut out = Vec::new();
+    for k in checkpoints(real.time_len()) {
+        out.push(Correlation {
             time: real.times[[0, k]],
-            real: correlation(real, k),
-            generated: correlation(fake, k),
-        })
-        .collect()
+            real: correlation(real, k, 0, 1)?,
+            generated: correlation(fake, k, 0, 1)?,
+        });
+    }
+    Ok(out)
 }
 
 /// Settings of an SDE-GAN bench run.
@@ -169,15 +112,15 @@ struct Curves {
 /// The acceptance criterion as one number: the worst, over the compared times and channels,
 /// of KS, |mean error|, |variance error| and |correlation error|, each over its limit 0.1. At
 /// most 1 exactly when the acceptance is met (on the paths given: validation, for selection).
-fn acceptance_score(real: &TimeSeries, fake: &TimeSeries) -> f64 {
-    let m = marginals(real, fake)
+fn acceptance_score(real: &TimeSeries, fake: &TimeSeries) -> revode_core::Result<f64> {
+    let m = marginals(real, fake)?
         .iter()
-        .map(Marginal::score)
+        .map(marginal_score)
         .fold(0.0, f64::max);
-    correlations(real, fake)
+    Ok(correlations(real, fake)?
         .iter()
         .map(Correlation::score)
-        .fold(m, f64::max)
+        .fold(m, f64::max))
 }
 
 /// The three independent samples: training paths, validation paths (model selection),
@@ -210,7 +153,7 @@ fn train(
     Trainer::new(config)
         .with_eval(|done, p| {
             let fake = gan.sample(p, 2048, 98)?;
-            let score = acceptance_score(&data.validation, &fake);
+            let score = acceptance_score(&data.validation, &fake)?;
             validation.borrow_mut().push((done as f64, score));
             Ok(score)
         })
@@ -222,13 +165,13 @@ fn train(
     let seconds = start.elapsed().as_secs_f64();
     let fake = gan.sample(state.final_params(), 8192, 99)?;
     let log = log.into_inner();
-    let m = marginals(&data.test, &fake);
-    let corr = correlations(&data.test, &fake);
+    let m = marginals(&data.test, &fake)?;
+    let corr = correlations(&data.test, &fake)?;
     let result = SeedResult {
         seed,
         steps: log.len(),
         seconds,
-        accepted: m.iter().all(Marginal::accepted) && corr.iter().all(Correlation::accepted),
+        accepted: m.iter().all(marginal_accepted) && corr.iter().all(Correlation::accepted),
         marginals: m,
         correlations: corr,
         selected_step: state.best.as_ref().map_or(log.len(), |b| b.step),
@@ -279,7 +222,9 @@ pub fn sde_gan(ctx: &Ctx, run: &GanRun) -> BenchResult<()> {
         first.get_or_insert(c);
     }
     let Some(curves) = first else {
-        return Err("sde-gan needs at least one seed".into());
+        return Err(BenchError::NoSeeds {
+            experiment: "sde-gan",
+        });
     };
     let two = run.channels > 1;
     let mut per_seed = Table::new(&[

@@ -19,7 +19,7 @@ use revode_cde::TimeSeries;
 use revode_core::train::{TrainConfig, Trainer};
 use revode_core::{Error, Result};
 use revode_sde::gan::{GanConfig, SdeGan};
-use revode_sde::stats::{ks_two_sample, mean_var};
+use revode_sde::stats::compare_marginals;
 use std::io::Write;
 
 #[derive(Parser)]
@@ -61,22 +61,13 @@ fn read(a: &Args) -> Result<TimeSeries> {
     }
 }
 
-/// Column `c` at observation `k` of every series.
-fn column(d: &TimeSeries, k: usize, c: usize) -> Vec<f64> {
-    (0..d.len()).map(|i| d.values[[i, k, c]]).collect()
-}
-
 /// Worst KS distance over every observation time and channel.
-fn worst_ks(real: &TimeSeries, fake: &TimeSeries) -> f64 {
-    let (_, n, channels) = real.values.dim();
-    let mut worst: f64 = 0.0;
-    for k in 0..n {
-        for c in 0..channels {
-            let ks = ks_two_sample(&column(real, k, c), &column(fake, k, c)).statistic;
-            worst = worst.max(ks);
-        }
-    }
-    worst
+fn worst_ks(real: &TimeSeries, fake: &TimeSeries) -> Result<f64> {
+    let every: Vec<usize> = (0..real.time_len()).collect();
+    Ok(compare_marginals(real, fake, &every)?
+        .iter()
+        .map(|m| m.ks)
+        .fold(0.0, f64::max))
 }
 
 fn write(path: &std::path::Path, d: &TimeSeries) -> Result<()> {
@@ -143,7 +134,7 @@ fn run(a: &Args) -> Result<()> {
     };
     let start = std::time::Instant::now();
     Trainer::new(config)
-        .with_eval(|_, p| Ok(worst_ks(&validation, &gan.sample(p, 2048, 98)?)))
+        .with_eval(|_, p| worst_ks(&validation, &gan.sample(p, 2048, 98)?))
         .run_with(&mut state, gan.objective(&train, a.seed)?)?;
     let best = state.best.as_ref().map_or(a.steps, |b| b.step);
     println!(
@@ -158,16 +149,15 @@ fn run(a: &Args) -> Result<()> {
         "{:>8} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10}",
         "time", "channel", "KS", "mean", "gen mean", "var", "gen var"
     );
-    for k in [0, (n - 1) / 3, 2 * (n - 1) / 3, n - 1] {
-        for c in 0..channels {
-            let (r, f) = (column(&validation, k, c), column(&fake, k, c));
-            let ((mr, vr), (mf, vf)) = (mean_var(&r), mean_var(&f));
-            println!(
-                "{:>8.3} {c:>7} {:>6.3} {mr:>10.4} {mf:>10.4} {vr:>10.4} {vf:>10.4}",
-                validation.times[[0, k]],
-                ks_two_sample(&r, &f).statistic
-            );
-        }
+    for m in compare_marginals(
+        &validation,
+        &fake,
+        &[0, (n - 1) / 3, 2 * (n - 1) / 3, n - 1],
+    )? {
+        println!(
+            "{:>8.3} {:>7} {:>6.3} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
+            m.time, m.channel, m.ks, m.mean_real, m.mean_generated, m.var_real, m.var_generated
+        );
     }
     let rows: Vec<usize> = (0..a.paths).collect();
     write(&a.out, &fake.select(&rows)?)?;
