@@ -99,6 +99,11 @@ struct SeedResult {
     correlations: Vec<Correlation>,
     /// Step whose parameters were kept (the best validation score).
     selected_step: usize,
+    /// The validation score (`acceptance_score` on the validation paths) at each evaluation:
+    /// (completed steps, score); at most 1 means the validation paths accept that generator.
+    validation: Vec<(usize, f64)>,
+    /// The kept generator's validation score.
+    validation_score: f64,
 }
 
 struct Curves {
@@ -175,6 +180,8 @@ fn train(
         marginals: m,
         correlations: corr,
         selected_step: state.best.as_ref().map_or(log.len(), |b| b.step),
+        validation: state.evals.clone(),
+        validation_score: state.best.as_ref().map_or(f64::NAN, |b| b.value),
     };
     let stored = log.last().map_or(0, |s| s.stored_states);
     let curves = Curves {
@@ -227,38 +234,44 @@ pub fn sde_gan(ctx: &Ctx, run: &GanRun) -> BenchResult<()> {
         });
     };
     let two = run.channels > 1;
-    let mut per_seed = Table::new(&[
+    let mut head = vec![
         "seed",
         "steps (kept)",
+        "validation score",
         "time",
         "KS (t = 0 / 21 / 42 / 63)",
         "mean error",
         "variance error",
-        if two {
-            "correlation gen − real"
-        } else {
-            "—"
-        },
-        "accepted",
-    ]);
+    ];
+    if two {
+        head.push("correlation gen − real");
+    }
+    head.push("accepted");
+    let mut per_seed = Table::new(&head);
     let join = |r: &SeedResult, f: &dyn Fn(&Marginal) -> String| {
         r.marginals.iter().map(f).collect::<Vec<_>>().join(" / ")
     };
     for r in &results {
-        per_seed.row(vec![
+        let mut row = vec![
             r.seed.to_string(),
             format!("{} ({})", r.steps, r.selected_step),
+            format!("{:.2}", r.validation_score),
             format!("{:.0} s", r.seconds),
             join(r, &|m| format!("{:.3}", m.ks)),
             join(r, &|m| format!("{:+.1} %", 100.0 * m.mean_error())),
             join(r, &|m| format!("{:+.1} %", 100.0 * m.var_error())),
-            r.correlations
-                .iter()
-                .map(|c| format!("{:+.3}", c.generated - c.real))
-                .collect::<Vec<_>>()
-                .join(" / "),
-            if r.accepted { "yes" } else { "no" }.into(),
-        ]);
+        ];
+        if two {
+            row.push(
+                r.correlations
+                    .iter()
+                    .map(|c| format!("{:+.3}", c.generated - c.real))
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+            );
+        }
+        row.push(if r.accepted { "yes" } else { "no" }.into());
+        per_seed.row(row);
     }
     // Mean ± sd over seeds, per observation time and channel.
     let mut summary = Table::new(&[
