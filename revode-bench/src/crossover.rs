@@ -153,27 +153,6 @@ pub fn crossover(segs: &[Segment]) -> Crossover {
     }
 }
 
-/// Forward steps revolve needs to reverse `l` steps with `s` snapshots (the initial state
-/// included), Griewank & Walther's minimum `r·l − β(s+1, r−1)`, r the least repetition number
-/// with `β(s, r) = C(s+r, s) ≥ l`. Used to estimate a point's cost before running it.
-pub fn revolve_forward_steps(l: usize, s: usize) -> f64 {
-    if l <= 1 {
-        return 0.0;
-    }
-    if s <= 1 {
-        return (l * (l - 1) / 2) as f64;
-    }
-    let beta = |s: usize, r: usize| -> f64 {
-        (1..=s.min(r)).fold(1.0, |v, i| v * (s.max(r) + i) as f64 / i as f64)
-    };
-    let mut r = 0;
-    while beta(s, r) < l as f64 {
-        r += 1;
-    }
-    let tail = if r == 0 { 0.0 } else { beta(s + 1, r - 1) };
-    r as f64 * l as f64 - tail
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,42 +236,5 @@ mod tests {
             c.least_speedup,
             Some((3.0, "direct".to_string(), (1.5, 3.0)))
         );
-    }
-
-    /// Exhaustive minimum of forward steps: split `l` steps at `j`, advance `j`, reverse the
-    /// right part with one snapshot fewer, then the left part with all of them.
-    fn revolve_dp(l: usize, s: usize, memo: &mut Vec<Vec<Option<f64>>>) -> f64 {
-        if l <= 1 {
-            return 0.0;
-        }
-        if s == 1 {
-            return (l * (l - 1) / 2) as f64;
-        }
-        if let Some(v) = memo[l][s] {
-            return v;
-        }
-        let v = (1..l)
-            .map(|j| j as f64 + revolve_dp(l - j, s - 1, memo) + revolve_dp(j, s, memo))
-            .fold(f64::INFINITY, f64::min);
-        memo[l][s] = Some(v);
-        v
-    }
-
-    #[test]
-    fn revolve_cost_matches_exhaustive_search() {
-        let mut memo = vec![vec![None; 8]; 81];
-        for l in 1..=80 {
-            for s in 1..=7 {
-                assert_eq!(
-                    revolve_forward_steps(l, s),
-                    revolve_dp(l, s, &mut memo),
-                    "l = {l}, s = {s}"
-                );
-            }
-        }
-        // Three snapshots for ten steps: r = 2 (C(5,3) = 10), 2·10 − β(4, 1) = 20 − C(5,4) = 15.
-        assert_eq!(revolve_forward_steps(10, 3), 15.0);
-        // One snapshot: every step recomputed from the start, 0 + 1 + … + 9.
-        assert_eq!(revolve_forward_steps(10, 1), 45.0);
     }
 }

@@ -50,8 +50,9 @@ pub fn read_table(path: &Path) -> Result<Vec<Vec<f64>>> {
     Ok(rows)
 }
 
-/// Linear interpolation of (ts, vs) at `t` (clamped at the ends); `ts` increasing.
-pub fn interp(ts: &[f64], vs: &[f64], t: f64) -> f64 {
+/// Linear interpolation of (ts, vs) at `t` (clamped at the ends); `ts` increasing, at least
+/// two points (`resample` checks).
+fn interp(ts: &[f64], vs: &[f64], t: f64) -> f64 {
     let k = ts.partition_point(|&s| s <= t).clamp(1, ts.len() - 1);
     let w = ((t - ts[k - 1]) / (ts[k] - ts[k - 1])).clamp(0.0, 1.0);
     (1.0 - w) * vs[k - 1] + w * vs[k]
@@ -67,6 +68,19 @@ pub fn resample(
     n: usize,
     scale: f64,
 ) -> Result<Vec<Vec<f64>>> {
+    if n < 2 || !(t1 > 0.0 && scale != 0.0 && scale.is_finite()) {
+        return Err(Error::config(
+            "resample",
+            format!("needs n ≥ 2, t1 > 0 and a finite non-zero scale, got {n}, {t1}, {scale}"),
+        ));
+    }
+    let width = rows.first().map_or(0, Vec::len);
+    if let Some(c) = cols.iter().copied().chain([1]).find(|&c| c >= width) {
+        return Err(Error::config(
+            "resample",
+            format!("column {c} is outside the table's {width} columns"),
+        ));
+    }
     let sel: Vec<&Vec<f64>> = rows.iter().filter(|r| r[0] == trial).collect();
     if sel.len() < 2 {
         return Err(Error::config(
@@ -95,4 +109,63 @@ pub fn resample(
             chans.iter().map(|ch| interp(&ts, ch, t) / scale).collect()
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(name: &str, text: &str) -> Result<Vec<Vec<f64>>> {
+        let path = std::env::temp_dir().join(format!("revode-data-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let rows = read_table(&path);
+        std::fs::remove_file(&path).unwrap();
+        rows
+    }
+
+    #[test]
+    fn tables_parse_and_name_bad_fields() {
+        let rows = table("ok", "% header\n0 0 1\n\n# note\n0 1 3\n0 2 7\n").unwrap();
+        assert_eq!(
+            rows,
+            vec![vec![0., 0., 1.], vec![0., 1., 3.], vec![0., 2., 7.]]
+        );
+        assert!(matches!(
+            table("nan", "0 0 1\n0 x 2\n"),
+            Err(Error::Parse {
+                line: 2,
+                column: 3,
+                ..
+            })
+        ));
+        assert!(matches!(
+            table("ragged", "0 0 1\n0 1\n"),
+            Err(Error::Parse { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn resampling_interpolates_and_refuses_bad_requests() {
+        let rows = vec![
+            vec![0., 10., 1.],
+            vec![0., 11., 3.],
+            vec![0., 12., 7.],
+            vec![1., 10., 9.],
+        ];
+        // Trial 0 on [0, 2] at 5 points, halved: 1, 3, 7 at t = 0, 1, 2 linearly between.
+        let r = resample(&rows, 0.0, &[2], 2.0, 5, 2.0).unwrap();
+        let got: Vec<f64> = r.iter().map(|v| v[0]).collect();
+        assert_eq!(got, vec![0.5, 1.0, 1.5, 2.5, 3.5]);
+        for (trial, cols, t1, n) in [
+            (1.0, vec![2], 2.0, 5), // one row
+            (0.0, vec![3], 2.0, 5), // no such column
+            (0.0, vec![2], 3.0, 5), // data end before t1
+            (0.0, vec![2], 2.0, 1), // one point
+        ] {
+            assert!(matches!(
+                resample(&rows, trial, &cols, t1, n, 1.0),
+                Err(Error::Config { .. })
+            ));
+        }
+    }
 }

@@ -226,7 +226,7 @@ fn plan(n: usize, tol: Tol) -> Vec<Planned> {
     }
     for c in cs {
         let snapshots = if c == default_c { None } else { Some(c) };
-        let units = nf + crossover::revolve_forward_steps(n, c) / 3.0;
+        let units = nf + revode_core::revolve::forward_steps(n, c) as f64 / 3.0;
         out.push(p(
             GradientMethod::Checkpointed { snapshots },
             false,

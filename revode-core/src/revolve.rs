@@ -17,6 +17,27 @@ pub(crate) fn beta(s: usize, r: usize) -> u128 {
     v
 }
 
+/// Forward steps revolve takes to reverse `l` steps with `s` snapshots (the initial state
+/// included): Griewank & Walther's minimum `r·l − β(s+1, r−1)`, with r the least repetition
+/// number such that β(s, r) ≥ l, and `l(l−1)/2` with one snapshot. The cost of a
+/// checkpointed gradient before running it; saturates at `u64::MAX`.
+pub fn forward_steps(l: usize, s: usize) -> u64 {
+    if l <= 1 {
+        return 0;
+    }
+    if s <= 1 {
+        return (l as u128 * (l as u128 - 1) / 2).min(u64::MAX as u128) as u64;
+    }
+    let mut r = 0;
+    while beta(s, r) < l as u128 {
+        r += 1;
+    }
+    let tail = if r == 0 { 0 } else { beta(s + 1, r - 1) };
+    (r as u128 * l as u128)
+        .saturating_sub(tail)
+        .min(u64::MAX as u128) as u64
+}
+
 /// Length of the left part when reversing `l ≥ 2` steps with `s ≥ 2` snapshots.
 ///
 /// With r the least repetition number such that β(s, r) ≥ l, every split in
@@ -208,6 +229,17 @@ mod tests {
     }
 
     #[test]
+    fn forward_steps_by_hand() {
+        // Three snapshots for ten steps: r = 2 (C(5,3) = 10), 2·10 − β(4, 1) = 20 − 5 = 15.
+        assert_eq!(forward_steps(10, 3), 15);
+        // One snapshot: every step recomputed from the start, 0 + 1 + … + 9.
+        assert_eq!(forward_steps(10, 1), 45);
+        // Enough snapshots for every step: each advanced once, the last not at all.
+        assert_eq!(forward_steps(10, 10), 9);
+        assert_eq!(forward_steps(1, 3), 0);
+    }
+
+    #[test]
     #[allow(clippy::needless_range_loop)]
     fn split_is_optimal() {
         // Exhaustive optimum over all split points, by dynamic programming.
@@ -227,6 +259,7 @@ mod tests {
         for s in 1..=smax {
             for l in 1..=lmax {
                 assert_eq!(cost(l, s), opt[s][l], "l={l} s={s}");
+                assert_eq!(forward_steps(l, s), opt[s][l] as u64, "l={l} s={s}");
             }
         }
     }
