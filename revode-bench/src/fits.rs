@@ -3,7 +3,7 @@
 
 use crate::report::{self, fmt_time, BenchResult, Series, Table};
 use crate::Ctx;
-use revode_core::gradient::gradient_observed;
+use revode_core::fit::{Solver, TrajectoryFit};
 use revode_core::mlp::MlpSpec;
 use revode_core::prelude::*;
 use revode_core::train::{Schedule, TrainConfig, TrainState, Trainer};
@@ -55,10 +55,35 @@ impl Variant {
         }));
         v
     }
+    /// The library configuration this variant names for `problem`: the reversible coupling
+    /// with the reversible gradient, or the plain method with checkpointing.
+    pub fn trajectory_fit(&self, problem: &Problem) -> Result<TrajectoryFit> {
+        let tableau = Tableau::by_name(&self.tableau())?;
+        let (solver, method) = match self {
+            Variant::Reversible { lambda, .. } => (
+                Solver::Reversible {
+                    tableau,
+                    lambda: *lambda,
+                },
+                GradientMethod::Reversible,
+            ),
+            Variant::Checkpointed { c, .. } => (
+                Solver::Plain { tableau },
+                GradientMethod::Checkpointed {
+                    snapshots: Some(*c),
+                },
+            ),
+        };
+        let mut fit = TrajectoryFit::new(problem.spec.clone(), solver, problem.solve.clone())
+            .with_method(method);
+        fit.grad.observe_steps = problem.observe_steps;
+        Ok(fit)
+    }
 }
 
-/// A loss of (output times, outputs) that writes cotangents.
-pub type LossFn = Box<dyn Fn(&[f64], &[Vec<f64>], &mut [Vec<f64>]) -> f64 + Sync>;
+/// A loss of (output times, outputs) that writes cotangents
+/// (e.g. [`revode_core::fit::mse_after_first`]).
+pub type LossFn = Box<dyn Fn(&[f64], &[Vec<f64>], &mut [Vec<f64>]) -> Result<f64> + Sync>;
 
 /// A fitting problem: MLP field, initial state, observation times, targets, step control.
 pub struct Problem {
@@ -155,54 +180,23 @@ impl Fit {
     }
 }
 
-fn loss_and_grad(
-    problem: &Problem,
-    variant: &Variant,
-    p: &[f64],
-) -> Result<(f64, Vec<f64>, usize)> {
-    let field = Mlp::<f64>::from_spec(problem.spec.clone(), 1)?.with_params(p)?;
-    let opts = |m: GradientMethod| GradientOptions {
-        observe_steps: problem.observe_steps,
-        ..m.into()
-    };
-    let loss = |t: &[f64], y: &[Vec<f64>], c: &mut [Vec<f64>]| (problem.loss)(t, y, c);
-    let tableau = Tableau::by_name(&variant.tableau())?;
-    let g = match variant {
-        Variant::Reversible { lambda, .. } => {
-            let scheme = Reversible::new(Rk::new(OdeTerm::new(field), tableau), *lambda)?;
-            let m = opts(GradientMethod::Reversible);
-            gradient_observed(
-                &scheme,
-                &problem.y0,
-                &problem.times,
-                &problem.solve,
-                &m,
-                loss,
-            )?
-        }
-        Variant::Checkpointed { c, .. } => {
-            let scheme = Plain::new(Rk::new(OdeTerm::new(field), tableau));
-            let m = opts(GradientMethod::Checkpointed {
-                snapshots: Some(*c),
-            });
-            gradient_observed(
-                &scheme,
-                &problem.y0,
-                &problem.times,
-                &problem.solve,
-                &m,
-                loss,
-            )?
-        }
-    };
-    Ok((g.loss, g.params, g.steps))
-}
-
 /// Trains one variant from `seed` with the settings `hyper`.
 pub fn fit(problem: &Problem, variant: &Variant, seed: u64, hyper: &Hyper) -> Fit {
     let start = Instant::now();
     let trace = problem.observe_steps;
     let (mut steps_history, mut grad_norm_history) = (Vec::new(), Vec::new());
+    let failed = |e: Error| Fit {
+        variant: variant.label(),
+        tableau: variant.tableau(),
+        seed,
+        history: vec![],
+        best: f64::NAN,
+        seconds: 0.0,
+        accepted_steps: 0,
+        steps_history: vec![],
+        grad_norm_history: vec![],
+        error: Some(e.to_string()),
+    };
     let mut state = match TrainState::new(
         problem.spec.init_uniform(seed),
         hyper.lr,
@@ -210,20 +204,11 @@ pub fn fit(problem: &Problem, variant: &Variant, seed: u64, hyper: &Hyper) -> Fi
         serde_json::to_value(&problem.spec).unwrap_or_default(),
     ) {
         Ok(s) => s,
-        Err(e) => {
-            return Fit {
-                variant: variant.label(),
-                tableau: variant.tableau(),
-                seed,
-                history: vec![],
-                best: f64::NAN,
-                seconds: 0.0,
-                accepted_steps: 0,
-                steps_history,
-                grad_norm_history,
-                error: Some(e.to_string()),
-            }
-        }
+        Err(e) => return failed(e),
+    };
+    let model = match variant.trajectory_fit(problem) {
+        Ok(m) => m,
+        Err(e) => return failed(e),
     };
     let mut accepted = 0;
     let config = TrainConfig {
@@ -232,13 +217,13 @@ pub fn fit(problem: &Problem, variant: &Variant, seed: u64, hyper: &Hyper) -> Fi
     };
     let error = Trainer::new(config)
         .run(&mut state, |_, p, g| {
-            let (l, grad, n) = loss_and_grad(problem, variant, p)?;
-            g.copy_from_slice(&grad);
-            accepted = n;
+            let r = model.gradient(p, &problem.y0, &problem.times, &problem.loss)?;
+            g.copy_from_slice(&r.params);
+            accepted = r.steps;
             if trace {
-                steps_history.push(n);
+                steps_history.push(r.steps);
             }
-            Ok(l)
+            Ok(r.loss)
         })
         .err()
         .map(|e| e.to_string());
@@ -278,22 +263,6 @@ pub fn fit_all(
     }
     bar.finish_and_clear();
     fits
-}
-
-/// Mean squared error against targets at every observation after t0.
-pub fn mse_after_t0(target: Vec<Vec<f64>>) -> LossFn {
-    Box::new(move |_t, ys, cots| {
-        let n = ((ys.len() - 1) * ys[0].len()) as f64;
-        let mut l = 0.0;
-        for k in 1..ys.len() {
-            for i in 0..ys[k].len() {
-                let r = ys[k][i] - target[k][i];
-                l += r * r / n;
-                cots[k][i] = 2.0 * r / n;
-            }
-        }
-        l
-    })
 }
 
 /// Mean and sample standard deviation (the sd of a single value is NaN).

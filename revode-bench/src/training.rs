@@ -1,9 +1,10 @@
 //! The paper's neural-ODE training experiments (docs/src/experiments-ode.md).
 
 use crate::data;
-use crate::fits::{self, fit_all, mse_after_t0, Hyper, Problem, Variant};
+use crate::fits::{self, fit_all, Hyper, Problem, Variant};
 use crate::report::{self, BenchResult, Series, Table};
 use crate::Ctx;
+use revode_core::fit::mse_after_first;
 use revode_core::mlp::MlpSpec;
 use revode_core::prelude::*;
 use serde::Serialize;
@@ -36,6 +37,24 @@ impl VectorField for WhiteDwarf {
     }
 }
 
+/// The white-dwarf fit with base method `tab`: targets from the true equation solved by the
+/// plain method with step `h` at `times`.
+fn white_dwarf_problem(tab: &str, h: f64, times: &[f64]) -> BenchResult<Problem> {
+    let truth = Plain::new(Rk::new(OdeTerm::new(WhiteDwarf), Tableau::by_name(tab)?));
+    let target = solve(&truth, &vec![1.0, 0.0], times, &SolveOptions::fixed(h))?.ys;
+    Ok(Problem {
+        spec: MlpSpec {
+            time: true,
+            ..MlpSpec::new(2, 10)
+        },
+        y0: vec![1.0, 0.0],
+        times: times.to_vec(),
+        loss: Box::new(mse_after_first(target)),
+        solve: SolveOptions::fixed(h),
+        observe_steps: false,
+    })
+}
+
 /// Chandrasekhar's white dwarf equation, learnt by a time-dependent MLP.
 pub fn white_dwarf(ctx: &Ctx) -> BenchResult<()> {
     let (h, n) = (0.005, 1000);
@@ -54,19 +73,7 @@ pub fn white_dwarf(ctx: &Ctx) -> BenchResult<()> {
     let hyper = Hyper::paper(1000);
     let mut fits = Vec::new();
     for tab in &tableaux {
-        let truth = Plain::new(Rk::new(OdeTerm::new(WhiteDwarf), Tableau::by_name(tab)?));
-        let target = solve(&truth, &vec![1.0, 0.0], &times, &SolveOptions::fixed(h))?.ys;
-        let problem = Problem {
-            spec: MlpSpec {
-                time: true,
-                ..MlpSpec::new(2, 10)
-            },
-            y0: vec![1.0, 0.0],
-            times: times.clone(),
-            loss: mse_after_t0(target),
-            solve: SolveOptions::fixed(h),
-            observe_steps: false,
-        };
+        let problem = white_dwarf_problem(tab, h, &times)?;
         let variants = Variant::family(tab, &cs);
         fits.extend(fit_all(
             ctx,
@@ -98,14 +105,26 @@ fn load_trial(file: &str, t1: f64, pts: usize, scale: f64) -> BenchResult<Vec<Ve
     Ok(data::resample(&rows, 0.0, &[2, 3, 4, 5], t1, pts, scale)?)
 }
 
-/// Coupled linear oscillators from measured data.
-pub fn oscillators(ctx: &Ctx) -> BenchResult<()> {
+/// The coupled-oscillators fit: trial 0 on 500 points of [0, 3], / 100, h = 3/499.
+fn oscillators_problem() -> BenchResult<Problem> {
     let pts = 500;
     let target = load_trial("physical/real_double_linear_h_1.txt", 3.0, pts, 100.0)?;
     let h = 3.0 / 499.0;
     let times: Vec<f64> = (0..pts)
         .map(|k| 3.0 * k as f64 / (pts - 1) as f64)
         .collect();
+    Ok(Problem {
+        spec: MlpSpec::new(4, 10),
+        y0: target[0].clone(),
+        times,
+        loss: Box::new(mse_after_first(target)),
+        solve: SolveOptions::fixed(h),
+        observe_steps: false,
+    })
+}
+
+/// Coupled linear oscillators from measured data.
+pub fn oscillators(ctx: &Ctx) -> BenchResult<()> {
     let steps = if ctx.full { 10_000 } else { 2000 };
     // The paper's four base methods; explicit midpoint against every c of the paper's sweep,
     // the others against its headline c = 31 (the sweep's losses are equal for every c).
@@ -119,14 +138,7 @@ pub fn oscillators(ctx: &Ctx) -> BenchResult<()> {
     } else {
         vec![("midpoint", vec![31])]
     };
-    let problem = Problem {
-        spec: MlpSpec::new(4, 10),
-        y0: target[0].clone(),
-        times,
-        loss: mse_after_t0(target),
-        solve: SolveOptions::fixed(h),
-        observe_steps: false,
-    };
+    let problem = oscillators_problem()?;
     let hyper = Hyper::paper(steps);
     let seeds = ctx.seeds(if ctx.full { 3 } else { 1 });
     let mut fits = Vec::new();
@@ -181,14 +193,14 @@ impl Default for PendulumRun {
     }
 }
 
-/// Chaotic double pendulum from measured data, adaptive Bosh3.
-pub fn pendulum(ctx: &Ctx, run: &PendulumRun) -> BenchResult<()> {
+/// The double-pendulum fit: trial 0 on [0, 2], / 10, adaptive steps with `run.controller`,
+/// loss on the solution interpolated from every accepted step.
+fn pendulum_problem(run: &PendulumRun) -> BenchResult<Problem> {
     let pts = 500;
     let target = load_trial("physical/real_double_pend_h_1.txt", 2.0, pts, 10.0)?;
     let data_t: Vec<f64> = (0..pts)
         .map(|k| 2.0 * k as f64 / (pts - 1) as f64)
         .collect();
-    let steps = run.steps.unwrap_or(if ctx.full { 10_000 } else { 1000 });
     let (rtol, atol) = (1e-6, 1e-6);
     let mut ctl = match run.controller.as_str() {
         "integral" => Adaptive::integral(rtol, atol),
@@ -214,16 +226,22 @@ pub fn pendulum(ctx: &Ctx, run: &PendulumRun) -> BenchResult<()> {
                 cots[k][i] += 2.0 * r * w / n;
             }
         }
-        l
+        Ok(l)
     });
-    let problem = Problem {
+    Ok(Problem {
         spec: MlpSpec::new(4, 10),
         y0: target[0].clone(),
         times: vec![0.0, 2.0],
         loss,
         solve,
         observe_steps: true,
-    };
+    })
+}
+
+/// Chaotic double pendulum from measured data, adaptive Bosh3.
+pub fn pendulum(ctx: &Ctx, run: &PendulumRun) -> BenchResult<()> {
+    let steps = run.steps.unwrap_or(if ctx.full { 10_000 } else { 1000 });
+    let problem = pendulum_problem(run)?;
     let hyper = Hyper {
         steps,
         lr: run.lr,

@@ -9,9 +9,11 @@
 //! `--validation` fraction of the observation times is held out as a forecast check, and
 //! training (reversible midpoint, λ = 0.999, AdamW with cosine decay, clipping at 1) stops early
 //! when the held-out error stops improving. Prints the training and held-out mean squared
-//! errors (standardised units) and the stored states of one gradient.
+//! errors (standardised units) and the stored states of one gradient. The model, its gradient
+//! and its predictions are the library's [`revode_core::fit::TrajectoryFit`]; this file reads
+//! the CSV and sets up the run.
 
-use revode_core::loss::mse;
+use revode_core::fit::{mse_after_first, Solver, TrajectoryFit};
 use revode_core::mlp::MlpSpec;
 use revode_core::prelude::*;
 use revode_core::train::{Schedule, TrainConfig, TrainState, Trainer};
@@ -164,36 +166,23 @@ fn run(a: &Args) -> revode_core::Result<()> {
         d.times[cut - 1],
         d.times[k - 1]
     );
-    // Loss on observations [from, to): mean squared error in standardised units.
-    let solve_loss =
-        |p: &[f64], to: usize, grad: Option<&mut [f64]>| -> revode_core::Result<(f64, usize)> {
-            let field = Mlp::from_spec(spec.clone(), d.batch)?.with_params(p)?;
-            let scheme = Reversible::new(Rk::new(OdeTerm::new(field), Tableau::midpoint()), 0.999)?;
-            let g = gradient(
-                &scheme,
-                &d.ys[0],
-                &d.times[..to],
-                &SolveOptions::fixed(h),
-                &GradientMethod::Reversible.into(),
-                |ys, cots| {
-                    let n = (ys.len() - 1) as f64;
-                    ys.iter()
-                        .zip(&d.ys)
-                        .zip(cots.iter_mut())
-                        .skip(1)
-                        .map(|((y, t), c)| {
-                            let l = mse(y, t, c).unwrap_or(f64::NAN) / n;
-                            c.iter_mut().for_each(|v| *v /= n);
-                            l
-                        })
-                        .sum()
-                },
-            )?;
-            if let Some(grad) = grad {
-                grad.copy_from_slice(&g.params);
-            }
-            Ok((g.loss, g.stats.peak_stored_states))
-        };
+    // Reversible midpoint, λ = 0.999, reversible gradient; loss: mean squared error in
+    // standardised units over the observations after t0.
+    let fit = TrajectoryFit::new(
+        spec.clone(),
+        Solver::Reversible {
+            tableau: Tableau::midpoint(),
+            lambda: 0.999,
+        },
+        SolveOptions::fixed(h),
+    )
+    .with_batch(d.batch);
+    // The error of the predictions at the first `to` observation times.
+    let mse_to = |to: usize, p: &[f64]| -> revode_core::Result<f64> {
+        let ys = fit.predict(p, &d.ys[0], &d.times[..to])?;
+        let mut unused_cotangents = ys.clone();
+        mse_after_first(d.ys[..to].to_vec())(&d.times[..to], &ys, &mut unused_cotangents)
+    };
     let mut state = TrainState::new(spec.init_uniform(0), lr, 0.0, serde_json::Value::Null)?;
     let config = TrainConfig {
         clip_norm: Some(1.0),
@@ -202,12 +191,25 @@ fn run(a: &Args) -> revode_core::Result<()> {
         progress: true,
         ..TrainConfig::new(steps, Schedule::cosine(lr, 0.1))
     };
+    let training = fit.objective(
+        &d.ys[0],
+        &d.times[..cut],
+        mse_after_first(d.ys[..cut].to_vec()),
+    );
     Trainer::new(config)
-        .with_eval(|_, p| Ok(solve_loss(p, k, None)?.0))
-        .run(&mut state, |_, p, g| Ok(solve_loss(p, cut, Some(g))?.0))?;
+        .with_eval(|_, p| mse_to(k, p))
+        .run(&mut state, training)?;
     let best = state.final_params().to_vec();
-    let (train_mse, stored) = solve_loss(&best, cut, None)?;
-    let (all_mse, _) = solve_loss(&best, k, None)?;
+    let stored = fit
+        .gradient(
+            &best,
+            &d.ys[0],
+            &d.times[..cut],
+            mse_after_first(d.ys[..cut].to_vec()),
+        )?
+        .stats
+        .peak_stored_states;
+    let (train_mse, all_mse) = (mse_to(cut, &best)?, mse_to(k, &best)?);
     println!(
         "{} steps{}; fitted MSE {train_mse:.4e} on t ≤ {:.3}, {all_mse:.4e} over all {k} times (held out included); {stored} stored state(s) per gradient",
         state.step(),

@@ -52,6 +52,7 @@ pub mod controller;
 pub mod error;
 pub mod field;
 pub mod files;
+pub mod fit;
 pub mod grad_buffer;
 pub mod gradient;
 pub mod layer;
