@@ -160,7 +160,7 @@ pub fn spirals_experiment(ctx: &Ctx, field: FieldBackend) -> BenchResult<()> {
         width: 16,
         depth: 1,
         tableau: Tableau::midpoint(),
-        lambda: 0.999,
+        lambda: Some(0.999),
         backend: field,
     };
     let opts = SolveOptions::fixed(1.0 / (len - 1) as f64);
@@ -255,7 +255,7 @@ pub fn japanese_vowels(ctx: &Ctx, field: FieldBackend, memory_only: bool) -> Ben
         width,
         depth: 1,
         tableau: Tableau::midpoint(),
-        lambda: 0.999,
+        lambda: Some(0.999),
         backend: field,
     };
     for &drop in &drops {

@@ -3,8 +3,9 @@
 //! cross-entropy), exported for torchcde.
 //!
 //! revode's classifier integrates with reversible midpoint; torchcde has no reversible solver, so
-//! the equality check uses the same model with plain explicit midpoint (one step per knot), for
-//! which revode's direct and checkpointed methods are the counterparts. With one step per knot
+//! the equality check uses the same model with plain explicit midpoint (one step per knot): the
+//! library's [`NcdeClassifier`] with `lambda: None`, whose direct and checkpointed methods are the
+//! counterparts (same parameters, same flat layout). With one step per knot
 //! the step's control is the data increment x_{k+1} − x_k for every stage, whatever the
 //! interpolation between knots, which is what a linear path with left-closed intervals gives.
 //!
@@ -15,8 +16,8 @@
 
 use crate::report::BenchResult;
 use revode_cde::datasets::spirals;
-use revode_cde::{CdeMlp, CdeTerm, FieldBackend, NcdeClassifier, Path, PathOptions};
-use revode_core::{gradient, GradientMethod, GradientOptions, Plain, Rk, SolveOptions, Tableau};
+use revode_cde::{FieldBackend, NcdeClassifier, Path, PathOptions};
+use revode_core::{GradientMethod, SolveOptions, Tableau};
 use serde::Serialize;
 
 const SERIES: usize = 256;
@@ -25,6 +26,7 @@ const LEN: usize = 100;
 /// The problem's pieces.
 pub struct Cde {
     model: NcdeClassifier,
+    plain: NcdeClassifier,
     path: Path,
     labels: Vec<usize>,
     opts: SolveOptions,
@@ -48,13 +50,18 @@ pub fn setup() -> BenchResult<Cde> {
         width: 16,
         depth: 1,
         tableau: Tableau::midpoint(),
-        lambda: 0.999,
+        lambda: Some(0.999),
         backend: FieldBackend::Native,
     };
     let params = model.init(0)?;
     let opts = SolveOptions::fixed(1.0 / (LEN - 1) as f64);
+    let plain = NcdeClassifier {
+        lambda: None,
+        ..model.clone()
+    };
     Ok(Cde {
         model,
+        plain,
         path,
         labels,
         opts,
@@ -62,81 +69,20 @@ pub fn setup() -> BenchResult<Cde> {
     })
 }
 
-/// (loss, flat gradient, steps) of one training step: `reversible` is revode's classifier
-/// (reversible midpoint); `direct` and `checkpointed` solve the same model with plain midpoint.
+/// (loss, flat gradient, steps) of one training step: the reversible methods use revode's
+/// classifier (reversible midpoint); `direct`, `checkpointed` (and backsolve) solve the same model
+/// with plain midpoint (`lambda: None`).
 pub fn loss_and_grad(c: &Cde, method: &GradientMethod) -> BenchResult<(f64, Vec<f64>, usize)> {
-    if matches!(method, GradientMethod::Reversible) {
-        let r = c
-            .model
-            .loss_and_grad(&c.params, &c.path, &c.labels, &c.opts, method.clone())?;
-        return Ok((r.loss, r.grad, r.steps));
-    }
-    let m = &c.model;
-    let (h, ch, k) = (m.hidden, m.channels, m.classes);
-    let batch = c.path.batch();
-    let nz = h * ch + h;
-    let field_len = c.params.len() - nz - k * h - k;
-    let (zeta, rest) = c.params.split_at(nz);
-    let (field, readout) = rest.split_at(field_len);
-    // z0 = ζ(x(t0)).
-    let mut x0 = vec![0.0; batch * ch];
-    c.path.evaluate(c.path.domain().0, &mut x0)?;
-    let mut z0 = vec![0.0; batch * h];
-    for b in 0..batch {
-        for i in 0..h {
-            z0[b * h + i] = zeta[h * ch + i]
-                + (0..ch)
-                    .map(|j| zeta[i * ch + j] * x0[b * ch + j])
-                    .sum::<f64>();
-        }
-    }
-    let f = CdeMlp::new(h, ch, m.width, m.depth, false, 0)?.with_params(field)?;
-    let scheme = Plain::new(Rk::new(
-        CdeTerm::new(f, c.path.clone())?,
-        Tableau::midpoint(),
-    ));
-    let mut readout_grad = vec![0.0; readout.len()];
-    let go: GradientOptions = method.clone().into();
-    let g = gradient(&scheme, &z0, c.path.knots(), &c.opts, &go, |ys, cots| {
-        let last = ys.len() - 1;
-        let (z, cot) = (&ys[last], &mut cots[last]);
-        let mut loss = 0.0;
-        for (b, &label) in c.labels.iter().enumerate() {
-            let row: Vec<f64> = (0..k)
-                .map(|j| {
-                    readout[k * h + j]
-                        + (0..h)
-                            .map(|i| readout[j * h + i] * z[b * h + i])
-                            .sum::<f64>()
-                })
-                .collect();
-            let mx = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let sum: f64 = row.iter().map(|v| (v - mx).exp()).sum();
-            loss += (mx + sum.ln() - row[label]) / batch as f64;
-            for j in 0..k {
-                let dl = ((row[j] - mx).exp() / sum - (j == label) as u8 as f64) / batch as f64;
-                readout_grad[k * h + j] += dl;
-                for i in 0..h {
-                    readout_grad[j * h + i] += dl * z[b * h + i];
-                    cot[b * h + i] += dl * readout[j * h + i];
-                }
-            }
-        }
-        loss
-    })?;
-    let mut grad = vec![0.0; nz];
-    for b in 0..batch {
-        for i in 0..h {
-            let zb = g.y0[b * h + i];
-            grad[h * ch + i] += zb;
-            for j in 0..ch {
-                grad[i * ch + j] += zb * x0[b * ch + j];
-            }
-        }
-    }
-    grad.extend(&g.params);
-    grad.extend(&readout_grad);
-    Ok((g.loss, grad, g.steps))
+    let model = match method {
+        GradientMethod::Reversible
+        | GradientMethod::CheckpointedReversible { .. }
+        | GradientMethod::CheckpointedReversibleAuto { .. } => &c.model,
+        GradientMethod::Direct
+        | GradientMethod::Checkpointed { .. }
+        | GradientMethod::Backsolve => &c.plain,
+    };
+    let r = model.loss_and_grad(&c.params, &c.path, &c.labels, &c.opts, method.clone())?;
+    Ok((r.loss, r.grad, r.steps))
 }
 
 #[derive(Serialize)]

@@ -137,7 +137,7 @@ fn cde_step_time(threads: usize, steps: usize) -> BenchResult<f64> {
         width: 32,
         depth: 1,
         tableau: Tableau::midpoint(),
-        lambda: 0.999,
+        lambda: Some(0.999),
         backend: FieldBackend::Native,
     };
     let opts = SolveOptions::fixed(1.0 / 99.0);

@@ -100,7 +100,7 @@ fn run(a: Args) -> revode_core::Result<()> {
         width: a.width,
         depth: 1,
         tableau: Tableau::midpoint(),
-        lambda: 0.999,
+        lambda: Some(0.999),
         backend: revode_cde::FieldBackend::Native,
     };
     let opts = SolveOptions::fixed(1.0 / (train.time_len().max(2) - 1) as f64);

@@ -1,5 +1,9 @@
 //! Neural CDE classification: z0 = ζ_θ(x(t0)), dz = f_θ(z) dX over the path, logits = W z(T) + b,
 //! softmax cross-entropy. Gradients go through revode-core's gradient methods unchanged.
+//!
+//! The solve is the base tableau's reversible coupling (`lambda: Some(λ)`) or the plain base
+//! method itself (`lambda: None`: the non-reversible baseline, with direct or checkpointed
+//! gradients).
 
 use crate::{CdeField, CdeMlp, CdeTerm, NeuralCdeTerm, Path};
 use dfdx::prelude::AutoDevice;
@@ -7,8 +11,11 @@ use revode_core::linear::Linear;
 use revode_core::loss::{argmax, cross_entropy};
 use revode_core::mlp::MlpSpec;
 use revode_core::neural::{Batch, NeuralMlp};
+use revode_core::scheme::StateOf;
+use revode_core::step_map::StepMap;
 use revode_core::{
-    gradient, Error, GradientMethod, Result, Reversible, Rk, SolveOptions, State, Tableau,
+    gradient, Error, GradientMethod, Plain, Result, Reversible, Rk, Scheme, SolveOptions, State,
+    Tableau,
 };
 
 /// Which implementation evaluates the CDE field (same parameters, same numbers to round-off).
@@ -38,20 +45,18 @@ fn dfdx_spec(cls: &NcdeClassifier) -> MlpSpec {
     CdeMlp::spec(cls.hidden, cls.channels, cls.width, cls.depth, false)
 }
 
-fn dfdx_model(
+/// The base step map `Rk(f_θ, tableau)` with the dfdx field.
+fn dfdx_map(
     cls: &NcdeClassifier,
     field: &[f64],
     path: &Path,
     dev: &AutoDevice,
-) -> Result<Reversible<Rk<NeuralCdeTerm<f64, AutoDevice>>>> {
+) -> Result<Rk<NeuralCdeTerm<f64, AutoDevice>>> {
     let model = NeuralMlp::from_flat(dev, dfdx_spec(cls), field)?;
-    Reversible::new(
-        Rk::new(
-            NeuralCdeTerm::new(model, path.clone(), dev)?,
-            cls.tableau.clone(),
-        ),
-        cls.lambda,
-    )
+    Ok(Rk::new(
+        NeuralCdeTerm::new(model, path.clone(), dev)?,
+        cls.tableau.clone(),
+    ))
 }
 
 fn dfdx_final(
@@ -62,10 +67,11 @@ fn dfdx_final(
     opts: &SolveOptions,
 ) -> Result<Vec<f64>> {
     let dev = AutoDevice::default();
-    let scheme = dfdx_model(cls, field, path, &dev)?;
+    let map = dfdx_map(cls, field, path, &dev)?;
     let z0 = Batch::<f64, AutoDevice>::from_rows(&dev, path.batch(), cls.hidden, z0)?;
-    let sol = revode_core::solve(&scheme, &z0, &NcdeClassifier::times(path), opts)?;
-    Ok(sol.ys[sol.ys.len() - 1].to_host())
+    Ok(cls
+        .final_state(map, &z0, &NcdeClassifier::times(path), opts)?
+        .to_host())
 }
 
 fn dfdx_gradient(
@@ -78,21 +84,49 @@ fn dfdx_gradient(
     loss: &mut FinalLoss,
 ) -> Result<FieldGradient> {
     let dev = AutoDevice::default();
-    let scheme = dfdx_model(cls, field, path, &dev)?;
+    let map = dfdx_map(cls, field, path, &dev)?;
     let spec = dfdx_spec(cls);
     let z0 = Batch::<f64, AutoDevice>::from_rows(&dev, path.batch(), cls.hidden, z0)?;
     let times = NcdeClassifier::times(path);
-    let g = gradient(&scheme, &z0, &times, opts, &method.into(), |ys, cots| {
+    cls.final_gradient(map, &z0, &times, opts, method, loss, |g| {
+        g.model.to_flat(&spec)
+    })
+}
+
+/// Solves with `scheme` and returns `z(T)`, the state at the last time.
+fn solve_final<S: Scheme>(
+    scheme: &S,
+    z0: &StateOf<S::Map>,
+    times: &[f64],
+    opts: &SolveOptions,
+) -> Result<StateOf<S::Map>> {
+    let mut sol = revode_core::solve(scheme, z0, times, opts)?;
+    let last = sol.ys.len() - 1;
+    Ok(sol.ys.swap_remove(last))
+}
+
+/// Pulls `loss(z(T))` back through the solve with `scheme` and `method`: the loss, `∂L/∂z0`
+/// and `∂L/∂θ_field` (flattened by `flat`) on the host, peak stored states and steps.
+fn gradient_final<S: Scheme>(
+    scheme: &S,
+    z0: &StateOf<S::Map>,
+    times: &[f64],
+    opts: &SolveOptions,
+    method: GradientMethod,
+    loss: &mut FinalLoss,
+    flat: impl FnOnce(<S::Map as StepMap>::ParamGrad) -> Vec<f64>,
+) -> Result<FieldGradient> {
+    let g = gradient(scheme, z0, times, opts, &method.into(), |ys, cots| {
         let last = ys.len() - 1;
         let mut cot = vec![0.0; ys[last].len()];
-        let l = loss(&ys[last].to_host(), &mut cot);
+        let l = loss(&ys[last].to_f64_vec(), &mut cot);
         cots[last].set_from_f64(&cot);
         l
     })?;
     Ok((
         g.loss,
-        g.y0.to_host(),
-        g.params.model.to_flat(&spec),
+        g.y0.to_f64_vec(),
+        flat(g.params),
         g.stats.peak_stored_states,
         g.steps,
     ))
@@ -112,10 +146,13 @@ pub struct NcdeClassifier {
     pub width: usize,
     /// Field depth.
     pub depth: usize,
-    /// Base method of the reversible scheme.
+    /// Base method (explicit Runge–Kutta tableau).
     pub tableau: Tableau,
-    /// Coupling parameter.
-    pub lambda: f64,
+    /// `Some(λ)`: the reversible coupling of the base method, `y ← λy + (1−λ)z + Ψ(z)`,
+    /// `z ← z − Ψ(y)` with λ ∈ (0, 1] (reversible gradients). `None`: the plain base method
+    /// `y ← y + Ψ(y)` (the non-reversible baseline: direct or checkpointed gradients; the
+    /// reversible methods are an [`Error::Unsupported`]).
+    pub lambda: Option<f64>,
     /// Which implementation evaluates the field.
     pub backend: FieldBackend,
 }
@@ -211,19 +248,50 @@ impl NcdeClassifier {
         Ok((&p[..a], &p[a..f], &p[f..]))
     }
 
-    fn scheme(
-        &self,
-        field: &[f64],
-        path: &Path,
-        data_gradient: bool,
-    ) -> Result<Reversible<Rk<CdeTerm<CdeMlp>>>> {
+    /// The base step map `Rk(f_θ, tableau)` with the native field.
+    fn map(&self, field: &[f64], path: &Path, data_gradient: bool) -> Result<Rk<CdeTerm<CdeMlp>>> {
         let f = CdeMlp::new(self.hidden, self.channels, self.width, self.depth, false, 0)?
             .with_params(field)?;
         let mut term = CdeTerm::new(f, path.clone())?;
         if data_gradient {
             term = term.with_data_gradient()?;
         }
-        Reversible::new(Rk::new(term, self.tableau.clone()), self.lambda)
+        Ok(Rk::new(term, self.tableau.clone()))
+    }
+
+    /// `z(T)` from `z0` with the classifier's scheme over `map` (module docs).
+    fn final_state<M: StepMap>(
+        &self,
+        map: M,
+        z0: &M::State,
+        times: &[f64],
+        opts: &SolveOptions,
+    ) -> Result<M::State> {
+        match self.lambda {
+            Some(l) => solve_final(&Reversible::new(map, l)?, z0, times, opts),
+            None => solve_final(&Plain::new(map), z0, times, opts),
+        }
+    }
+
+    /// [`gradient_final`] with the classifier's scheme over `map` (module docs).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn final_gradient<M: StepMap>(
+        &self,
+        map: M,
+        z0: &M::State,
+        times: &[f64],
+        opts: &SolveOptions,
+        method: GradientMethod,
+        loss: &mut FinalLoss,
+        flat: impl FnOnce(M::ParamGrad) -> Vec<f64>,
+    ) -> Result<FieldGradient> {
+        match self.lambda {
+            Some(l) => {
+                let scheme = Reversible::new(map, l)?;
+                gradient_final(&scheme, z0, times, opts, method, loss, flat)
+            }
+            None => gradient_final(&Plain::new(map), z0, times, opts, method, loss, flat),
+        }
     }
 
     /// The initial-condition encoder ζ: channels → hidden.
@@ -262,9 +330,7 @@ impl NcdeClassifier {
         let (_, z0) = self.initial(zeta, path)?;
         let z_end = match self.backend {
             FieldBackend::Native => {
-                let scheme = self.scheme(field, path, false)?;
-                let sol = revode_core::solve(&scheme, &z0, &Self::times(path), opts)?;
-                sol.ys[sol.ys.len() - 1].clone()
+                self.final_state(self.map(field, path, false)?, &z0, &Self::times(path), opts)?
             }
             FieldBackend::Dfdx => dfdx_final(self, field, path, &z0, opts)?,
         };
@@ -401,24 +467,16 @@ impl NcdeClassifier {
             }
             return dfdx_gradient(self, field, path, z0, opts, method, loss);
         }
-        let scheme = self.scheme(field, path, data_gradient)?;
-        let z0 = z0.to_vec();
-        let g = gradient(
-            &scheme,
-            &z0,
-            &Self::times(path),
-            opts,
-            &method.into(),
-            |ys, cots| {
-                let last = ys.len() - 1;
-                loss(&ys[last], &mut cots[last])
-            },
-        )?;
-        Ok((g.loss, g.y0, g.params, g.stats.peak_stored_states, g.steps))
+        let map = self.map(field, path, data_gradient)?;
+        let times = Self::times(path);
+        self.final_gradient(map, &z0.to_vec(), &times, opts, method, loss, |p| p)
     }
 
-    /// The scheme's name (for reports).
+    /// The scheme's name (for reports): "midpoint" (plain) or "reversible(midpoint, λ=0.999)".
     pub fn scheme_name(&self) -> String {
-        format!("reversible({}, λ={})", self.tableau.name(), self.lambda)
+        match self.lambda {
+            Some(l) => format!("reversible({}, λ={l})", self.tableau.name()),
+            None => self.tableau.name().to_string(),
+        }
     }
 }

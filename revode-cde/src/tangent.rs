@@ -12,7 +12,7 @@
 
 use crate::classifier::{FieldBackend, NcdeClassifier};
 use crate::{CdeField, CdeMlp, CdeTerm, Path, PathData, PathOptions};
-use revode_core::{gradient, Error, GradientMethod, Result, Reversible, Rk, SolveOptions};
+use revode_core::{Error, GradientMethod, Result, Rk, SolveOptions};
 
 /// The tangent system's field `F̃(z, ż)` of a [`CdeMlp`]: hidden `2h`, channels `c + (c − k)`
 /// where the first `k` channels (time) have no tangent. The path holds `X`'s `c` channels, then
@@ -216,24 +216,24 @@ impl NcdeClassifier {
             .collect();
         let base = CdeMlp::new(h, c, self.width, self.depth, false, 0)?.with_params(field)?;
         let term = CdeTerm::new(TangentCdeMlp::new(base, fixed)?, path.clone())?;
-        let scheme = Reversible::new(Rk::new(term, self.tableau.clone()), self.lambda)?;
+        let map = Rk::new(term, self.tableau.clone());
         // ȯ = W ż(T): its weighted sum's cotangent on ż(T) is Wᵀw, and W̄ = wᵀ ż(T).
         let w = self.readout()?;
         let mut readout_grad = vec![0.0; readout.len()];
         let mut outputs_dot = vec![0.0; batch * m];
         let mut failure = None;
-        let g = gradient(
-            &scheme,
+        let times = Self::times(&path);
+        let g = self.final_gradient(
+            map,
             &state,
-            &Self::times(&path),
+            &times,
             opts,
-            &method.into(),
-            |ys, cots| {
+            method,
+            &mut |z, cot| {
                 // Some methods call the loss more than once (the automatic interval's retries):
                 // the readout's gradient is this call's alone.
                 readout_grad.iter_mut().for_each(|v| *v = 0.0);
-                let last = ys.len() - 1;
-                let z_dot: Vec<f64> = ys[last]
+                let z_dot: Vec<f64> = z
                     .chunks_exact(2 * h)
                     .flat_map(|r| r[h..].iter().copied())
                     .collect();
@@ -252,29 +252,27 @@ impl NcdeClassifier {
                     failure = Some(e);
                     return f64::NAN;
                 }
-                for (row, zb) in cots[last]
-                    .chunks_exact_mut(2 * h)
-                    .zip(zd_bar.chunks_exact(h))
-                {
+                for (row, zb) in cot.chunks_exact_mut(2 * h).zip(zd_bar.chunks_exact(h)) {
                     row[..h].iter_mut().for_each(|v| *v = 0.0);
                     row[h..].copy_from_slice(zb);
                 }
                 outputs_dot.iter().zip(weights).map(|(a, b)| a * b).sum()
             },
+            |p| p,
         );
         if let Some(e) = failure {
             return Err(e);
         }
-        let g = g?;
+        let (loss, y0_bar, field_bar, _, _) = g?;
         let (mut z0_bar, mut z0_dot_bar) = (vec![0.0; batch * h], vec![0.0; batch * h]);
-        for (b, row) in g.y0.chunks_exact(2 * h).enumerate() {
+        for (b, row) in y0_bar.chunks_exact(2 * h).enumerate() {
             z0_bar[b * h..(b + 1) * h].copy_from_slice(&row[..h]);
             z0_dot_bar[b * h..(b + 1) * h].copy_from_slice(&row[h..]);
         }
         let mut grad = vec![0.0; zeta.len()];
         enc.pullback(zeta, &x0, &z0_bar, None, &mut grad)?;
         enc.tangent_pullback(zeta, &x0_dot, &z0_dot_bar, None, &mut grad)?;
-        grad.extend(&g.params);
+        grad.extend(&field_bar);
         grad.extend(&readout_grad);
         // The encoder's and readout's parts are computed here, outside the solver's checks.
         if let Some(i) = grad.iter().position(|v| !v.is_finite()) {
@@ -285,7 +283,7 @@ impl NcdeClassifier {
         }
         Ok(TangentGradient {
             outputs_dot,
-            loss: g.loss,
+            loss,
             grad,
         })
     }

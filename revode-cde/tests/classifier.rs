@@ -19,7 +19,7 @@ fn setup(n: usize) -> (NcdeClassifier, Path, Vec<usize>) {
         width: 12,
         depth: 1,
         tableau: Tableau::midpoint(),
-        lambda: 0.999,
+        lambda: Some(0.999),
         backend: FieldBackend::Native,
     };
     (model, path, labels)
@@ -36,13 +36,6 @@ fn classifier_gradient_is_exact() {
     let r = model
         .loss_and_grad(&p, &path, &labels, &opts, GradientMethod::Reversible)
         .unwrap();
-    let rel = |a: &[f64], b: &[f64]| {
-        let s = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        a.iter()
-            .zip(b)
-            .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
-            / s
-    };
     assert!(
         rel(&r.grad, &d.grad) <= 1e-10,
         "{:e}",
@@ -76,6 +69,79 @@ fn classifier_gradient_is_exact() {
     assert!(model
         .loss_and_grad(&p[1..], &path, &labels, &opts, GradientMethod::Direct)
         .is_err());
+}
+
+/// max |a − b| / max |b|.
+fn rel(a: &[f64], b: &[f64]) -> f64 {
+    let s = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+        / s
+}
+
+#[test]
+fn plain_base_method_gradients_are_exact_and_reversible_is_refused() {
+    // `lambda: None` solves plain midpoint (no coupling): the baseline's direct and
+    // checkpointed gradients.
+    let (reversible, path, labels) = setup(6);
+    let model = NcdeClassifier {
+        lambda: None,
+        ..reversible.clone()
+    };
+    assert_eq!(model.scheme_name(), "midpoint");
+    assert_eq!(reversible.scheme_name(), "reversible(midpoint, λ=0.999)");
+    let p = model.init(1).unwrap();
+    let opts = SolveOptions::fixed(0.05);
+    let run = |m: &NcdeClassifier, q: &[f64], method: GradientMethod| {
+        m.loss_and_grad(q, &path, &labels, &opts, method).unwrap()
+    };
+    let d = run(&model, &p, GradientMethod::Direct);
+    // Checkpointing recomputes the same steps from stored states: equal to round-off.
+    for snapshots in [Some(3), None] {
+        let c = run(&model, &p, GradientMethod::Checkpointed { snapshots });
+        assert_eq!(c.loss, d.loss);
+        let e = rel(&c.grad, &d.grad);
+        println!("plain: checkpointed({snapshots:?}) vs direct {e:e}");
+        assert!(e <= 1e-12, "checkpointed({snapshots:?}) vs direct: {e:e}");
+    }
+    // Central differences of the loss (forward solves only) with step ε = 1e-6: O(ε²) ≈ 1e-12
+    // truncation plus round-off u·|L|/ε ≈ 1e-10 (measured 3e-10 relative to max |g|).
+    let loss = |q: &[f64]| {
+        let o = model.outputs(q, &path, &opts).unwrap();
+        let mut d_o = vec![0.0; o.len()];
+        revode_core::loss::cross_entropy(&o, &labels, 2, &mut d_o)
+            .unwrap()
+            .0
+    };
+    assert!((loss(&p) - d.loss).abs() <= 1e-15 * d.loss);
+    let eps = 1e-6;
+    let fd: Vec<f64> = (0..p.len())
+        .map(|i| {
+            let mut q = p.clone();
+            q[i] += eps;
+            let a = loss(&q);
+            q[i] -= 2.0 * eps;
+            (a - loss(&q)) / (2.0 * eps)
+        })
+        .collect();
+    let e = rel(&d.grad, &fd);
+    println!("plain: direct vs central differences {e:e}");
+    assert!(e <= 1e-8, "direct vs central differences: {e:e}");
+    // The reversible methods need the coupling: a typed error, not a wrong gradient.
+    for method in [
+        GradientMethod::Reversible,
+        GradientMethod::CheckpointedReversible { every: 4 },
+        GradientMethod::CheckpointedReversibleAuto { tolerance: 1e-8 },
+    ] {
+        let r = model.loss_and_grad(&p, &path, &labels, &opts, method.clone());
+        assert!(matches!(r, Err(Error::Unsupported(_))), "{method:?}: {r:?}");
+    }
+    // A different scheme, so a different (finite) loss from the reversible one's.
+    let r = run(&reversible, &p, GradientMethod::Reversible);
+    println!("plain loss {} vs reversible loss {}", d.loss, r.loss);
+    assert!(d.loss.is_finite() && r.loss.is_finite());
+    assert!((d.loss - r.loss).abs() > 1e-9, "{} vs {}", d.loss, r.loss);
 }
 
 #[test]
@@ -117,7 +183,7 @@ fn dfdx_backend_equals_native_backend() {
         width: 16,
         depth: 1,
         tableau: Tableau::midpoint(),
-        lambda: 0.999,
+        lambda: Some(0.999),
         backend: FieldBackend::Native,
     };
     let dfdx = NcdeClassifier {
@@ -126,7 +192,20 @@ fn dfdx_backend_equals_native_backend() {
     };
     let p = native.init(2).unwrap();
     let opts = SolveOptions::fixed(0.05);
-    for m in [GradientMethod::Reversible, GradientMethod::Direct] {
+    let plain = |m: &NcdeClassifier| NcdeClassifier {
+        lambda: None,
+        ..m.clone()
+    };
+    for (native, dfdx, m) in [
+        (&native, &dfdx, GradientMethod::Reversible),
+        (&native, &dfdx, GradientMethod::Direct),
+        (&plain(&native), &plain(&dfdx), GradientMethod::Direct),
+        (
+            &plain(&native),
+            &plain(&dfdx),
+            GradientMethod::Checkpointed { snapshots: Some(4) },
+        ),
+    ] {
         let a = native
             .loss_and_grad(&p, &path, &labels, &opts, m.clone())
             .unwrap();
@@ -136,6 +215,12 @@ fn dfdx_backend_equals_native_backend() {
         assert_same_loss_and_gradient(&a, &b);
         assert_eq!((a.stored_states, a.steps), (b.stored_states, b.steps));
     }
+    let (a, b) = (plain(&native), plain(&dfdx));
+    let (oa, ob) = (
+        a.outputs(&p, &path, &opts).unwrap(),
+        b.outputs(&p, &path, &opts).unwrap(),
+    );
+    assert!(rel(&ob, &oa) <= 1e-13, "{:e}", rel(&ob, &oa));
     assert_eq!(
         native.predict(&p, &path, &opts).unwrap(),
         dfdx.predict(&p, &path, &opts).unwrap()
@@ -165,6 +250,11 @@ fn dfdx_backend_equals_native_backend() {
 /// The two backends' loss to 1e-13 and gradient to 1e-11 (max norm, relative to the largest
 /// entry): the same arithmetic in a different order.
 fn assert_same_loss_and_gradient(a: &BatchResult, b: &BatchResult) {
+    println!(
+        "backends: loss {:e}, gradient {:e}",
+        (a.loss - b.loss).abs() / a.loss.abs(),
+        rel(&b.grad, &a.grad)
+    );
     assert!((a.loss - b.loss).abs() <= 1e-13 * a.loss.abs());
     let s = a.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let diff = a

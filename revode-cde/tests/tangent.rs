@@ -42,7 +42,7 @@ fn problem_with(
         width: 5,
         depth: 2,
         tableau: Tableau::midpoint(),
-        lambda: 0.999,
+        lambda: Some(0.999),
         backend: FieldBackend::Native,
     };
     let weights = vec![0.7, -0.4, 1.1, 0.3, -0.9, 0.5];
@@ -84,6 +84,17 @@ fn tangent_equals_the_data_gradient_along_the_direction() {
     ] {
         tangent_along_direction(problem_with(time, interpolation, missing));
     }
+}
+
+#[test]
+fn tangent_of_the_plain_base_method_equals_the_data_gradient_along_the_direction() {
+    // `lambda: None` solves plain midpoint: the tangent is still that solve's derivative.
+    let (model, data, u, options, w) = problem();
+    let plain = NcdeClassifier {
+        lambda: None,
+        ..model
+    };
+    tangent_along_direction((plain, data, u, options, w));
 }
 
 fn tangent_along_direction(

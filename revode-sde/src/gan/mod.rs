@@ -240,7 +240,7 @@ impl SdeGan {
             width: config.critic_width,
             depth: 1,
             tableau: Tableau::euler(),
-            lambda: config.critic_lambda,
+            lambda: Some(config.critic_lambda),
             backend: FieldBackend::Native,
         };
         critic.validate()?;
