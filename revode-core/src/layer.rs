@@ -14,7 +14,7 @@
 //! build on the same layers).
 
 use crate::term::{Traced, Workspace};
-use crate::{GradBuffer, Mlp, MlpSpec, Real, Result, State, Term, VectorField};
+use crate::{FlatParams, GradBuffer, Mlp, MlpSpec, Real, Result, State, Term, VectorField};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -70,6 +70,18 @@ pub trait Layer {
     fn set_flat_params(&mut self, params: &[f64]) -> Result<()>;
     /// A parameter cotangent, flat, in the [`MlpSpec`] layout.
     fn flat_grad(&self, grad: &Self::Grad) -> Vec<f64>;
+
+    /// The parameters as one flat vector where they reside: host `Vec<f64>` for the native
+    /// backend, a device tensor for dfdx. The trainer updates θ and its optimiser state there
+    /// (`train::Trainer::for_params`), so a GPU model's parameters never visit the host.
+    type Params: FlatParams;
+    /// The parameters, flat in the [`MlpSpec`] layout, where they reside.
+    fn resident_params(&self) -> Self::Params;
+    /// Replaces the parameters from a flat vector where they reside (length and finiteness
+    /// checked).
+    fn set_resident_params(&mut self, params: &<Self::Params as FlatParams>::View) -> Result<()>;
+    /// A parameter cotangent, flat in the [`MlpSpec`] layout, where the parameters reside.
+    fn resident_grad(&self, grad: &Self::Grad) -> Self::Params;
 
     /// Initialises the parameters uniformly in ±1/√fan_in from `seed` (the same values on
     /// every backend).
@@ -221,6 +233,17 @@ impl<S: Real> Layer for Mlp<S> {
     }
     fn flat_grad(&self, grad: &Vec<S>) -> Vec<f64> {
         grad.iter().map(|v| v.as_f64()).collect()
+    }
+    /// The host is where the native MLP lives: the flat host view.
+    type Params = Vec<f64>;
+    fn resident_params(&self) -> Vec<f64> {
+        self.flat_params()
+    }
+    fn set_resident_params(&mut self, params: &[f64]) -> Result<()> {
+        self.set_flat_params(params)
+    }
+    fn resident_grad(&self, grad: &Vec<S>) -> Vec<f64> {
+        self.flat_grad(grad)
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`NeuralMlp`] as a [`Layer`]: batches are device tensors, parameters and their cotangents
 //! stay on the device.
 
-use super::{Batch, NeuralCache, NeuralGrads, NeuralMlp};
+use super::{Batch, NeuralCache, NeuralGrads, NeuralMlp, Vector};
 use crate::layer::{Layer, LayerTerm};
 use crate::{MlpSpec, Real, Result};
 use dfdx::prelude::*;
@@ -63,5 +63,16 @@ impl<E: Dtype + Real, Dev: Device<E>> Layer for NeuralMlp<E, Dev> {
     }
     fn flat_grad(&self, grad: &NeuralGrads<E, Dev>) -> Vec<f64> {
         grad.to_flat(NeuralMlp::spec(self))
+    }
+    /// One tensor on the model's device.
+    type Params = Vector<E, Dev>;
+    fn resident_params(&self) -> Vector<E, Dev> {
+        self.to_flat_tensor()
+    }
+    fn set_resident_params(&mut self, params: &Vector<E, Dev>) -> Result<()> {
+        self.set_flat_tensor(params)
+    }
+    fn resident_grad(&self, grad: &NeuralGrads<E, Dev>) -> Vector<E, Dev> {
+        grad.to_flat_tensor(NeuralMlp::spec(self))
     }
 }

@@ -210,6 +210,53 @@ impl<E: Dtype + Real, Dev: Device<E>> NeuralMlp<E, Dev> {
         )
     }
 
+    /// Flat parameters in the [`MlpSpec`] layout as one tensor on the model's device (no host
+    /// copy).
+    pub fn to_flat_tensor(&self) -> Vector<E, Dev> {
+        flatten_on_device(
+            &self.spec,
+            &self.first,
+            &self.time_w,
+            &self.hidden,
+            &self.last,
+        )
+    }
+
+    /// Replaces the parameters from a flat tensor in the [`MlpSpec`] layout on the device
+    /// (device-to-device copies). Its length is checked, and its finiteness with one scalar
+    /// reduction.
+    pub fn set_flat_tensor(&mut self, flat: &Vector<E, Dev>) -> Result<()> {
+        let spec = &self.spec;
+        crate::flat::check_count(spec.num_params(), flat.shape().0)?;
+        if let Some(index) = crate::FlatParams::first_non_finite(flat) {
+            return Err(Error::NonFinite {
+                what: "MLP parameters".into(),
+                index,
+            });
+        }
+        let (d, h, o) = (spec.dim, spec.hidden, spec.out_dim());
+        let mut at = 0usize;
+        let mut take = |n: usize| -> Vector<E, Dev> {
+            let v = flat.clone().slice((at..at + n,));
+            at += n;
+            v
+        };
+        let inputs = spec.inputs();
+        let w = take(h * inputs).reshape_like(&(h, inputs));
+        let sc = spec.state_column();
+        let wy = w.clone().slice((0..h, sc..sc + d));
+        self.time_w = match spec.time_column() {
+            Some(tc) => w.slice((0..h, tc..tc + 1)).reshape_like(&(h,)),
+            None => self.time_w.device().zeros_like(&(h,)),
+        };
+        self.first = (wy, take(h));
+        for layer in &mut self.hidden {
+            *layer = (take(h * h).reshape_like(&(h, h)), take(h));
+        }
+        self.last = (take(o * h).reshape_like(&(o, h)), take(o));
+        Ok(())
+    }
+
     /// `f(t, x)` for a `batch × dim` input, `batch × outputs` out; fills `cache` when given.
     ///
     /// # Panics
@@ -429,6 +476,40 @@ fn flatten<E: Dtype + Real, Dev: Device<E>>(
     out
 }
 
+/// The [`MlpSpec`] layout as one device tensor: the first layer's rows of (state weights with
+/// the time weight before or after them), its bias, each hidden layer's weight and bias, the
+/// last layer's weight and bias.
+fn flatten_on_device<E: Dtype + Real, Dev: Device<E>>(
+    spec: &MlpSpec,
+    first: &Affine<E, Dev>,
+    time_w: &Vector<E, Dev>,
+    hidden: &[Affine<E, Dev>],
+    last: &Affine<E, Dev>,
+) -> Vector<E, Dev> {
+    let h = spec.hidden;
+    let flat = |m: &Matrix<E, Dev>| {
+        let n = m.shape().num_elements();
+        m.clone().reshape_like(&(n,))
+    };
+    let w = if spec.time {
+        let wt = time_w.clone().reshape_like(&(h, 1));
+        let wy = first.0.clone();
+        if spec.time_first {
+            (wt, wy).concat_along(Axis::<1>)
+        } else {
+            (wy, wt).concat_along(Axis::<1>)
+        }
+    } else {
+        first.0.clone()
+    };
+    let mut out = (flat(&w), first.1.clone()).concat_along(Axis::<0>);
+    for (w, b) in hidden.iter().chain(std::iter::once(last)) {
+        out = (out, flat(w)).concat_along(Axis::<0>);
+        out = (out, b.clone()).concat_along(Axis::<0>);
+    }
+    out
+}
+
 impl<E: Dtype + Real, Dev: Device<E>> NeuralGrads<E, Dev> {
     /// Every tensor, in the layout order (first layer, time weights, hidden layers, last).
     fn parts(&self) -> Vec<Vec<E>> {
@@ -449,6 +530,11 @@ impl<E: Dtype + Real, Dev: Device<E>> NeuralGrads<E, Dev> {
     /// Flat host copy in the [`MlpSpec`] layout of `spec`.
     pub fn to_flat(&self, spec: &MlpSpec) -> Vec<f64> {
         flatten(spec, &self.first, &self.time_w, &self.hidden, &self.last)
+    }
+
+    /// Flat tensor on the device in the [`MlpSpec`] layout of `spec` (no host copy).
+    pub fn to_flat_tensor(&self, spec: &MlpSpec) -> Vector<E, Dev> {
+        flatten_on_device(spec, &self.first, &self.time_w, &self.hidden, &self.last)
     }
 }
 

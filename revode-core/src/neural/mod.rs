@@ -12,8 +12,12 @@
 //! traced evaluation cached, so a pullback costs no extra forward evaluation and needs neither
 //! a tape object per stage (dfdx tapes are single-use and not `Clone`, which the full-tape
 //! baseline needs) nor input-gradient hooks.
+//!
+//! For training, a flat device vector (`Vector<E, Dev>`) is the trainer's parameter type
+//! ([`crate::FlatParams`]): θ, the gradient and AdamW's moments stay on the device.
 
 mod batch;
+mod flat;
 mod layer;
 mod mlp;
 

@@ -1,14 +1,17 @@
 //! AdamW (Loshchilov & Hutter, arXiv 1711.05101) on a flat `f64` parameter view: with
 //! g the gradient, m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², and
 //! θ ← θ − η (m̂ / (√v̂ + ε) + λθ), where m̂, v̂ are the bias-corrected moments.
-//! Parameter groups scale η per contiguous block of θ (e.g. a GAN's two players).
+//! Parameter groups scale η per contiguous block of θ (e.g. a GAN's two players). The moments
+//! live where θ lives ([`FlatParams`]): host vectors, or device tensors for a dfdx model.
 
+use crate::flat::{AdamStep, FlatParams};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// AdamW (Loshchilov & Hutter): Adam with decoupled weight decay, on flat `f64` parameters.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AdamW {
+/// AdamW (Loshchilov & Hutter): Adam with decoupled weight decay, on flat parameters of type
+/// `V` (host `Vec<f64>` by default, or a device tensor).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AdamW<V = Vec<f64>> {
     /// Learning rate.
     pub lr: f64,
     /// First-moment decay.
@@ -26,14 +29,41 @@ pub struct AdamW {
     #[serde(default)]
     pub groups: Vec<(usize, f64)>,
     #[serde(skip)]
-    pub(crate) m: Vec<f64>,
+    pub(crate) m: V,
     #[serde(skip)]
-    pub(crate) v: Vec<f64>,
+    pub(crate) v: V,
+    /// Per-entry learning-rate factors built from `groups` where θ lives (on first use).
+    #[serde(skip)]
+    factors: Option<V>,
+}
+
+/// Equal settings, step count, groups and moments (the cached group factors are derived).
+impl<V: PartialEq> PartialEq for AdamW<V> {
+    fn eq(&self, o: &Self) -> bool {
+        (
+            self.lr,
+            self.beta1,
+            self.beta2,
+            self.eps,
+            self.weight_decay,
+            self.t,
+        ) == (o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.t)
+            && self.groups == o.groups
+            && self.m == o.m
+            && self.v == o.v
+    }
 }
 
 impl AdamW {
-    /// AdamW for `n` parameters (β = (0.9, 0.999), ε = 1e-8).
+    /// AdamW for `n` host parameters (β = (0.9, 0.999), ε = 1e-8).
     pub fn new(n: usize, lr: f64, weight_decay: f64) -> Result<Self> {
+        AdamW::like(&vec![0.0; n], lr, weight_decay)
+    }
+}
+
+impl<V: FlatParams> AdamW<V> {
+    /// AdamW for parameters shaped and placed like `params` (zero moments beside them).
+    pub fn like(params: &V, lr: f64, weight_decay: f64) -> Result<Self> {
         if !(lr > 0.0 && lr.is_finite() && weight_decay >= 0.0 && weight_decay.is_finite()) {
             return Err(Error::config(
                 "adamw",
@@ -50,8 +80,9 @@ impl AdamW {
             weight_decay,
             t: 0,
             groups: Vec::new(),
-            m: vec![0.0; n],
-            v: vec![0.0; n],
+            m: params.zeros_like(),
+            v: params.zeros_like(),
+            factors: None,
         })
     }
 
@@ -60,10 +91,10 @@ impl AdamW {
     /// to the parameter count; factors must be positive and finite.
     pub fn with_groups(mut self, groups: Vec<(usize, f64)>) -> Result<Self> {
         let total: usize = groups.iter().map(|g| g.0).sum();
-        if total != self.m.len() {
+        if total != self.m.count() {
             return Err(Error::ShapeMismatch {
                 what: "AdamW parameter groups (sum of lengths)".into(),
-                expected: self.m.len(),
+                expected: self.m.count(),
                 found: total,
             });
         }
@@ -74,45 +105,77 @@ impl AdamW {
             ));
         }
         self.groups = groups;
+        self.factors = None;
         Ok(self)
     }
 
     /// One update of `params` with `grads`.
-    pub fn step(&mut self, params: &mut [f64], grads: &[f64]) -> Result<()> {
-        if params.len() != self.m.len() || grads.len() != self.m.len() {
+    pub fn step(&mut self, params: &mut V, grads: &V) -> Result<()> {
+        let n = self.m.count();
+        if params.count() != n || grads.count() != n {
             return Err(Error::ShapeMismatch {
                 what: "AdamW parameters/gradients".into(),
-                expected: self.m.len(),
-                found: if params.len() != self.m.len() {
-                    params.len()
+                expected: n,
+                found: if params.count() != n {
+                    params.count()
                 } else {
-                    grads.len()
+                    grads.count()
                 },
             });
         }
-        self.t += 1;
-        let (b1, b2) = (self.beta1, self.beta2);
-        let c1 = 1.0 - b1.powi(self.t as i32);
-        let c2 = 1.0 - b2.powi(self.t as i32);
-        let whole = [(params.len(), 1.0)];
-        let groups = if self.groups.is_empty() {
-            &whole[..]
-        } else {
-            &self.groups[..]
-        };
-        let mut start = 0;
-        for &(len, factor) in groups {
-            let lr = factor * self.lr;
-            for i in start..start + len {
-                let g = grads[i];
-                self.m[i] = b1 * self.m[i] + (1.0 - b1) * g;
-                self.v[i] = b2 * self.v[i] + (1.0 - b2) * g * g;
-                let mh = self.m[i] / c1;
-                let vh = self.v[i] / c2;
-                params[i] -= lr * (mh / (vh.sqrt() + self.eps) + self.weight_decay * params[i]);
-            }
-            start += len;
+        if self.factors.is_none() && !self.groups.is_empty() {
+            let f: Vec<f64> = self
+                .groups
+                .iter()
+                .flat_map(|&(len, factor)| std::iter::repeat_n(factor, len))
+                .collect();
+            self.factors = Some(params.placed(&f)?);
         }
+        self.t += 1;
+        let s = AdamStep {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            c1: 1.0 - self.beta1.powi(self.t as i32),
+            c2: 1.0 - self.beta2.powi(self.t as i32),
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+        };
+        params.adamw(&mut self.m, &mut self.v, grads, self.factors.as_ref(), s);
         Ok(())
+    }
+
+    /// The same optimiser with its moments on the host (for a checkpoint).
+    pub fn to_host(&self) -> AdamW {
+        AdamW {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            t: self.t,
+            groups: self.groups.clone(),
+            m: self.m.to_host(),
+            v: self.v.to_host(),
+            factors: None,
+        }
+    }
+}
+
+impl AdamW {
+    /// The same optimiser with its moments placed like `like` (e.g. on a model's device).
+    pub fn moved_like<V: FlatParams>(&self, like: &V) -> Result<AdamW<V>> {
+        Ok(AdamW {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            t: self.t,
+            groups: self.groups.clone(),
+            m: like.placed(&self.m)?,
+            v: like.placed(&self.v)?,
+            factors: None,
+        })
     }
 }

@@ -1,9 +1,11 @@
 //! What a training run carries from step to step, and its checkpoint: one safetensors file
 //! (parameters, optimiser moments, histories, the running average and the best parameters as
 //! tensors; counters and settings in its header), written atomically and hash-checked on load,
-//! so that a resumed run is bit-identical to an uninterrupted one.
+//! so that a resumed run is bit-identical to an uninterrupted one. The parameters, moments,
+//! average and best parameters live where θ lives ([`FlatParams`]); a checkpoint copies them
+//! to the host, and [`TrainState::moved_like`] puts a loaded one back on a device.
 
-use super::AdamW;
+use super::{AdamW, FlatParams};
 use crate::checkpoint::{self, Checkpoint};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -11,22 +13,22 @@ use std::path::Path;
 
 /// The best validation metric so far, the step it was measured after and the parameters then.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Best {
+pub struct Best<V = Vec<f64>> {
     /// Completed steps when it was measured.
     pub step: usize,
     /// The metric (lower is better).
     pub value: f64,
     /// The parameters it was measured with.
-    pub params: Vec<f64>,
+    pub params: V,
 }
 
 /// Everything a training run needs to continue exactly where it stopped.
 #[derive(Clone, Debug, PartialEq)]
-pub struct TrainState {
+pub struct TrainState<V = Vec<f64>> {
     /// Flat parameters.
-    pub params: Vec<f64>,
+    pub params: V,
     /// Optimiser state.
-    pub opt: AdamW,
+    pub opt: AdamW<V>,
     /// Loss at each completed step.
     pub history: Vec<f64>,
     /// Gradient norm ‖g‖₂ at each completed step (before clipping).
@@ -34,27 +36,27 @@ pub struct TrainState {
     /// Validation metric after each evaluation: (completed steps, value).
     pub evals: Vec<(usize, f64)>,
     /// The best evaluation so far.
-    pub best: Option<Best>,
+    pub best: Option<Best<V>>,
     /// Running uniform average of the parameters, and how many steps it holds.
-    pub average: Option<(Vec<f64>, usize)>,
+    pub average: Option<(V, usize)>,
     /// Set when early stopping ended the run.
     pub stopped_early: bool,
     /// Free-form description of the model (e.g. its `MlpSpec`), stored in the metadata.
     pub model: serde_json::Value,
 }
 
-impl TrainState {
-    /// A fresh run from `params` with AdamW(lr, weight_decay); the trainer's schedule sets the
-    /// rate of each step.
-    pub fn new(
-        params: Vec<f64>,
-        lr: f64,
-        weight_decay: f64,
-        model: serde_json::Value,
-    ) -> Result<Self> {
-        crate::error::check_finite("initial parameters", &params)?;
+impl<V: FlatParams> TrainState<V> {
+    /// A fresh run from `params` (host or device) with AdamW(lr, weight_decay); the trainer's
+    /// schedule sets the rate of each step.
+    pub fn new(params: V, lr: f64, weight_decay: f64, model: serde_json::Value) -> Result<Self> {
+        if let Some(index) = params.first_non_finite() {
+            return Err(Error::NonFinite {
+                what: "initial parameters".into(),
+                index,
+            });
+        }
         Ok(TrainState {
-            opt: AdamW::new(params.len(), lr, weight_decay)?,
+            opt: AdamW::like(&params, lr, weight_decay)?,
             params,
             history: Vec::new(),
             grad_norms: Vec::new(),
@@ -75,17 +77,59 @@ impl TrainState {
     }
     /// The parameters to use after training: the best validated ones if evaluations ran, else
     /// the running average if one was kept, else the last.
-    pub fn final_params(&self) -> &[f64] {
-        if let Some(b) = &self.best {
-            &b.params
-        } else if let Some((avg, n)) = &self.average {
-            if *n > 0 {
-                return avg;
-            }
-            &self.params
-        } else {
-            &self.params
+    pub fn final_params(&self) -> &V::View {
+        match (&self.best, &self.average) {
+            (Some(b), _) => b.params.view(),
+            (None, Some((avg, n))) if *n > 0 => avg.view(),
+            _ => self.params.view(),
         }
+    }
+
+    /// A host copy of the whole state (what a checkpoint holds).
+    pub fn to_host(&self) -> TrainState {
+        TrainState {
+            params: self.params.to_host(),
+            opt: self.opt.to_host(),
+            history: self.history.clone(),
+            grad_norms: self.grad_norms.clone(),
+            evals: self.evals.clone(),
+            best: self.best.as_ref().map(|b| Best {
+                step: b.step,
+                value: b.value,
+                params: b.params.to_host(),
+            }),
+            average: self.average.as_ref().map(|(a, n)| (a.to_host(), *n)),
+            stopped_early: self.stopped_early,
+            model: self.model.clone(),
+        }
+    }
+}
+
+impl TrainState {
+    /// The same state with every vector placed like `like` (e.g. a loaded checkpoint moved to
+    /// a model's device); sizes are checked.
+    pub fn moved_like<V: FlatParams>(&self, like: &V) -> Result<TrainState<V>> {
+        Ok(TrainState {
+            params: like.placed(&self.params)?,
+            opt: self.opt.moved_like(like)?,
+            history: self.history.clone(),
+            grad_norms: self.grad_norms.clone(),
+            evals: self.evals.clone(),
+            best: match &self.best {
+                Some(b) => Some(Best {
+                    step: b.step,
+                    value: b.value,
+                    params: like.placed(&b.params)?,
+                }),
+                None => None,
+            },
+            average: match &self.average {
+                Some((a, n)) => Some((like.placed(a)?, *n)),
+                None => None,
+            },
+            stopped_early: self.stopped_early,
+            model: self.model.clone(),
+        })
     }
 }
 
@@ -110,8 +154,12 @@ fn io(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 /// Saves a checkpoint as one file, `base.safetensors`, written atomically: a reader sees the
-/// previous checkpoint or this one, never a mix.
-pub fn save(state: &TrainState, base: &Path) -> Result<()> {
+/// previous checkpoint or this one, never a mix. A device state is copied to the host first.
+pub fn save<V: FlatParams>(state: &TrainState<V>, base: &Path) -> Result<()> {
+    save_host(&state.to_host(), base)
+}
+
+fn save_host(state: &TrainState, base: &Path) -> Result<()> {
     let meta = Meta {
         step: state.step(),
         adamw: state.opt.clone(),
@@ -149,8 +197,9 @@ pub fn save(state: &TrainState, base: &Path) -> Result<()> {
     checkpoint::write(&ckpt, base)
 }
 
-/// Loads a checkpoint written by [`save`]. A truncated, corrupted or inconsistent one is
-/// [`Error::Checkpoint`] naming the file; a missing one is [`Error::Io`].
+/// Loads a checkpoint written by [`save`] onto the host ([`TrainState::moved_like`] puts it on
+/// a device). A truncated, corrupted or inconsistent one is [`Error::Checkpoint`] naming the
+/// file; a missing one is [`Error::Io`].
 pub fn load(base: &Path) -> Result<TrainState> {
     let file = checkpoint::file_of(base);
     let ckpt = checkpoint::read(base)?;

@@ -5,9 +5,12 @@
 //! every `eval_every` steps the evaluation callback scores the parameters (lower is better),
 //! the best are kept, and `patience` evaluations without improvement stop the run early;
 //! checkpoints are written atomically. Which gradient method (reversible, checkpointed,
-//! direct) the closure uses is the user's configuration, not a different loop.
+//! direct) the closure uses is the user's configuration, not a different loop. θ, g and the
+//! optimiser's moments are any [`FlatParams`]: host vectors ([`Trainer::new`]) or a dfdx
+//! model's device tensors ([`Trainer::for_params`]), where only the loss and ‖g‖₂ reach the
+//! host.
 
-use super::{save, Best, Schedule, TrainState};
+use super::{save, Best, FlatParams, Schedule, TrainState};
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -53,17 +56,17 @@ impl TrainConfig {
 
 /// Where the gradient of a minibatch is combined before the update: the identity in one
 /// process ([`Local`]); a sum over processes in a distributed run.
-pub trait Combine {
+pub trait Combine<V: FlatParams = Vec<f64>> {
     /// Combines `loss` and `grad` of step `step` in place.
-    fn combine(&mut self, step: usize, loss: &mut f64, grad: &mut [f64]) -> Result<()>;
+    fn combine(&mut self, step: usize, loss: &mut f64, grad: &mut V::View) -> Result<()>;
 }
 
 /// One process: the gradient is used as computed.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Local;
 
-impl Combine for Local {
-    fn combine(&mut self, _step: usize, _loss: &mut f64, _grad: &mut [f64]) -> Result<()> {
+impl<V: FlatParams> Combine<V> for Local {
+    fn combine(&mut self, _step: usize, _loss: &mut f64, _grad: &mut V::View) -> Result<()> {
         Ok(())
     }
 }
@@ -71,44 +74,67 @@ impl Combine for Local {
 /// The loss and gradient of step `step`'s minibatch at θ: returns the loss and writes the
 /// gradient into `grad` (zeroed beforehand). Implemented by closures
 /// `FnMut(step, θ, grad) -> Result<f64>` and by [`Sharded`](super::Sharded).
-pub trait LossAndGrad {
+pub trait LossAndGrad<V: FlatParams = Vec<f64>> {
     /// The loss; the gradient goes into `grad`.
-    fn loss_and_grad(&mut self, step: usize, params: &[f64], grad: &mut [f64]) -> Result<f64>;
+    fn loss_and_grad(&mut self, step: usize, params: &V::View, grad: &mut V::View) -> Result<f64>;
 }
 
-impl<F: FnMut(usize, &[f64], &mut [f64]) -> Result<f64>> LossAndGrad for F {
-    fn loss_and_grad(&mut self, step: usize, params: &[f64], grad: &mut [f64]) -> Result<f64> {
+impl<V: FlatParams, F: FnMut(usize, &V::View, &mut V::View) -> Result<f64>> LossAndGrad<V> for F {
+    fn loss_and_grad(&mut self, step: usize, params: &V::View, grad: &mut V::View) -> Result<f64> {
         self(step, params, grad)
     }
 }
 
-type EvalFn<'a> = Box<dyn FnMut(usize, &[f64]) -> Result<f64> + 'a>;
+type EvalFn<'a, V> = Box<dyn FnMut(usize, &<V as FlatParams>::View) -> Result<f64> + 'a>;
 
-/// The training loop ([module docs](self)).
-pub struct Trainer<'a> {
+/// The training loop ([module docs](self)) over parameters of type `V`.
+pub struct Trainer<'a, V: FlatParams = Vec<f64>> {
     config: TrainConfig,
-    eval: Option<EvalFn<'a>>,
-    combine: Box<dyn Combine + 'a>,
+    eval: Option<EvalFn<'a, V>>,
+    combine: Box<dyn Combine<V> + 'a>,
 }
 
 impl<'a> Trainer<'a> {
-    /// A trainer with `config`, no evaluation, combining locally.
+    /// A trainer of host parameters with `config`, no evaluation, combining locally.
     pub fn new(config: TrainConfig) -> Self {
+        Trainer::for_params(config)
+    }
+    /// Scores the parameters every `config.eval_every` steps: `eval(completed steps, θ)`
+    /// returns a metric, lower is better (e.g. validation loss, or 1 − accuracy). The
+    /// running average is scored instead of θ when one is kept.
+    pub fn with_eval(self, eval: impl FnMut(usize, &[f64]) -> Result<f64> + 'a) -> Self {
+        self.with_eval_of(eval)
+    }
+    /// Trains `state` from its current step up to `config.steps` (or an early stop).
+    /// `loss_and_grad(step, θ, g)` returns the minibatch loss and writes its gradient into `g`
+    /// (zeroed beforehand). A non-finite loss, gradient or metric is an error naming the step.
+    pub fn run(
+        &mut self,
+        state: &mut TrainState,
+        loss_and_grad: impl FnMut(usize, &[f64], &mut [f64]) -> Result<f64>,
+    ) -> Result<()> {
+        self.run_with(state, loss_and_grad)
+    }
+}
+
+impl<'a, V: FlatParams> Trainer<'a, V> {
+    /// A trainer of parameters of type `V` (e.g. a dfdx model's device tensor, see
+    /// [`Layer::params`](crate::Layer::params)) with `config`, no evaluation, combining
+    /// locally.
+    pub fn for_params(config: TrainConfig) -> Self {
         Trainer {
             config,
             eval: None,
             combine: Box::new(Local),
         }
     }
-    /// Scores the parameters every `config.eval_every` steps: `eval(completed steps, θ)`
-    /// returns a metric, lower is better (e.g. validation loss, or 1 − accuracy). The
-    /// running average is scored instead of θ when one is kept.
-    pub fn with_eval(mut self, eval: impl FnMut(usize, &[f64]) -> Result<f64> + 'a) -> Self {
+    /// [`Trainer::with_eval`] for any parameter type: `eval` sees θ where it lives.
+    pub fn with_eval_of(mut self, eval: impl FnMut(usize, &V::View) -> Result<f64> + 'a) -> Self {
         self.eval = Some(Box::new(eval));
         self
     }
     /// Replaces the gradient-combination hook.
-    pub fn with_combine(mut self, combine: impl Combine + 'a) -> Self {
+    pub fn with_combine(mut self, combine: impl Combine<V> + 'a) -> Self {
         self.combine = Box::new(combine);
         self
     }
@@ -132,48 +158,38 @@ impl<'a> Trainer<'a> {
         Ok(())
     }
 
-    /// Trains `state` from its current step up to `config.steps` (or an early stop).
-    /// `loss_and_grad(step, θ, g)` returns the minibatch loss and writes its gradient into `g`
-    /// (zeroed beforehand). A non-finite loss, gradient or metric is an error naming the step.
-    pub fn run(
-        &mut self,
-        state: &mut TrainState,
-        loss_and_grad: impl FnMut(usize, &[f64], &mut [f64]) -> Result<f64>,
-    ) -> Result<()> {
-        self.run_with(state, loss_and_grad)
-    }
-
-    /// [`Trainer::run`] with any [`LossAndGrad`], e.g. a [`Sharded`](super::Sharded) one.
+    /// [`Trainer::run`] with any [`LossAndGrad`] (e.g. a [`Sharded`](super::Sharded) one) and
+    /// any parameter type.
     pub fn run_with(
         &mut self,
-        state: &mut TrainState,
-        mut loss_and_grad: impl LossAndGrad,
+        state: &mut TrainState<V>,
+        mut loss_and_grad: impl LossAndGrad<V>,
     ) -> Result<()> {
         self.check()?;
         let steps = self.config.steps;
         let bar = progress_bar(self.config.progress, steps, state.step());
-        let mut grad = vec![0.0; state.params.len()];
+        let mut grad = state.params.zeros_like();
         while state.step() < steps && !state.stopped_early {
             let k = state.step();
-            grad.iter_mut().for_each(|g| *g = 0.0);
-            let mut loss = loss_and_grad.loss_and_grad(k, &state.params, &mut grad)?;
-            self.combine.combine(k, &mut loss, &mut grad)?;
+            grad.set_zero();
+            let mut loss = loss_and_grad.loss_and_grad(k, state.params.view(), grad.view_mut())?;
+            self.combine.combine(k, &mut loss, grad.view_mut())?;
             if !loss.is_finite() {
                 return Err(Error::NonFiniteGradient {
                     what: format!("loss {loss} at training step {k}"),
                     step: None,
                 });
             }
-            if let Some(i) = grad.iter().position(|g| !g.is_finite()) {
+            if let Some(i) = grad.first_non_finite() {
                 return Err(Error::NonFiniteGradient {
                     what: format!("gradient entry {i} at training step {k}"),
                     step: None,
                 });
             }
-            let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+            let norm = grad.sum_squares().sqrt();
             if let Some(c) = self.config.clip_norm {
                 if norm > c {
-                    grad.iter_mut().for_each(|g| *g *= c / norm);
+                    grad.scale(c / norm);
                 }
             }
             // Set only now, so that a step that fails leaves the state as it was.
@@ -186,10 +202,7 @@ impl<'a> Trainer<'a> {
                 let (avg, n) = state
                     .average
                     .get_or_insert_with(|| (state.params.clone(), 0));
-                let w = 1.0 / (*n + 1) as f64;
-                avg.iter_mut()
-                    .zip(&state.params)
-                    .for_each(|(a, p)| *a += w * (p - *a));
+                avg.lerp_towards(&state.params, 1.0 / (*n + 1) as f64);
                 *n += 1;
             }
             let mut metric = None;
@@ -219,9 +232,9 @@ impl<'a> Trainer<'a> {
 }
 
 /// Scores the parameters after `done` steps, keeps the best and decides an early stop.
-fn evaluate(
-    eval: &mut EvalFn<'_>,
-    state: &mut TrainState,
+fn evaluate<V: FlatParams>(
+    eval: &mut EvalFn<'_, V>,
+    state: &mut TrainState<V>,
     done: usize,
     patience: Option<usize>,
 ) -> Result<f64> {
@@ -229,7 +242,7 @@ fn evaluate(
         Some((avg, n)) if *n > 0 => avg.clone(),
         _ => state.params.clone(),
     };
-    let m = eval(done, &scored)?;
+    let m = eval(done, scored.view())?;
     if !m.is_finite() {
         return Err(Error::NonFiniteGradient {
             what: format!("evaluation metric {m} after training step {done}"),
