@@ -55,14 +55,56 @@ pub trait FlatParams: Clone {
     fn first_non_finite(&self) -> Option<usize>;
     /// `x ← c·x`.
     fn scale(&mut self, c: f64);
-    /// `x ← x + w·(target − x)` (a running average's update).
-    fn lerp_towards(&mut self, target: &Self, w: f64);
+    /// `x ← x + w·(target − x)` (a running average's update); the lengths must agree.
+    fn lerp_towards(&mut self, target: &Self, w: f64) -> Result<()>;
     /// One AdamW update of θ = `self` with gradient `g`, moments `m`, `v` and per-entry
-    /// learning-rate factors (`None`: all 1).
-    fn adamw(&mut self, m: &mut Self, v: &mut Self, g: &Self, factors: Option<&Self>, s: AdamStep);
+    /// learning-rate factors (`None`: all 1); every length must equal θ's.
+    fn adamw(
+        &mut self,
+        m: &mut Self,
+        v: &mut Self,
+        g: &Self,
+        factors: Option<&Self>,
+        s: AdamStep,
+    ) -> Result<()>;
 }
 
-/// A typed error unless a host vector has the `expected` number of entries.
+/// A typed error unless every vector of an AdamW update has θ's length.
+pub(crate) fn check_counts<V: FlatParams>(
+    theta: &V,
+    m: &V,
+    v: &V,
+    g: &V,
+    factors: Option<&V>,
+) -> Result<()> {
+    let n = theta.count();
+    for x in [m, v, g].into_iter().chain(factors) {
+        check_count(n, x.count())?;
+    }
+    Ok(())
+}
+
+/// AdamW's update on host slices of one length (see [`AdamStep`]).
+pub(crate) fn adamw_slices(
+    theta: &mut [f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    g: &[f64],
+    factors: Option<&[f64]>,
+    s: AdamStep,
+) {
+    let (b1, b2) = (s.beta1, s.beta2);
+    for i in 0..theta.len() {
+        let lr = factors.map_or(s.lr, |f| f[i] * s.lr);
+        m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+        let mh = m[i] / s.c1;
+        let vh = v[i] / s.c2;
+        theta[i] -= lr * (mh / (vh.sqrt() + s.eps) + s.weight_decay * theta[i]);
+    }
+}
+
+/// A typed error unless a vector has the `expected` number of entries.
 pub(crate) fn check_count(expected: usize, found: usize) -> Result<()> {
     if expected != found {
         return Err(crate::Error::ShapeMismatch {
@@ -112,20 +154,23 @@ impl FlatParams for Vec<f64> {
     fn scale(&mut self, c: f64) {
         self.iter_mut().for_each(|g| *g *= c);
     }
-    fn lerp_towards(&mut self, target: &Self, w: f64) {
+    fn lerp_towards(&mut self, target: &Self, w: f64) -> Result<()> {
+        check_count(self.len(), target.len())?;
         self.iter_mut()
             .zip(target)
             .for_each(|(a, p)| *a += w * (p - *a));
+        Ok(())
     }
-    fn adamw(&mut self, m: &mut Self, v: &mut Self, g: &Self, factors: Option<&Self>, s: AdamStep) {
-        let (b1, b2) = (s.beta1, s.beta2);
-        for i in 0..self.len() {
-            let lr = factors.map_or(s.lr, |f| f[i] * s.lr);
-            m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-            let mh = m[i] / s.c1;
-            let vh = v[i] / s.c2;
-            self[i] -= lr * (mh / (vh.sqrt() + s.eps) + s.weight_decay * self[i]);
-        }
+    fn adamw(
+        &mut self,
+        m: &mut Self,
+        v: &mut Self,
+        g: &Self,
+        factors: Option<&Self>,
+        s: AdamStep,
+    ) -> Result<()> {
+        check_counts(self, m, v, g, factors)?;
+        adamw_slices(self, m, v, g, factors.map(|f| &f[..]), s);
+        Ok(())
     }
 }

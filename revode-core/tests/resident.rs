@@ -24,6 +24,24 @@ fn spec(time: bool, time_first: bool) -> MlpSpec {
     }
 }
 
+/// Every layout case: time input before, after or absent (with `time_first` set or not),
+/// depth 1, 2 and 3, outputs equal to or other than the input size.
+fn layouts() -> Vec<MlpSpec> {
+    let mut out = Vec::new();
+    for (time, first) in [(true, true), (true, false), (false, false), (false, true)] {
+        for depth in 1..=3 {
+            for outputs in [None, Some(5)] {
+                out.push(MlpSpec {
+                    depth,
+                    outputs,
+                    ..spec(time, first)
+                });
+            }
+        }
+    }
+    out
+}
+
 fn bits(v: &[f64]) -> Vec<u64> {
     v.iter().map(|x| x.to_bits()).collect()
 }
@@ -80,8 +98,16 @@ fn config(steps: usize, clip: Option<f64>) -> TrainConfig {
     TrainConfig {
         clip_norm: clip,
         average_from: Some(5),
+        eval_every: 3,
+        patience: Some(3),
         ..TrainConfig::new(steps, Schedule::linear(0.02, 0.1))
     }
+}
+
+/// The evaluation: ‖θ̄ − 0.1‖², lower is better (any function of θ would do: it exercises
+/// the best-parameters bookkeeping where θ lives).
+fn metric(p: &[f64]) -> f64 {
+    p.iter().map(|x| (x - 0.1) * (x - 0.1)).sum()
 }
 
 /// The model, y₀ and the targets at the four times.
@@ -111,6 +137,7 @@ fn train_host_view(steps: usize, clip: Option<f64>) -> TrainState {
     let (mut model, y0, targets) = problem();
     let mut state = state_of(model.flat_params());
     Trainer::new(config(steps, clip))
+        .with_eval(|_, p| Ok(metric(p)))
         .run(&mut state, |_, theta, g| {
             model.set_flat_params(theta)?;
             let on_device = model.resident_params();
@@ -139,7 +166,9 @@ fn train_resident(
         checkpoint_every: 3,
         ..config(steps, clip)
     };
-    Trainer::for_params(config).run_with(state, |k, theta: &OnDevice, g: &mut OnDevice| {
+    let eval = |_, p: &OnDevice| Ok(metric(&p.to_host()));
+    let mut trainer = Trainer::for_params(config).with_eval_of(eval);
+    trainer.run_with(state, |k, theta: &OnDevice, g: &mut OnDevice| {
         if Some(k) == crash_at {
             return Err(revode_core::Error::config("test", "simulated crash"));
         }
@@ -152,8 +181,8 @@ fn train_resident(
 #[test]
 fn resident_layout_is_the_host_layout() {
     let dev = Cpu::default();
-    for (time, first) in [(true, true), (true, false), (false, false)] {
-        let mut m = NeuralMlp::<f64, Cpu>::init_uniform(&dev, spec(time, first), 5).unwrap();
+    for spec in layouts() {
+        let mut m = NeuralMlp::<f64, Cpu>::init_uniform(&dev, spec, 5).unwrap();
         assert_eq!(bits(&m.resident_params().to_host()), bits(&m.flat_params()));
         let n = m.flat_params().len();
         let p: Vec<f64> = (0..n).map(|i| (i as f64 * 0.71).sin()).collect();
@@ -174,16 +203,19 @@ fn resident_layout_is_the_host_layout() {
         // Refused: a wrong length, a non-finite entry.
         let short = dev.tensor_from_vec(vec![0.0; n - 1], (n - 1,));
         assert!(m.set_resident_params(&short).is_err());
-        let mut bad = p.clone();
-        bad[n / 2] = f64::NAN;
-        let err = m
-            .set_resident_params(&on_device.placed(&bad).unwrap())
-            .unwrap_err();
-        assert!(err.to_string().contains("MLP parameters"), "{err}");
         assert_eq!(on_device.first_non_finite(), None);
+        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut bad = p.clone();
+            bad[n / 2] = x;
+            let bad = on_device.placed(&bad).unwrap();
+            let err = m.set_resident_params(&bad).unwrap_err();
+            assert!(err.to_string().contains("MLP parameters"), "{err}");
+            assert_eq!(bad.first_non_finite(), Some(n / 2));
+        }
         assert_eq!(
-            on_device.placed(&bad).unwrap().first_non_finite(),
-            Some(n / 2)
+            bits(&m.flat_params()),
+            bits(&p),
+            "a refused θ changes nothing"
         );
     }
 }
@@ -200,6 +232,10 @@ fn training_on_the_device_equals_training_through_the_host_view() {
     assert_eq!(bits(&moved.params), bits(&host.params));
     assert_eq!(moved.opt, host.opt);
     assert_eq!(moved.average.as_ref().unwrap().1, 7);
+    let (b, hb) = (moved.best.unwrap(), host.best.unwrap());
+    assert_eq!((b.step, b.value.to_bits()), (hb.step, hb.value.to_bits()));
+    assert_eq!(bits(&b.params), bits(&hb.params));
+    assert_eq!(moved.evals.len(), 4);
     assert_eq!(
         bits(&moved.average.unwrap().0),
         bits(&host.average.unwrap().0)

@@ -249,7 +249,7 @@ fn adamw_first_step_is_sign_times_lr() {
     // After one step, m̂ = g and v̂ = g², so the update is lr·(g/(|g| + ε) + wd·p).
     let mut opt = AdamW::new(2, 0.1, 0.01).unwrap();
     let mut p = vec![1.0, -2.0];
-    opt.step(&mut p, &vec![3.0, -0.5]).unwrap();
+    opt.step(&mut p, &[3.0, -0.5]).unwrap();
     let expect = [
         1.0 - 0.1 * (3.0 / (3.0 + 1e-8) + 0.01),
         -2.0 - 0.1 * (-0.5 / (0.5 + 1e-8) + 0.01 * -2.0),
@@ -259,7 +259,7 @@ fn adamw_first_step_is_sign_times_lr() {
         "{p:?}"
     );
     assert!(AdamW::new(2, 0.0, 0.0).is_err());
-    assert!(opt.step(&mut p, &vec![1.0]).is_err());
+    assert!(opt.step(&mut p, &[1.0]).is_err());
 }
 
 #[test]
@@ -280,8 +280,8 @@ fn parameter_groups_equal_separate_optimisers_and_survive_a_checkpoint() {
     for k in 0..6 {
         let g: Vec<f64> = (0..5).map(|i| ((k * 5 + i) as f64 * 0.37).sin()).collect();
         one.step(&mut p, &g).unwrap();
-        a.step(&mut pa, &g[..3].to_vec()).unwrap();
-        b.step(&mut pb, &g[3..].to_vec()).unwrap();
+        a.step(&mut pa, &g[..3]).unwrap();
+        b.step(&mut pb, &g[3..]).unwrap();
     }
     assert_eq!(bits(&p[..3]), bits(&pa));
     assert_eq!(bits(&p[3..]), bits(&pb));
@@ -310,4 +310,55 @@ fn parameter_groups_equal_separate_optimisers_and_survive_a_checkpoint() {
         vec![(3, 1.0), (2, factor)]
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_finite_gradient_whose_norm_overflows_is_refused() {
+    // Clipping by c/‖g‖ = c/∞ would silently zero the step.
+    let mut s = TrainState::new(vec![0.0; 2], 0.1, 0.0, serde_json::Value::Null).unwrap();
+    let config = TrainConfig {
+        clip_norm: Some(1.0),
+        ..TrainConfig::new(3, Schedule::constant(0.1))
+    };
+    let err = Trainer::new(config)
+        .run(&mut s, |_, _, g| {
+            g.copy_from_slice(&[1e300, -1e300]);
+            Ok(1.0)
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NonFiniteGradient { ref what, .. } if what.contains("overflow")),
+        "{err}"
+    );
+    assert_eq!(s.params, vec![0.0; 2], "a refused step changes nothing");
+}
+
+#[test]
+fn changed_groups_take_effect_at_the_next_step_and_bad_ones_are_refused() {
+    // `groups` is public: editing it after a step must not leave the old factors in use.
+    let lr = 0.01;
+    let two = || {
+        AdamW::new(4, lr, 0.0)
+            .unwrap()
+            .with_groups(vec![(2, 1.0), (2, 1.0)])
+            .unwrap()
+    };
+    let (mut a, mut b) = (two(), two());
+    let (mut pa, mut pb) = (vec![0.5; 4], vec![0.5; 4]);
+    let g = [0.3, -0.2, 0.1, 0.4];
+    a.step(&mut pa, &g).unwrap();
+    b.step(&mut pb, &g).unwrap();
+    let before = pa.clone();
+    b.groups = vec![(2, 1.0), (2, 3.0)];
+    a.step(&mut pa, &g).unwrap();
+    b.step(&mut pb, &g).unwrap();
+    assert_eq!(bits(&pa[..2]), bits(&pb[..2]));
+    for i in 2..4 {
+        let ratio = (pb[i] - before[i]) / (pa[i] - before[i]);
+        assert!((ratio - 3.0).abs() < 1e-9, "entry {i}: {ratio}");
+    }
+    b.groups = vec![(3, 1.0)];
+    assert!(b.step(&mut pb, &g).is_err());
+    b.groups = vec![(2, 1.0), (2, -1.0)];
+    assert!(b.step(&mut pb, &g).is_err());
 }

@@ -4,7 +4,7 @@
 
 use super::batch::scalar;
 use super::Vector;
-use crate::flat::{check_count, AdamStep, FlatParams};
+use crate::flat::{check_count, check_counts, AdamStep, FlatParams};
 use crate::{Real, Result};
 use dfdx::prelude::*;
 
@@ -52,11 +52,21 @@ impl<E: Dtype + Real, Dev: Device<E>> FlatParams for Vector<E, Dev> {
     fn scale(&mut self, c: f64) {
         *self = self.clone() * E::of(c);
     }
-    fn lerp_towards(&mut self, target: &Self, w: f64) {
+    fn lerp_towards(&mut self, target: &Self, w: f64) -> Result<()> {
+        check_count(self.count(), target.count())?;
         *self = self.clone() + (target.clone() - self.clone()) * E::of(w);
+        Ok(())
     }
     /// The host formula's operations in the same order, so f64 on `Cpu` gives the same bits.
-    fn adamw(&mut self, m: &mut Self, v: &mut Self, g: &Self, factors: Option<&Self>, s: AdamStep) {
+    fn adamw(
+        &mut self,
+        m: &mut Self,
+        v: &mut Self,
+        g: &Self,
+        factors: Option<&Self>,
+        s: AdamStep,
+    ) -> Result<()> {
+        check_counts(self, m, v, g, factors)?;
         let (b1, b2) = (s.beta1, s.beta2);
         *m = m.clone() * E::of(b1) + g.clone() * E::of(1.0 - b1);
         *v = v.clone() * E::of(b2) + g.clone() * E::of(1.0 - b2) * g.clone();
@@ -68,5 +78,6 @@ impl<E: Dtype + Real, Dev: Device<E>> FlatParams for Vector<E, Dev> {
             None => dir * E::of(s.lr),
         };
         *self = self.clone() - step;
+        Ok(())
     }
 }

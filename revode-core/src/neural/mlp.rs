@@ -532,8 +532,9 @@ impl<E: Dtype + Real, Dev: Device<E>> NeuralGrads<E, Dev> {
         flatten(spec, &self.first, &self.time_w, &self.hidden, &self.last)
     }
 
-    /// Flat tensor on the device in the [`MlpSpec`] layout of `spec` (no host copy).
-    pub fn to_flat_tensor(&self, spec: &MlpSpec) -> Vector<E, Dev> {
+    /// Flat tensor on the device in the [`MlpSpec`] layout of `spec`, the model's own spec
+    /// (no host copy; users reach it through `Layer::resident_grad`).
+    pub(crate) fn to_flat_tensor(&self, spec: &MlpSpec) -> Vector<E, Dev> {
         flatten_on_device(spec, &self.first, &self.time_w, &self.hidden, &self.last)
     }
 }

@@ -4,7 +4,7 @@
 //! Parameter groups scale η per contiguous block of θ (e.g. a GAN's two players). The moments
 //! live where θ lives ([`FlatParams`]): host vectors, or device tensors for a dfdx model.
 
-use crate::flat::{AdamStep, FlatParams};
+use crate::flat::{adamw_slices, AdamStep, FlatParams};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -32,9 +32,10 @@ pub struct AdamW<V = Vec<f64>> {
     pub(crate) m: V,
     #[serde(skip)]
     pub(crate) v: V,
-    /// Per-entry learning-rate factors built from `groups` where θ lives (on first use).
+    /// Per-entry learning-rate factors built where θ lives from the groups they record
+    /// (rebuilt when `groups` changes).
     #[serde(skip)]
-    factors: Option<V>,
+    factors: Option<(Vec<(usize, f64)>, V)>,
 }
 
 /// Equal settings, step count, groups and moments (the cached group factors are derived).
@@ -90,49 +91,43 @@ impl<V: FlatParams> AdamW<V> {
     /// `factor_i · lr` (so a schedule on `lr` moves every group alike). The lengths must sum
     /// to the parameter count; factors must be positive and finite.
     pub fn with_groups(mut self, groups: Vec<(usize, f64)>) -> Result<Self> {
-        let total: usize = groups.iter().map(|g| g.0).sum();
-        if total != self.m.count() {
-            return Err(Error::ShapeMismatch {
-                what: "AdamW parameter groups (sum of lengths)".into(),
-                expected: self.m.count(),
-                found: total,
-            });
-        }
-        if let Some(&(_, f)) = groups.iter().find(|g| !(g.1 > 0.0 && g.1.is_finite())) {
-            return Err(Error::config(
-                "adamw groups",
-                format!("learning-rate factor {f} must be positive and finite"),
-            ));
-        }
+        check_groups(&groups, self.m.count())?;
         self.groups = groups;
-        self.factors = None;
         Ok(self)
     }
 
-    /// One update of `params` with `grads`.
-    pub fn step(&mut self, params: &mut V, grads: &V) -> Result<()> {
+    /// One update of `params` with `grads`, where they live (see [`AdamW::step`] for host
+    /// slices).
+    pub fn update(&mut self, params: &mut V, grads: &V) -> Result<()> {
+        let s = self.next_step(params.count(), grads.count())?;
+        let factors = self.factors.as_ref().map(|f| &f.1);
+        params.adamw(&mut self.m, &mut self.v, grads, factors, s)
+    }
+
+    /// Checks the sizes and the groups (a public field), rebuilds the per-entry factors
+    /// where θ lives when the groups changed, advances t and returns the step's coefficients.
+    fn next_step(&mut self, params: usize, grads: usize) -> Result<AdamStep> {
         let n = self.m.count();
-        if params.count() != n || grads.count() != n {
+        if params != n || grads != n {
             return Err(Error::ShapeMismatch {
                 what: "AdamW parameters/gradients".into(),
                 expected: n,
-                found: if params.count() != n {
-                    params.count()
-                } else {
-                    grads.count()
-                },
+                found: if params != n { params } else { grads },
             });
         }
-        if self.factors.is_none() && !self.groups.is_empty() {
+        if self.groups.is_empty() {
+            self.factors = None;
+        } else if self.factors.as_ref().is_none_or(|f| f.0 != self.groups) {
+            check_groups(&self.groups, n)?;
             let f: Vec<f64> = self
                 .groups
                 .iter()
                 .flat_map(|&(len, factor)| std::iter::repeat_n(factor, len))
                 .collect();
-            self.factors = Some(params.placed(&f)?);
+            self.factors = Some((self.groups.clone(), self.m.placed(&f)?));
         }
         self.t += 1;
-        let s = AdamStep {
+        Ok(AdamStep {
             lr: self.lr,
             beta1: self.beta1,
             beta2: self.beta2,
@@ -140,9 +135,7 @@ impl<V: FlatParams> AdamW<V> {
             c2: 1.0 - self.beta2.powi(self.t as i32),
             eps: self.eps,
             weight_decay: self.weight_decay,
-        };
-        params.adamw(&mut self.m, &mut self.v, grads, self.factors.as_ref(), s);
-        Ok(())
+        })
     }
 
     /// The same optimiser with its moments on the host (for a checkpoint).
@@ -163,8 +156,20 @@ impl<V: FlatParams> AdamW<V> {
 }
 
 impl AdamW {
-    /// The same optimiser with its moments placed like `like` (e.g. on a model's device).
+    /// One update of host `params` with `grads` (lengths checked).
+    pub fn step(&mut self, params: &mut [f64], grads: &[f64]) -> Result<()> {
+        let s = self.next_step(params.len(), grads.len())?;
+        let factors = self.factors.as_ref().map(|f| &f.1[..]);
+        adamw_slices(params, &mut self.m, &mut self.v, grads, factors, s);
+        Ok(())
+    }
+
+    /// The same optimiser with its moments placed like `like` (e.g. on a model's device);
+    /// the moments' lengths and the groups are checked against `like`.
     pub fn moved_like<V: FlatParams>(&self, like: &V) -> Result<AdamW<V>> {
+        if !self.groups.is_empty() {
+            check_groups(&self.groups, like.count())?;
+        }
         Ok(AdamW {
             lr: self.lr,
             beta1: self.beta1,
@@ -178,4 +183,24 @@ impl AdamW {
             factors: None,
         })
     }
+}
+
+/// The groups' lengths must sum to the parameter count `n` and their factors be positive and
+/// finite.
+fn check_groups(groups: &[(usize, f64)], n: usize) -> Result<()> {
+    let total: usize = groups.iter().map(|g| g.0).sum();
+    if total != n {
+        return Err(Error::ShapeMismatch {
+            what: "AdamW parameter groups (sum of lengths)".into(),
+            expected: n,
+            found: total,
+        });
+    }
+    if let Some(&(_, f)) = groups.iter().find(|g| !(g.1 > 0.0 && g.1.is_finite())) {
+        return Err(Error::config(
+            "adamw groups",
+            format!("learning-rate factor {f} must be positive and finite"),
+        ));
+    }
+    Ok(())
 }

@@ -237,15 +237,19 @@ pub fn load(base: &Path) -> Result<TrainState> {
         && grad_norms.len() == meta.step
         && eval_steps.len() == eval_values.len()
         && best.as_ref().is_none_or(|b| b.params.len() == n)
-        && average.as_ref().is_none_or(|a| a.0.len() == n);
+        && average.as_ref().is_none_or(|a| a.0.len() == n)
+        && (meta.adamw.groups.is_empty()
+            || meta.adamw.groups.iter().map(|g| g.0).sum::<usize>() == n);
     if !sizes_ok {
         return Err(bad(format!(
-            "inconsistent sizes: {n} parameters, {}/{} moments, {} losses and {} norms for step {}",
+            "inconsistent sizes: {n} parameters, {}/{} moments, {} losses and {} norms for step \
+             {}, AdamW groups {:?}",
             m.len(),
             v.len(),
             history.len(),
             grad_norms.len(),
-            meta.step
+            meta.step,
+            meta.adamw.groups
         )));
     }
     let mut opt = meta.adamw;

@@ -119,8 +119,9 @@ impl<'a> Trainer<'a> {
 
 impl<'a, V: FlatParams> Trainer<'a, V> {
     /// A trainer of parameters of type `V` (e.g. a dfdx model's device tensor, see
-    /// [`Layer::params`](crate::Layer::params)) with `config`, no evaluation, combining
-    /// locally.
+    /// [`Layer::resident_params`](crate::Layer::resident_params)) with `config`, no
+    /// evaluation, combining locally; `V` is the type of the state passed to
+    /// [`Trainer::run_with`].
     pub fn for_params(config: TrainConfig) -> Self {
         Trainer {
             config,
@@ -180,13 +181,19 @@ impl<'a, V: FlatParams> Trainer<'a, V> {
                     step: None,
                 });
             }
-            if let Some(i) = grad.first_non_finite() {
+            // A non-finite entry makes ‖g‖ non-finite, so finite g costs one reduction; a
+            // finite g whose norm overflows (f32 entries above ~1e19) is refused as well,
+            // since clipping by c/∞ would silently zero it.
+            let norm = grad.sum_squares().sqrt();
+            if !norm.is_finite() {
                 return Err(Error::NonFiniteGradient {
-                    what: format!("gradient entry {i} at training step {k}"),
+                    what: match grad.first_non_finite() {
+                        Some(i) => format!("gradient entry {i} at training step {k}"),
+                        None => format!("gradient norm {norm} (overflow) at training step {k}"),
+                    },
                     step: None,
                 });
             }
-            let norm = grad.sum_squares().sqrt();
             if let Some(c) = self.config.clip_norm {
                 if norm > c {
                     grad.scale(c / norm);
@@ -194,7 +201,7 @@ impl<'a, V: FlatParams> Trainer<'a, V> {
             }
             // Set only now, so that a step that fails leaves the state as it was.
             state.opt.lr = self.config.schedule.at(k, steps);
-            state.opt.step(&mut state.params, &grad)?;
+            state.opt.update(&mut state.params, &grad)?;
             state.history.push(loss);
             state.grad_norms.push(norm);
             let done = k + 1;
@@ -202,7 +209,7 @@ impl<'a, V: FlatParams> Trainer<'a, V> {
                 let (avg, n) = state
                     .average
                     .get_or_insert_with(|| (state.params.clone(), 0));
-                avg.lerp_towards(&state.params, 1.0 / (*n + 1) as f64);
+                avg.lerp_towards(&state.params, 1.0 / (*n + 1) as f64)?;
                 *n += 1;
             }
             let mut metric = None;
