@@ -19,7 +19,7 @@ use revode_core::mlp::{Activation, MlpSpec};
 use revode_core::{
     gradient, GradientMethod, Mlp, OdeTerm, Plain, Reversible, Rk, SolveOptions, Tableau,
 };
-use revode_sde::{reversible_heun, BrownianPath, Calculus, Diagonal, SdeTerm};
+use revode_sde::{reversible_heun, BrownianPath};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
@@ -36,9 +36,9 @@ const CB_H: usize = 128;
 const CB_BATCH: usize = 256;
 const CB_N: usize = 200;
 const CB_STEP: f64 = 0.01;
-/// The neural SDE: drift and diagonal diffusion MLPs 4 (+t) → 16 → 4, batch 32, on [0, 1].
-const SDE_BATCH: usize = 32;
-const SDE_DIM: usize = 4;
+// The neural SDE: the cross-family benchmark's (`sde::neural_sde`: drift and diagonal
+// diffusion MLPs 4 (+t) → 16 → 4, batch 32, on [0, 1]).
+use crate::sde::{BATCH as SDE_BATCH, DIM as SDE_DIM};
 const SDE_N: usize = 256;
 const SDE_SEED: u64 = 5;
 /// The Brownian query benchmark (as `revode-bench brownian`, quick size).
@@ -213,19 +213,9 @@ fn compute_map() -> BenchResult<(OdeMap<f32>, SolveOptions)> {
     Ok((Rk::new(OdeTerm::new(field), Tableau::midpoint()), opts))
 }
 
-type NeuralSde = SdeTerm<Mlp<f64>, Diagonal<Mlp<f64>>>;
-
 /// The neural SDE of the cross-family benchmark (seed 5), on its own Brownian path.
-fn sde_term() -> BenchResult<NeuralSde> {
-    let drift = Mlp::from_spec(sde_spec(), SDE_BATCH)?.init_uniform(SDE_SEED);
-    let diff = Mlp::from_spec(sde_spec(), SDE_BATCH)?.init_uniform(SDE_SEED + 1);
-    let path = BrownianPath::new(0.0, 1.0, SDE_BATCH, SDE_DIM, SDE_SEED + 2)?;
-    Ok(SdeTerm::new(
-        drift,
-        Diagonal(diff),
-        path,
-        Calculus::Stratonovich,
-    )?)
+fn sde_term() -> BenchResult<crate::sde::NeuralSde> {
+    crate::sde::neural_sde(SDE_SEED)
 }
 
 /// Parses a method name of `peer-time`.
