@@ -73,7 +73,15 @@ const JOBS: &[Job] = &[
     },
     Job {
         folder: "sde-gan-2d",
-        full: &["sde-gan", "--channels", "2", "--seeds", "3"],
+        full: &[
+            "sde-gan",
+            "--channels",
+            "2",
+            "--seeds",
+            "3",
+            "--steps",
+            "6000",
+        ],
         quick: &["sde-gan", "--channels", "2", "--steps", "100"],
     },
     same("sde-fit", &["sde-fit"]),
