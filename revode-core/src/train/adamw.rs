@@ -140,6 +140,11 @@ impl<V: FlatParams> AdamW<V> {
 
     /// The same optimiser with its moments on the host (for a checkpoint).
     pub fn to_host(&self) -> AdamW {
+        self.with_moments(self.m.to_host(), self.v.to_host())
+    }
+
+    /// The same settings, step count and groups with moments `m` and `v`.
+    fn with_moments<W>(&self, m: W, v: W) -> AdamW<W> {
         AdamW {
             lr: self.lr,
             beta1: self.beta1,
@@ -148,8 +153,8 @@ impl<V: FlatParams> AdamW<V> {
             weight_decay: self.weight_decay,
             t: self.t,
             groups: self.groups.clone(),
-            m: self.m.to_host(),
-            v: self.v.to_host(),
+            m,
+            v,
             factors: None,
         }
     }
@@ -170,18 +175,7 @@ impl AdamW {
         if !self.groups.is_empty() {
             check_groups(&self.groups, like.count())?;
         }
-        Ok(AdamW {
-            lr: self.lr,
-            beta1: self.beta1,
-            beta2: self.beta2,
-            eps: self.eps,
-            weight_decay: self.weight_decay,
-            t: self.t,
-            groups: self.groups.clone(),
-            m: like.placed(&self.m)?,
-            v: like.placed(&self.v)?,
-            factors: None,
-        })
+        Ok(self.with_moments(like.placed(&self.m)?, like.placed(&self.v)?))
     }
 }
 
