@@ -136,6 +136,10 @@ struct Data {
     test: TimeSeries,
 }
 
+/// Validation evaluations per run (every 1/20 of it: the exponential average forgets in about
+/// 1000 steps, so the candidates differ).
+const EVALUATIONS: usize = 20;
+
 /// Trains one seed for its steps; returns its result and curves.
 fn train(
     data: &Data,
@@ -151,7 +155,7 @@ fn train(
     let validation = RefCell::new(Vec::new());
     let start = Instant::now();
     let config = TrainConfig {
-        eval_every: (run.steps / 10).max(1),
+        eval_every: (run.steps / EVALUATIONS).max(1),
         progress: ctx.progress(),
         ..gan.train_config(run.steps)
     };
@@ -334,9 +338,9 @@ pub fn sde_gan(ctx: &Ctx, run: &GanRun) -> BenchResult<()> {
              Euler, λ = {}) over (t, Y, and the products Y_i Y_j), gradient penalty {}. One trainer step takes both \
              players' gradients at the same parameters (AdamW, β₁ = {}, learning rates {} for \
              the generator and {} for the critic as parameter groups, decayed linearly to a \
-             tenth; both averaged over the second half); model-time horizon {}; data \
-             normalised by {}; batch {} in {} chunks over {} threads; {} steps per seed. Every \
-             tenth of the run the (averaged) generator is scored on the validation paths by the \
+             tenth; both averaged {}); model-time horizon {}; data \
+             normalised by {}; batch {} in {} chunks over {} threads; {} steps per seed. {} \
+             times a run the (averaged) generator is scored on the validation paths by the \
              acceptance's own measure (the worst of KS, |mean error|, |variance error| and \
              |correlation error| over the compared times and channels, each over its limit \
              0.1; at most 1 means accepted) and the best is kept. Marginals of 8192 \
@@ -355,6 +359,10 @@ pub fn sde_gan(ctx: &Ctx, run: &GanRun) -> BenchResult<()> {
             config.adam_beta1,
             config.lr_generator,
             config.lr_critic,
+            match config.average_decay {
+                Some(b) => format!("exponentially with decay {b} from a quarter of the run on"),
+                None => "uniformly over the second half".into(),
+            },
             config.horizon,
             if run.detrend {
                 "a least-squares line in time per channel and the residuals' deviation"
@@ -365,6 +373,7 @@ pub fn sde_gan(ctx: &Ctx, run: &GanRun) -> BenchResult<()> {
             config.chunks,
             rayon::current_num_threads(),
             run.steps,
+            EVALUATIONS,
             if two {
                 "; the channels' correlation within 0.1 of the real one at every time"
             } else {

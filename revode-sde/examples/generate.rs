@@ -10,7 +10,7 @@
 //! times, with no missing values. A seeded split holds out `--validation` of the series; the
 //! SDE-GAN (reversible Heun generator, neural-CDE critic with gradient penalty; see
 //! docs/src/sde.md) trains for `--steps` optimiser steps through the one trainer, scoring the
-//! generator on the held-out series every tenth of the run and keeping the best. It prints the
+//! generator on the held-out series twenty times a run and keeping the best. It prints the
 //! held-out marginals against generated ones at four times and writes `--paths` generated
 //! series in long format.
 
@@ -128,7 +128,7 @@ fn run(a: &Args) -> Result<()> {
     let gan = SdeGan::new(GanConfig::default(), &train)?;
     let mut state = gan.train_state(a.seed)?;
     let config = TrainConfig {
-        eval_every: (a.steps / 10).max(1),
+        eval_every: (a.steps / 20).max(1),
         progress: true,
         ..gan.train_config(a.steps)
     };

@@ -1,7 +1,8 @@
 //! The one training loop. Each step k: the schedule sets the rate; the loss-and-gradient
 //! closure fills the minibatch gradient g; the [`Combine`] hook merges it across workers (the
 //! identity in one process); non-finite values stop the run with a typed error; g is clipped to
-//! a global norm; AdamW updates θ; the running average θ̄ ← θ̄ + (θ − θ̄)/(n + 1) advances;
+//! a global norm; AdamW updates θ; the running average θ̄ ← θ̄ + w(θ − θ̄) advances (uniform,
+//! w = 1/(n + 1), or exponential with decay β, w = max(1/(n + 1), 1 − β));
 //! every `eval_every` steps the evaluation callback scores the parameters (lower is better),
 //! the best are kept, and `patience` evaluations without improvement stop the run early;
 //! checkpoints are written atomically. Which gradient method (reversible, checkpointed,
@@ -23,8 +24,13 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// Clip the gradient to this global 2-norm (`None`: no clipping).
     pub clip_norm: Option<f64>,
-    /// Keep a uniform running average of the parameters after this many steps.
+    /// Keep a running average of the parameters after this many steps.
     pub average_from: Option<usize>,
+    /// `None`: the average is uniform over every step since `average_from`. `Some(β)`,
+    /// `0 ≤ β < 1`: exponential, `θ̄ ← β θ̄ + (1 − β) θ` once it holds `1/(1 − β)` steps
+    /// (uniform before, so the start point does not dominate): it follows parameters that
+    /// still drift, e.g. a GAN's generator (Yazıcı et al. 2019, arXiv 1806.04498).
+    pub average_decay: Option<f64>,
     /// Evaluate every this many steps and at the end (0: never).
     pub eval_every: usize,
     /// Stop after this many evaluations without a new best (`None`: never stop early).
@@ -45,6 +51,7 @@ impl TrainConfig {
             schedule,
             clip_norm: None,
             average_from: None,
+            average_decay: None,
             eval_every: 0,
             patience: None,
             progress: false,
@@ -150,6 +157,9 @@ impl<'a, V: FlatParams> Trainer<'a, V> {
         if c.clip_norm.is_some_and(|n| !(n > 0.0 && n.is_finite())) {
             return Err(Error::config("clip_norm", "must be finite and > 0"));
         }
+        if c.average_decay.is_some_and(|b| !(0.0..1.0).contains(&b)) {
+            return Err(Error::config("average_decay", "must lie in [0, 1)"));
+        }
         if c.patience.is_some() && (c.eval_every == 0 || self.eval.is_none()) {
             return Err(Error::config(
                 "patience",
@@ -209,7 +219,12 @@ impl<'a, V: FlatParams> Trainer<'a, V> {
                 let (avg, n) = state
                     .average
                     .get_or_insert_with(|| (state.params.clone(), 0));
-                avg.lerp_towards(&state.params, 1.0 / (*n + 1) as f64)?;
+                let uniform = 1.0 / (*n + 1) as f64;
+                let w = self
+                    .config
+                    .average_decay
+                    .map_or(uniform, |b| uniform.max(1.0 - b));
+                avg.lerp_towards(&state.params, w)?;
                 *n += 1;
             }
             let mut metric = None;

@@ -13,7 +13,8 @@
 //! - Training ([`training`]): one parameter vector `[generator | critic]`; each step takes both
 //!   players' gradients at the same parameters (simultaneous gradient descent–ascent, as in
 //!   Kidger et al.'s torchsde example), the critic's with a larger learning rate (AdamW
-//!   parameter groups); the generator's parameters are averaged over the second half.
+//!   parameter groups); the parameters are averaged exponentially (decay `average_decay`)
+//!   from a quarter of the run on, and sampling uses the generator's average.
 
 pub mod critic;
 pub mod generator;
@@ -63,6 +64,10 @@ pub struct GanConfig {
     /// Normalise each channel by a least-squares line in time `a + b·t` (and the residuals'
     /// standard deviation) instead of by its overall mean.
     pub detrend: bool,
+    /// Decay β of the exponential parameter average kept from a quarter of the run on
+    /// ([`TrainConfig::average_decay`](revode_core::train::TrainConfig::average_decay));
+    /// `None`: a uniform average over the second half.
+    pub average_decay: Option<f64>,
     /// The batch is split into this many chunks, each with its own noise and Brownian path,
     /// solved in parallel (rayon); results depend on the chunk count, not on the thread count.
     pub chunks: usize,
@@ -88,6 +93,7 @@ impl Default for GanConfig {
             gradient_penalty: 10.0,
             initial_scale: 1.0,
             detrend: true,
+            average_decay: Some(0.999),
             chunks: 4,
         }
     }
@@ -220,6 +226,12 @@ impl SdeGan {
         }
         if !(0.0..1.0).contains(&config.adam_beta1) {
             return Err(Error::config("gan adam_beta1", "must lie in [0, 1)"));
+        }
+        if config
+            .average_decay
+            .is_some_and(|b| !(0.0..1.0).contains(&b))
+        {
+            return Err(Error::config("gan average_decay", "must lie in [0, 1)"));
         }
         let c = data.channels();
         let (data_times, values) = grid_and_values(data)?;

@@ -77,11 +77,18 @@ impl SdeGan {
     }
 
     /// The recipe's trainer settings for `steps` steps: learning rates decayed linearly to a
-    /// tenth, both players' parameters averaged over the second half (sampling uses the
-    /// generator's average).
+    /// tenth; both players' parameters averaged exponentially with decay `average_decay`
+    /// from a quarter of the run on (or, with `None`, uniformly over the second half);
+    /// sampling uses the generator's average.
     pub fn train_config(&self, steps: usize) -> TrainConfig {
+        let decay = self.config.average_decay;
         TrainConfig {
-            average_from: Some(steps / 2),
+            average_from: Some(if decay.is_some() {
+                steps / 4
+            } else {
+                steps / 2
+            }),
+            average_decay: decay,
             ..TrainConfig::new(steps, Schedule::linear(self.config.lr_generator, 0.1))
         }
     }
