@@ -197,6 +197,58 @@ fn clipping_bounds_the_step_and_the_average_is_uniform() {
 }
 
 #[test]
+fn the_exponential_average_is_uniform_for_its_first_window_then_geometric() {
+    // θ drifts toward a moving target. With average_from 5 and β = 0.8 the average holds the
+    // iterates θ_6.. (θ_k: after k steps): the plain mean of θ_6..θ_10 (1/(1 − β) = 5 steps),
+    // then θ̄ ← 0.8 θ̄ + 0.2 θ_k for k = 11..30, written here in closed form.
+    let (beta, from, steps) = (0.8, 5, 30);
+    let mut s = TrainState::new(vec![0.0, 1.0], 0.05, 0.0, serde_json::Value::Null).unwrap();
+    let mut iterates = Vec::new();
+    let cfg = TrainConfig {
+        average_from: Some(from),
+        average_decay: Some(beta),
+        ..TrainConfig::new(steps, Schedule::constant(0.05))
+    };
+    Trainer::new(cfg)
+        .run(&mut s, |k, p, g| {
+            iterates.push(p.to_vec());
+            let target = [0.1 * k as f64, -0.05 * k as f64];
+            g.iter_mut()
+                .zip(p.iter().zip(target))
+                .for_each(|(g, (p, t))| *g = 2.0 * (p - t));
+            Ok(0.0)
+        })
+        .unwrap();
+    iterates.push(s.params.clone());
+    let (avg, n) = s.average.clone().unwrap();
+    assert_eq!(n, steps - from);
+    for i in 0..2 {
+        let window = (6..=10).map(|k| iterates[k][i]).sum::<f64>() / 5.0;
+        let tail = steps - 10;
+        let geometric = (11..=steps)
+            .map(|k| (1.0 - beta) * beta.powi((steps - k) as i32) * iterates[k][i])
+            .sum::<f64>();
+        let expected = beta.powi(tail as i32) * window + geometric;
+        assert!((avg[i] - expected).abs() < 1e-14, "{} {expected}", avg[i]);
+        // It is not the uniform average (which lags the drift).
+        let uniform = (6..=steps).map(|k| iterates[k][i]).sum::<f64>() / n as f64;
+        assert!((avg[i] - uniform).abs() > 0.1, "{} {uniform}", avg[i]);
+    }
+    // β outside [0, 1) is refused before any step.
+    for bad in [1.0, -0.1, f64::NAN] {
+        let mut s = TrainState::new(vec![0.0], 0.1, 0.0, serde_json::Value::Null).unwrap();
+        let cfg = TrainConfig {
+            average_from: Some(0),
+            average_decay: Some(bad),
+            ..TrainConfig::new(3, Schedule::constant(0.1))
+        };
+        let r = Trainer::new(cfg).run(&mut s, |_, _, _| Ok(0.0));
+        assert!(matches!(r, Err(Error::Config { .. })), "{bad}: {r:?}");
+        assert_eq!(s.step(), 0);
+    }
+}
+
+#[test]
 fn shards_give_the_same_bits_on_1_2_and_8_threads() {
     // 8 shards of a least-squares problem; each shard's gradient has a different magnitude so
     // that summation order would show in the last bits.

@@ -178,8 +178,22 @@ fn training_through_the_trainer_is_bitwise_on_one_and_two_threads() {
     assert_eq!(bits(&one.history), bits(&two.history));
     assert_eq!(
         one.average.as_ref().unwrap().1,
-        2,
-        "averaged over the second half"
+        3,
+        "averaged from a quarter of the run on"
+    );
+    // Without a decay the average is uniform over the second half.
+    let uniform = SdeGan::new(
+        GanConfig {
+            average_decay: None,
+            ..config.clone()
+        },
+        &real,
+    )
+    .unwrap()
+    .train_config(4);
+    assert_eq!(
+        (uniform.average_from, uniform.average_decay),
+        (Some(2), None)
     );
     // The chunk count is what the noise depends on: one chunk trains differently.
     let other = train(
@@ -246,6 +260,10 @@ fn bad_settings_and_data_are_errors() {
         },
         GanConfig {
             critic_hidden: 0,
+            ..GanConfig::default()
+        },
+        GanConfig {
+            average_decay: Some(1.0),
             ..GanConfig::default()
         },
     ] {
