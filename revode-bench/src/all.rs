@@ -80,7 +80,7 @@ const JOBS: &[Job] = &[
             "--seeds",
             "3",
             "--steps",
-            "6000",
+            "5000",
         ],
         quick: &["sde-gan", "--channels", "2", "--steps", "100"],
     },
