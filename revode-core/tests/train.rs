@@ -249,6 +249,64 @@ fn the_exponential_average_is_uniform_for_its_first_window_then_geometric() {
 }
 
 #[test]
+fn evaluation_keeps_the_unaveraged_parameters_when_they_score_lower() {
+    // θ chases a target moving away from 0; the uniform average lags behind it. The metric is
+    // the distance to the target, so θ scores lower than its average at every evaluation:
+    // with `eval_unaveraged` the best is θ itself (its score, its bits), without it the
+    // average. Each evaluation records the lower of the two scores.
+    let target = |k: usize| 0.2 * k as f64;
+    let run = |unaveraged: bool| {
+        let mut s = TrainState::new(vec![0.0], 0.3, 0.0, serde_json::Value::Null).unwrap();
+        let mut seen = Vec::new();
+        let cfg = TrainConfig {
+            average_from: Some(2),
+            eval_every: 4,
+            eval_unaveraged: unaveraged,
+            ..TrainConfig::new(12, Schedule::constant(0.3))
+        };
+        let mut raw_at = Vec::new();
+        Trainer::new(cfg)
+            .with_eval(|done, p| {
+                seen.push((done, p[0]));
+                Ok((p[0] - target(done)).abs())
+            })
+            .run(&mut s, |k, p, g| {
+                raw_at.push(p[0]);
+                g[0] = 2.0 * (p[0] - target(k));
+                Ok(0.0)
+            })
+            .unwrap();
+        raw_at.push(s.params[0]);
+        (s, seen, raw_at)
+    };
+    let (with, seen, raw_at) = run(true);
+    // Two candidates per evaluation, the average first: [4, 4, 8, 8, 12, 12].
+    let steps: Vec<usize> = seen.iter().map(|e| e.0).collect();
+    assert_eq!(steps, vec![4, 4, 8, 8, 12, 12]);
+    for pair in seen.chunks(2) {
+        let (avg, raw) = (pair[0].1, pair[1].1);
+        assert_eq!(raw.to_bits(), raw_at[pair[0].0].to_bits());
+        let d = target(pair[0].0);
+        assert!((raw - d).abs() < (avg - d).abs(), "{raw} {avg} {d}");
+    }
+    let best = with.best.clone().unwrap();
+    assert_eq!(best.params[0].to_bits(), raw_at[best.step].to_bits());
+    for (e, pair) in with.evals.iter().zip(seen.chunks(2)) {
+        let d = target(e.0);
+        assert_eq!(e.1, (pair[0].1 - d).abs().min((pair[1].1 - d).abs()));
+    }
+    // Without it only the average is scored and kept.
+    let (without, seen, raw_at) = run(false);
+    assert_eq!(seen.len(), 3);
+    let best = without.best.clone().unwrap();
+    assert_eq!(
+        best.params[0].to_bits(),
+        seen[best.step / 4 - 1].1.to_bits()
+    );
+    assert_ne!(best.params[0].to_bits(), raw_at[best.step].to_bits());
+}
+
+#[test]
 fn shards_give_the_same_bits_on_1_2_and_8_threads() {
     // 8 shards of a least-squares problem; each shard's gradient has a different magnitude so
     // that summation order would show in the last bits.

@@ -3,9 +3,9 @@
 //! identity in one process); non-finite values stop the run with a typed error; g is clipped to
 //! a global norm; AdamW updates θ; the running average θ̄ ← θ̄ + w(θ − θ̄) advances (uniform,
 //! w = 1/(n + 1), or exponential with decay β, w = max(1/(n + 1), 1 − β));
-//! every `eval_every` steps the evaluation callback scores the parameters (lower is better),
-//! the best are kept, and `patience` evaluations without improvement stop the run early;
-//! checkpoints are written atomically. Which gradient method (reversible, checkpointed,
+//! every `eval_every` steps the evaluation callback scores the parameters (lower is better;
+//! the average, and with `eval_unaveraged` θ too), the best are kept, and `patience`
+//! evaluations without improvement stop the run early; checkpoints are written atomically. Which gradient method (reversible, checkpointed,
 //! direct) the closure uses is the user's configuration, not a different loop. θ, g and the
 //! optimiser's moments are any [`FlatParams`]: host vectors ([`Trainer::new`]) or a dfdx
 //! model's device tensors ([`Trainer::for_params`]), where only the loss and ‖g‖₂ reach the
@@ -33,6 +33,10 @@ pub struct TrainConfig {
     pub average_decay: Option<f64>,
     /// Evaluate every this many steps and at the end (0: never).
     pub eval_every: usize,
+    /// With an average kept, score the unaveraged θ as well at each evaluation (after the
+    /// average) and keep whichever scores lower: a candidate the validation metric chooses,
+    /// for runs whose average can lag or blur parameters that still move (a GAN's).
+    pub eval_unaveraged: bool,
     /// Stop after this many evaluations without a new best (`None`: never stop early).
     pub patience: Option<usize>,
     /// Show an indicatif progress bar on stderr.
@@ -53,6 +57,7 @@ impl TrainConfig {
             average_from: None,
             average_decay: None,
             eval_every: 0,
+            eval_unaveraged: false,
             patience: None,
             progress: false,
             checkpoint: None,
@@ -232,7 +237,7 @@ impl<'a, V: FlatParams> Trainer<'a, V> {
                 && (done.is_multiple_of(self.config.eval_every) || done == steps)
             {
                 if let Some(eval) = self.eval.as_mut() {
-                    metric = Some(evaluate(eval, state, done, self.config.patience)?);
+                    metric = Some(evaluate(eval, state, done, &self.config)?);
                 }
             }
             bar.set_message(match metric {
@@ -253,23 +258,25 @@ impl<'a, V: FlatParams> Trainer<'a, V> {
     }
 }
 
-/// Scores the parameters after `done` steps, keeps the best and decides an early stop.
+/// Scores the parameters after `done` steps (the average if one is kept, then θ itself if
+/// `eval_unaveraged`; the lower counts), keeps the best and decides an early stop.
 fn evaluate<V: FlatParams>(
     eval: &mut EvalFn<'_, V>,
     state: &mut TrainState<V>,
     done: usize,
-    patience: Option<usize>,
+    config: &TrainConfig,
 ) -> Result<f64> {
-    let scored = match &state.average {
-        Some((avg, n)) if *n > 0 => avg.clone(),
+    let averaged = matches!(&state.average, Some((_, n)) if *n > 0);
+    let mut scored = match &state.average {
+        Some((avg, _)) if averaged => avg.clone(),
         _ => state.params.clone(),
     };
-    let m = eval(done, scored.view())?;
-    if !m.is_finite() {
-        return Err(Error::NonFiniteGradient {
-            what: format!("evaluation metric {m} after training step {done}"),
-            step: None,
-        });
+    let mut m = score(eval, done, &scored)?;
+    if averaged && config.eval_unaveraged {
+        let raw = score(eval, done, &state.params)?;
+        if raw < m {
+            (m, scored) = (raw, state.params.clone());
+        }
     }
     state.evals.push((done, m));
     if state.best.as_ref().is_none_or(|b| m < b.value) {
@@ -278,9 +285,21 @@ fn evaluate<V: FlatParams>(
             value: m,
             params: scored,
         });
-    } else if let (Some(p), Some(b)) = (patience, &state.best) {
+    } else if let (Some(p), Some(b)) = (config.patience, &state.best) {
         let since = state.evals.iter().filter(|e| e.0 > b.step).count();
         state.stopped_early = since >= p;
+    }
+    Ok(m)
+}
+
+/// `eval(done, θ)`, refused unless finite.
+fn score<V: FlatParams>(eval: &mut EvalFn<'_, V>, done: usize, params: &V) -> Result<f64> {
+    let m = eval(done, params.view())?;
+    if !m.is_finite() {
+        return Err(Error::NonFiniteGradient {
+            what: format!("evaluation metric {m} after training step {done}"),
+            step: None,
+        });
     }
     Ok(m)
 }
