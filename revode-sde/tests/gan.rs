@@ -195,6 +195,8 @@ fn training_through_the_trainer_is_bitwise_on_one_and_two_threads() {
         (uniform.average_from, uniform.average_decay),
         (Some(2), None)
     );
+    // Evaluations score the unaveraged generator too.
+    assert!(uniform.eval_unaveraged);
     // The chunk count is what the noise depends on: one chunk trains differently.
     let other = train(
         &GanConfig {

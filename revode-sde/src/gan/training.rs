@@ -78,8 +78,10 @@ impl SdeGan {
 
     /// The recipe's trainer settings for `steps` steps: learning rates decayed linearly to a
     /// tenth; both players' parameters averaged exponentially with decay `average_decay`
-    /// from a quarter of the run on (or, with `None`, uniformly over the second half);
-    /// sampling uses the generator's average.
+    /// from a quarter of the run on (or, with `None`, uniformly over the second half); an
+    /// evaluation scores the average and then the unaveraged parameters and keeps the better
+    /// (the average can blur a generator that still moves); without an evaluation, sampling
+    /// uses the average.
     pub fn train_config(&self, steps: usize) -> TrainConfig {
         let decay = self.config.average_decay;
         TrainConfig {
@@ -89,6 +91,7 @@ impl SdeGan {
                 steps / 2
             }),
             average_decay: decay,
+            eval_unaveraged: true,
             ..TrainConfig::new(steps, Schedule::linear(self.config.lr_generator, 0.1))
         }
     }
