@@ -99,9 +99,16 @@ struct SeedResult {
     correlations: Vec<Correlation>,
     /// Step whose parameters were kept (the best validation score).
     selected_step: usize,
-    /// The validation score (`acceptance_score` on the validation paths) at each evaluation:
-    /// (completed steps, score); at most 1 means the validation paths accept that generator.
+    /// Whether the kept parameters are the running average (else the unaveraged ones).
+    kept_average: bool,
+    /// The validation score (`acceptance_score` on the validation paths) at each evaluation,
+    /// the lower of the average's and the unaveraged parameters': (completed steps, score); at
+    /// most 1 means the validation paths accept that generator.
     validation: Vec<(usize, f64)>,
+    /// The average's validation scores (evaluations once averaging has begun).
+    validation_average: Vec<(usize, f64)>,
+    /// The unaveraged parameters' validation scores (every evaluation).
+    validation_unaveraged: Vec<(usize, f64)>,
     /// The kept generator's validation score.
     validation_score: f64,
 }
@@ -109,8 +116,8 @@ struct SeedResult {
 struct Curves {
     wasserstein: Vec<(f64, f64)>,
     penalty: Vec<(f64, f64)>,
-    /// Validation score (`acceptance_score`) at each evaluation.
-    validation: Vec<(f64, f64)>,
+    /// Validation scores (`acceptance_score`) of the average and of the unaveraged parameters.
+    validation: [Vec<(f64, f64)>; 2],
     fake: TimeSeries,
 }
 
@@ -140,6 +147,29 @@ struct Data {
 /// 1000 steps, so the candidates differ).
 const EVALUATIONS: usize = 20;
 
+/// Validation paths, and generated paths per evaluation: with 8192 of each a correlation's
+/// sampling sd is √(2/8192) ≈ 0.016, a sixth of its 0.1 limit (2048 of each: a third).
+const VALIDATION_PATHS: usize = 8192;
+
+/// Validation scores: (completed steps, score).
+type Scores = Vec<(usize, f64)>;
+
+/// Splits the evaluation calls into the average's and the unaveraged parameters' scores: an
+/// evaluation after averaging has begun scores the average, then θ (two calls at one step);
+/// before, θ alone.
+fn split_candidates(calls: &[(usize, f64)]) -> (Scores, Scores) {
+    let (mut average, mut raw) = (Vec::new(), Vec::new());
+    for (i, &c) in calls.iter().enumerate() {
+        let paired_next = calls.get(i + 1).is_some_and(|n| n.0 == c.0);
+        if paired_next {
+            average.push(c);
+        } else {
+            raw.push(c);
+        }
+    }
+    (average, raw)
+}
+
 /// Trains one seed for its steps; returns its result and curves.
 fn train(
     data: &Data,
@@ -161,9 +191,9 @@ fn train(
     };
     Trainer::new(config)
         .with_eval(|done, p| {
-            let fake = gan.sample(p, 2048, 98)?;
+            let fake = gan.sample(p, VALIDATION_PATHS, 98)?;
             let score = acceptance_score(&data.validation, &fake)?;
-            validation.borrow_mut().push((done as f64, score));
+            validation.borrow_mut().push((done, score));
             Ok(score)
         })
         .run(&mut state, |k, p, g| {
@@ -174,6 +204,9 @@ fn train(
     let seconds = start.elapsed().as_secs_f64();
     let fake = gan.sample(state.final_params(), 8192, 99)?;
     let log = log.into_inner();
+    let (validation_average, validation_unaveraged) = split_candidates(&validation.into_inner());
+    let selected_step = state.best.as_ref().map_or(log.len(), |b| b.step);
+    let validation_score = state.best.as_ref().map_or(f64::NAN, |b| b.value);
     let m = marginals(&data.test, &fake)?;
     let corr = correlations(&data.test, &fake)?;
     let result = SeedResult {
@@ -183,9 +216,14 @@ fn train(
         accepted: m.iter().all(marginal_accepted) && corr.iter().all(Correlation::accepted),
         marginals: m,
         correlations: corr,
-        selected_step: state.best.as_ref().map_or(log.len(), |b| b.step),
+        selected_step,
+        kept_average: validation_average
+            .iter()
+            .any(|&(k, v)| k == selected_step && v == validation_score),
         validation: state.evals.clone(),
-        validation_score: state.best.as_ref().map_or(f64::NAN, |b| b.value),
+        validation_score,
+        validation_average,
+        validation_unaveraged,
     };
     let stored = log.last().map_or(0, |s| s.stored_states);
     let curves = Curves {
@@ -199,7 +237,8 @@ fn train(
             .enumerate()
             .map(|(i, s)| (i as f64 + 1.0, s.penalty))
             .collect(),
-        validation: validation.into_inner(),
+        validation: [&result.validation_average, &result.validation_unaveraged]
+            .map(|v| v.iter().map(|&(k, s)| (k as f64, s)).collect()),
         fake,
     };
     Ok((result, curves, stored))
@@ -214,7 +253,7 @@ pub fn sde_gan(ctx: &Ctx, run: &GanRun) -> BenchResult<()> {
     };
     let data = Data {
         train: ou.sample(8192, 1)?,
-        validation: ou.sample(2048, 2)?,
+        validation: ou.sample(VALIDATION_PATHS, 2)?,
         test: ou.sample(8192, 3)?,
     };
     let config = GanConfig {
@@ -258,7 +297,16 @@ pub fn sde_gan(ctx: &Ctx, run: &GanRun) -> BenchResult<()> {
     for r in &results {
         let mut row = vec![
             r.seed.to_string(),
-            format!("{} ({})", r.steps, r.selected_step),
+            format!(
+                "{} ({}, {})",
+                r.steps,
+                r.selected_step,
+                if r.kept_average {
+                    "average"
+                } else {
+                    "unaveraged"
+                }
+            ),
             format!("{:.2}", r.validation_score),
             format!("{:.0} s", r.seconds),
             join(r, &|m| format!("{:.3}", m.ks)),
@@ -330,8 +378,8 @@ pub fn sde_gan(ctx: &Ctx, run: &GanRun) -> BenchResult<()> {
         "sde-gan",
         &format!(
             "## SDE-GAN on the Ornstein–Uhlenbeck process (docs/src/sde.md)\n\n\
-             {process}; 64 times on [0, 63]; 8192 training paths, 2048 validation paths, 8192 \
-             test paths (independent samples). Generator: neural SDE (hidden {}, MLPs width {}, \
+             {process}; 64 times on [0, 63]; 8192 training paths, {VALIDATION_PATHS} validation \
+             paths, 8192 test paths (independent samples). Generator: neural SDE (hidden {}, MLPs width {}, \
              tanh-bounded drift and diffusion), reversible Heun, reversible gradient with the \
              Brownian path regenerated backwards (peak stored states {stored}). Critic: the \
              neural-CDE classifier model with one output (hidden {}, width {}, reversible \
@@ -340,10 +388,11 @@ pub fn sde_gan(ctx: &Ctx, run: &GanRun) -> BenchResult<()> {
              the generator and {} for the critic as parameter groups, decayed linearly to a \
              tenth; both averaged {}); model-time horizon {}; data \
              normalised by {}; batch {} in {} chunks over {} threads; {} steps per seed. {} \
-             times a run the (averaged) generator is scored on the validation paths by the \
-             acceptance's own measure (the worst of KS, |mean error|, |variance error| and \
-             |correlation error| over the compared times and channels, each over its limit \
-             0.1; at most 1 means accepted) and the best is kept. Marginals of 8192 \
+             times a run the generator, averaged and unaveraged, is scored on the validation \
+             paths ({VALIDATION_PATHS} generated) by the acceptance's own measure (the worst of \
+             KS, |mean error|, |variance error| and |correlation error| over the compared times \
+             and channels, each over its limit 0.1; at most 1 means accepted) and the best of \
+             these candidates is kept. Marginals of 8192 \
              generated paths against the test paths at t = 0, 21, 42, 63. Mean error: generated \
              − real mean over max(|mean|, sd) of the real marginal; variance error: relative. \
              Acceptance (every time and channel: KS ≤ 0.1, both errors within 10 %{}) met by \
@@ -420,13 +469,22 @@ fn plots(ctx: &Ctx, real: &TimeSeries, c: &Curves) -> BenchResult<()> {
     )?;
     report::plot_lines(
         &ctx.out.join("sde_gan_validation.svg"),
-        "SDE-GAN: acceptance score on the validation paths (2048 generated; ≤ 1: accepted)",
+        &format!(
+            "SDE-GAN: acceptance score on the validation paths ({VALIDATION_PATHS} generated; \
+             ≤ 1: accepted)"
+        ),
         "step",
         "worst error / limit",
-        &[Series {
-            label: "worst over times, channels and statistics".into(),
-            points: c.validation.clone(),
-        }],
+        &[
+            Series {
+                label: "averaged generator".into(),
+                points: c.validation[0].clone(),
+            },
+            Series {
+                label: "unaveraged generator".into(),
+                points: c.validation[1].clone(),
+            },
+        ],
     )?;
     let times = real.times.row(0).to_vec();
     let paths = |s: &TimeSeries, label: &str, n: usize| -> Vec<Series> {
@@ -454,4 +512,24 @@ fn plots(ctx: &Ctx, real: &TimeSeries, c: &Curves) -> BenchResult<()> {
         "X",
         &lines,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_candidates;
+
+    #[test]
+    fn paired_calls_are_the_average_then_the_unaveraged_parameters() {
+        let calls = [
+            (10, 5.0),
+            (20, 4.0),
+            (30, 3.0),
+            (30, 2.5),
+            (40, 2.0),
+            (40, 2.2),
+        ];
+        let (average, raw) = split_candidates(&calls);
+        assert_eq!(average, vec![(30, 3.0), (40, 2.0)]);
+        assert_eq!(raw, vec![(10, 5.0), (20, 4.0), (30, 2.5), (40, 2.2)]);
+    }
 }
