@@ -379,10 +379,10 @@ pub fn sde_gan(ctx: &Ctx, run: &GanRun) -> BenchResult<()> {
         &format!(
             "## SDE-GAN on the Ornstein–Uhlenbeck process (docs/src/sde.md)\n\n\
              {process}; 64 times on [0, 63]; 8192 training paths, {VALIDATION_PATHS} validation \
-             paths, 8192 test paths (independent samples). Generator: neural SDE (hidden {}, MLPs width {}, \
-             tanh-bounded drift and diffusion), reversible Heun, reversible gradient with the \
-             Brownian path regenerated backwards (peak stored states {stored}). Critic: the \
-             neural-CDE classifier model with one output (hidden {}, width {}, reversible \
+             paths, 8192 test paths (independent samples). Generator: neural SDE (hidden {}, \
+             MLPs width {}, tanh-bounded drift and diffusion), reversible Heun, reversible \
+             gradient with the Brownian path regenerated backwards (peak stored states \
+             {stored}). Critic: the neural-CDE classifier model with one output (hidden {}, width {}, reversible \
              Euler, λ = {}) over (t, Y, and the products Y_i Y_j), gradient penalty {}. One trainer step takes both \
              players' gradients at the same parameters (AdamW, β₁ = {}, learning rates {} for \
              the generator and {} for the critic as parameter groups, decayed linearly to a \
@@ -392,8 +392,8 @@ pub fn sde_gan(ctx: &Ctx, run: &GanRun) -> BenchResult<()> {
              paths ({VALIDATION_PATHS} generated) by the acceptance's own measure (the worst of \
              KS, |mean error|, |variance error| and |correlation error| over the compared times \
              and channels, each over its limit 0.1; at most 1 means accepted) and the best of \
-             these candidates is kept. Marginals of 8192 \
-             generated paths against the test paths at t = 0, 21, 42, 63. Mean error: generated \
+             these candidates is kept. Marginals of 8192 generated paths against the test \
+             paths at t = 0, 21, 42, 63. Mean error: generated \
              − real mean over max(|mean|, sd) of the real marginal; variance error: relative. \
              Acceptance (every time and channel: KS ≤ 0.1, both errors within 10 %{}) met by \
              {met} of {} seeds.\n\nPer seed:\n\n{}\n\nMean ± sample sd over the seeds {}:\n\n{}\n\n\

@@ -5,11 +5,11 @@
 //! w = 1/(n + 1), or exponential with decay β, w = max(1/(n + 1), 1 − β));
 //! every `eval_every` steps the evaluation callback scores the parameters (lower is better;
 //! the average, and with `eval_unaveraged` θ too), the best are kept, and `patience`
-//! evaluations without improvement stop the run early; checkpoints are written atomically. Which gradient method (reversible, checkpointed,
-//! direct) the closure uses is the user's configuration, not a different loop. θ, g and the
-//! optimiser's moments are any [`FlatParams`]: host vectors ([`Trainer::new`]) or a dfdx
-//! model's device tensors ([`Trainer::for_params`]), where only the loss and ‖g‖₂ reach the
-//! host.
+//! evaluations without improvement stop the run early; checkpoints are written atomically.
+//! Which gradient method (reversible, checkpointed, direct) the closure uses is the user's
+//! configuration, not a different loop. θ, g and the optimiser's moments are any
+//! [`FlatParams`]: host vectors ([`Trainer::new`]) or a dfdx model's device tensors
+//! ([`Trainer::for_params`]), where only the loss and ‖g‖₂ reach the host.
 
 use super::{save, Best, FlatParams, Schedule, TrainState};
 use crate::{Error, Result};
